@@ -1,0 +1,5 @@
+export * from './protocol.js';
+export * from './errors.js';
+export * from './framing.js';
+export { encodeValue, decodeValue } from './codec.js';
+export { Channel, frameMessage, type ChannelHandlers } from './channel.js';

@@ -1,0 +1,102 @@
+/**
+ * The wire protocol between the host (core) and a worker process, in one place.
+ *
+ * Every message is a MessagePack array whose first element is its kind, carried in a frame
+ * (see framing.ts). Arrays rather than maps keep each frame small and the decoder fast; the
+ * labelled tuple types below are the documentation of each field.
+ *
+ * The conversation:
+ *   worker → host  Hello     (first frame; proves the worker knows the token handed over out of band)
+ *   host   → worker Init     (what to load; only sent to a worker whose Hello checked out)
+ *   worker → host  Ready     (the implementation's method names) — or Failure with id 0 if loading failed
+ *   host   → worker Invoke   (one call; the worker runs them strictly one at a time, in arrival order)
+ *   worker → host  Result | Failure (the reply to an Invoke, with a health snapshot)
+ *   worker → host  Health    (unsolicited, while idle)
+ *   worker → host  Failure with id 0 (fatal: uncaught exception or unhandled rejection, just before exit)
+ *   host   → worker Shutdown (finish, dispose the implementation, exit 0)
+ */
+
+/** Bumped on any incompatible change. Host and worker refuse each other when they differ. */
+export const PROTOCOL_VERSION = 1;
+
+export const MessageKind = {
+  Hello: 0,
+  Init: 1,
+  Ready: 2,
+  Invoke: 3,
+  Result: 4,
+  Failure: 5,
+  Health: 6,
+  Shutdown: 7,
+} as const;
+export type MessageKind = (typeof MessageKind)[keyof typeof MessageKind];
+
+/** Why a Failure was sent; the host maps each to a different error class. */
+export const FailureReason = {
+  /** The implementation threw or rejected. */
+  Thrown: 0,
+  /** The result (or the thrown value) could not be encoded. */
+  Unserializable: 1,
+  /** The method does not exist on the implementation. */
+  MethodNotFound: 2,
+  /** Loading the module, finding the export or constructing the implementation failed. */
+  StartFailed: 3,
+  /** Uncaught exception or unhandled rejection: the worker exits right after sending this. */
+  Fatal: 4,
+} as const;
+export type FailureReason = (typeof FailureReason)[keyof typeof FailureReason];
+
+/** A worker's view of its own resource use. Sizes in bytes, times in milliseconds. */
+export interface HealthSnapshot {
+  rss: number;
+  heapUsed: number;
+  external: number;
+  arrayBuffers: number;
+  /** Open file descriptors (Linux: entries of /proc/self/fd) or libuv handles elsewhere; -1 if unknown. */
+  handles: number;
+  cpuUserMs: number;
+  cpuSystemMs: number;
+  calls: number;
+  uptimeMs: number;
+}
+
+/** Settings the host passes in Init that shape the worker host's own behaviour. */
+export interface WorkerSettings {
+  /** How often an idle worker sends Health on its own; 0 disables. */
+  healthIntervalMs: number;
+  /** Largest frame the worker accepts or sends. */
+  maxMessageBytes: number;
+}
+
+export type HelloMessage = [kind: typeof MessageKind.Hello, version: number, token: string, pid: number];
+export type InitMessage = [
+  kind: typeof MessageKind.Init,
+  workerModule: string,
+  workerExport: string,
+  workerOptions: unknown,
+  settings: WorkerSettings,
+];
+export type ReadyMessage = [kind: typeof MessageKind.Ready, methods: string[], health: HealthSnapshot];
+export type InvokeMessage = [kind: typeof MessageKind.Invoke, id: number, method: string, args: unknown[]];
+export type ResultMessage = [kind: typeof MessageKind.Result, id: number, value: unknown, health: HealthSnapshot];
+/** `id` 0 means the failure belongs to no call: start-up failure or a fatal error. */
+export type FailureMessage = [
+  kind: typeof MessageKind.Failure,
+  id: number,
+  error: Error,
+  reason: FailureReason,
+  health: HealthSnapshot | null,
+];
+export type HealthMessage = [kind: typeof MessageKind.Health, health: HealthSnapshot];
+export type ShutdownMessage = [kind: typeof MessageKind.Shutdown];
+
+export type HostToWorker = InitMessage | InvokeMessage | ShutdownMessage;
+export type WorkerToHost = HelloMessage | ReadyMessage | ResultMessage | FailureMessage | HealthMessage;
+export type Message = HostToWorker | WorkerToHost;
+
+/** Environment variables through which the host hands a worker its pipe and token (never argv). */
+export const ENV_PIPE = 'PROCESS_SANDBOX_PIPE';
+export const ENV_TOKEN = 'PROCESS_SANDBOX_TOKEN';
+
+/** The Hello frame is tiny; a first frame larger than this is refused before it is read. */
+export const MAX_HELLO_BYTES = 1024;

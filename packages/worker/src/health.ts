@@ -1,0 +1,43 @@
+/**
+ * The worker's own view of its resource use, attached to every reply.
+ *
+ * Counting open descriptors reads a directory, which costs more than the rest together, so the
+ * count is refreshed at most every `HANDLES_TTL_MS` (the host samples /proc/<pid>/fd on its own too).
+ */
+import { readdirSync } from 'node:fs';
+import type { HealthSnapshot } from '@process-sandbox/abstractions';
+
+const HANDLES_TTL_MS = 100;
+let handles = -1;
+let handlesAt = -Infinity;
+
+function countHandles(now: number): number {
+  if (now - handlesAt < HANDLES_TTL_MS) return handles;
+  handlesAt = now;
+  try {
+    // Linux (and anything with procfs): every open descriptor, native ones included.
+    handles = readdirSync('/proc/self/fd').length - 1; // minus the one readdir itself held
+  } catch {
+    // Elsewhere: libuv's active handles (sockets, timers, files opened through fs streams).
+    const getActive = (process as unknown as { getActiveResourcesInfo?: () => string[] }).getActiveResourcesInfo;
+    handles = getActive ? getActive().length : -1;
+  }
+  return handles;
+}
+
+export function healthSnapshot(calls: number): HealthSnapshot {
+  const now = performance.now();
+  const memory = process.memoryUsage();
+  const cpu = process.cpuUsage();
+  return {
+    rss: memory.rss,
+    heapUsed: memory.heapUsed,
+    external: memory.external,
+    arrayBuffers: memory.arrayBuffers,
+    handles: countHandles(now),
+    cpuUserMs: cpu.user / 1000,
+    cpuSystemMs: cpu.system / 1000,
+    calls,
+    uptimeMs: Math.round(process.uptime() * 1000),
+  };
+}

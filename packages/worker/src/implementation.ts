@@ -1,0 +1,86 @@
+/**
+ * Turns (module, export, options) into the object whose methods the worker serves.
+ *
+ * A class is instantiated with `new`, a plain object is used as is, any other function is a
+ * factory called once (and awaited). Every failure is a StartupFailure whose message says what
+ * to fix; the worker reports it to the host as a start failure.
+ */
+import { isAbsolute } from 'node:path';
+import { pathToFileURL } from 'node:url';
+
+export class StartupFailure extends Error {
+  override name = 'StartupFailure';
+}
+
+export type Implementation = Record<string, unknown>;
+
+export async function loadImplementation(workerModule: string, workerExport: string, options: unknown): Promise<Implementation> {
+  const url = workerModule.startsWith('file:') ? workerModule : isAbsolute(workerModule) ? pathToFileURL(workerModule).href : undefined;
+  if (url === undefined) throw new StartupFailure(`workerModule must be an absolute path or a file: URL, got '${workerModule}'`);
+
+  let namespace: Record<string, unknown>;
+  try {
+    namespace = (await import(url)) as Record<string, unknown>;
+  } catch (error) {
+    const code = (error as { code?: string }).code;
+    if (code === 'ERR_MODULE_NOT_FOUND' && String((error as Error).message).includes(workerModule.replace(/^file:\/\//, ''))) {
+      throw new StartupFailure(`workerModule not found: ${workerModule}`, { cause: error });
+    }
+    throw new StartupFailure(`loading ${workerModule} threw: ${describe(error)}`, { cause: error });
+  }
+
+  // A CommonJS module's exports arrive as `default`; its named exports may or may not be detected.
+  const cjs = namespace.default as Record<string, unknown> | undefined;
+  const exported = workerExport in namespace ? namespace[workerExport] : typeof cjs === 'object' || typeof cjs === 'function' ? cjs?.[workerExport] : undefined;
+  if (exported === undefined || exported === null) {
+    const names = Object.keys(namespace).concat(cjs && typeof cjs === 'object' ? Object.keys(cjs) : []);
+    throw new StartupFailure(`${workerModule} has no export '${workerExport}'; it exports: ${[...new Set(names)].join(', ') || '(nothing)'}`);
+  }
+
+  let instance: unknown;
+  if (typeof exported === 'function') {
+    const fn = exported as (...args: unknown[]) => unknown;
+    try {
+      instance = isClass(fn) ? new (fn as unknown as new (o: unknown) => unknown)(options) : await fn(options);
+    } catch (error) {
+      const what = isClass(fn) ? `the constructor of '${workerExport}'` : `the factory '${workerExport}'`;
+      throw new StartupFailure(`${what} threw: ${describe(error)}`, { cause: error });
+    }
+    if (typeof instance !== 'object' || instance === null) {
+      throw new StartupFailure(`the factory '${workerExport}' returned ${instance === null ? 'null' : typeof instance}; it must return an object with methods`);
+    }
+  } else if (typeof exported === 'object') {
+    instance = exported;
+  } else {
+    throw new StartupFailure(`export '${workerExport}' is a ${typeof exported}; expected a class, an object or a factory function`);
+  }
+  if (methodNames(instance as object).length === 0) {
+    throw new StartupFailure(`export '${workerExport}' has no methods to call`);
+  }
+  return instance as Implementation;
+}
+
+/** Own and inherited method names, without `constructor` and without Object.prototype's. */
+export function methodNames(instance: object): string[] {
+  const names = new Set<string>();
+  for (let o: object | null = instance; o !== null && o !== Object.prototype; o = Object.getPrototypeOf(o)) {
+    for (const name of Object.getOwnPropertyNames(o)) {
+      if (name === 'constructor') continue;
+      const descriptor = Object.getOwnPropertyDescriptor(o, name);
+      // Accessors are not methods, and reading them could run user code.
+      if (descriptor && 'value' in descriptor && typeof descriptor.value === 'function') names.add(name);
+    }
+  }
+  return [...names];
+}
+
+function isClass(fn: Function): boolean {
+  if (/^class[\s{]/.test(Function.prototype.toString.call(fn))) return true;
+  // An ES5 constructor function: its prototype carries methods.
+  const proto = (fn as { prototype?: object }).prototype;
+  return proto !== undefined && Object.getOwnPropertyNames(proto).some((n) => n !== 'constructor');
+}
+
+function describe(error: unknown): string {
+  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+}

@@ -1,0 +1,6 @@
+import { fileURLToPath } from 'node:url';
+
+/** Absolute path of the worker entry point that core spawns. */
+export const workerBinPath: string = fileURLToPath(new URL('./bin.js', import.meta.url));
+export { WorkerExitCode } from './worker-host.js';
+export { methodNames } from './implementation.js';

@@ -1,0 +1,190 @@
+/**
+ * The worker side of the protocol: says hello, loads the implementation when told, then serves
+ * invocations strictly one at a time in arrival order. An async method is awaited before the next
+ * call starts, whatever the host sends meanwhile.
+ */
+import { connect } from 'node:net';
+import {
+  Channel,
+  FailureReason,
+  frameMessage,
+  MessageKind,
+  PROTOCOL_VERSION,
+
+  type FailureMessage,
+  type InvokeMessage,
+  type Message,
+  type WorkerSettings,
+} from '@process-sandbox/abstractions';
+import { healthSnapshot } from './health.js';
+import { loadImplementation, methodNames, StartupFailure, type Implementation } from './implementation.js';
+
+/** Exit codes the host can tell apart. */
+export const WorkerExitCode = {
+  Ok: 0,
+  StartFailed: 78,
+  Fatal: 70,
+  ProtocolError: 76,
+} as const;
+
+export class WorkerHost {
+  readonly #channel: Channel;
+  #implementation: Implementation | undefined;
+  readonly #pending: InvokeMessage[] = [];
+  #running = false;
+  #shuttingDown = false;
+  #exiting = false;
+  #calls = 0;
+  #healthTimer: NodeJS.Timeout | undefined;
+
+  constructor(pipePath: string, token: string) {
+    const socket = connect(pipePath);
+    // The real limit arrives with Init; until then only Init itself is expected.
+    this.#channel = new Channel(socket, 64 * 1024 * 1024, {
+      onMessage: (message) => this.#onMessage(message),
+      onError: (error) => this.#exit(WorkerExitCode.ProtocolError, `pipe error: ${error.message}`),
+      // The host closed the pipe: it is gone or done with us.
+      onClose: () => this.#exit(WorkerExitCode.Ok),
+    });
+    this.#channel.send([MessageKind.Hello, PROTOCOL_VERSION, token, process.pid]);
+    process.on('uncaughtException', (error) => this.#fatal(error, 'uncaught exception'));
+    process.on('unhandledRejection', (reason) => this.#fatal(reason, 'unhandled rejection'));
+  }
+
+  #onMessage(message: Message): void {
+    switch (message[0]) {
+      case MessageKind.Init:
+        void this.#init(message[1], message[2], message[3], message[4]);
+        return;
+      case MessageKind.Invoke:
+        this.#pending.push(message);
+        this.#pump();
+        return;
+      case MessageKind.Shutdown:
+        this.#shuttingDown = true;
+        this.#pump();
+        return;
+      default:
+        this.#exit(WorkerExitCode.ProtocolError, `unexpected message kind ${message[0]}`);
+    }
+  }
+
+  async #init(workerModule: string, workerExport: string, options: unknown, settings: WorkerSettings): Promise<void> {
+    this.#channel.maxMessageBytes = settings.maxMessageBytes;
+    try {
+      this.#implementation = await loadImplementation(workerModule, workerExport, options);
+    } catch (error) {
+      const failure = error instanceof StartupFailure ? error : new StartupFailure(String(error), { cause: error });
+      this.#channel.end(this.#failureFrame(0, failure, FailureReason.StartFailed), () => this.#exit(WorkerExitCode.StartFailed));
+      return;
+    }
+    this.#channel.send([MessageKind.Ready, methodNames(this.#implementation), healthSnapshot(0)]);
+    if (settings.healthIntervalMs > 0) {
+      this.#healthTimer = setInterval(() => {
+        if (!this.#running) this.#channel.send([MessageKind.Health, healthSnapshot(this.#calls)]);
+      }, settings.healthIntervalMs).unref();
+    }
+    this.#pump();
+  }
+
+  #pump(): void {
+    if (this.#running || this.#implementation === undefined) return;
+    const next = this.#pending.shift();
+    if (next !== undefined) {
+      this.#running = true;
+      void this.#invoke(next).finally(() => {
+        this.#running = false;
+        this.#pump();
+      });
+    } else if (this.#shuttingDown) {
+      void this.#shutdown();
+    }
+  }
+
+  async #invoke([, id, method, args]: InvokeMessage): Promise<void> {
+    const implementation = this.#implementation!;
+    const fn = implementation[method];
+    if (typeof fn !== 'function' || method === 'constructor') {
+      const error = new Error(`no method '${method}'`);
+      this.#channel.sendFrame(this.#failureFrame(id, error, FailureReason.MethodNotFound));
+      return;
+    }
+    let value: unknown;
+    try {
+      value = await (fn as (...a: unknown[]) => unknown).apply(implementation, args);
+    } catch (error) {
+      this.#calls++;
+      this.#channel.sendFrame(this.#failureFrame(id, error, FailureReason.Thrown));
+      return;
+    }
+    this.#calls++;
+    let frame: Buffer;
+    try {
+      frame = frameMessage([MessageKind.Result, id, value, healthSnapshot(this.#calls)]);
+    } catch (error) {
+      frame = this.#failureFrame(id, error, FailureReason.Unserializable);
+    }
+    this.#channel.sendFrame(frame);
+  }
+
+  /** A failure frame that always encodes: if the error's own properties cannot cross, they are dropped. */
+  #failureFrame(id: number, thrown: unknown, reason: FailureReason): Buffer {
+    const error = toError(thrown);
+    const health = this.#implementation ? healthSnapshot(this.#calls) : null;
+    const message: FailureMessage = [MessageKind.Failure, id, error, reason, health];
+    try {
+      return frameMessage(message);
+    } catch (encodeError) {
+      const plain = new Error(error.message);
+      plain.name = error.name;
+      plain.stack = error.stack;
+      (plain as { unserializableProps?: string }).unserializableProps = (encodeError as Error).message;
+      return frameMessage([MessageKind.Failure, id, plain, reason === FailureReason.Thrown ? reason : FailureReason.Unserializable, health]);
+    }
+  }
+
+  async #shutdown(): Promise<void> {
+    const implementation = this.#implementation as { dispose?: () => unknown; [Symbol.asyncDispose]?: () => unknown; [Symbol.dispose]?: () => unknown };
+    try {
+      const dispose = implementation[Symbol.asyncDispose] ?? implementation[Symbol.dispose] ?? implementation.dispose;
+      if (typeof dispose === 'function') await dispose.call(implementation);
+    } catch (error) {
+      process.stderr.write(`[process-sandbox worker] dispose() threw during shutdown: ${String(error)}\n`);
+    }
+    this.#channel.end(undefined, () => this.#exit(WorkerExitCode.Ok));
+  }
+
+  #fatal(thrown: unknown, what: string): void {
+    if (this.#exiting) return;
+    const error = toError(thrown);
+    // stderr first and synchronously: it reaches the host's logger even if the pipe write is lost.
+    process.stderr.write(`[process-sandbox worker] ${what}: ${error.stack ?? error.message}\n`);
+    this.#channel.end(this.#failureFrame(0, error, FailureReason.Fatal), () => this.#exit(WorkerExitCode.Fatal));
+    setTimeout(() => this.#exit(WorkerExitCode.Fatal), 500).unref();
+  }
+
+  #exit(code: number, why?: string): void {
+    if (this.#exiting) return;
+    this.#exiting = true;
+    if (this.#healthTimer) clearInterval(this.#healthTimer);
+    if (why) process.stderr.write(`[process-sandbox worker] exiting: ${why}\n`);
+    process.exit(code);
+  }
+}
+
+function toError(thrown: unknown): Error {
+  if (thrown instanceof Error) return thrown;
+  const error = new Error(typeof thrown === 'string' ? thrown : `non-Error value thrown: ${safeString(thrown)}`);
+  error.name = 'NonErrorThrown';
+  (error as { thrown?: unknown }).thrown = thrown;
+  return error;
+}
+
+function safeString(value: unknown): string {
+  try {
+    return typeof value === 'object' ? JSON.stringify(value) : String(value);
+  } catch {
+    return Object.prototype.toString.call(value);
+  }
+}
+
