@@ -116,8 +116,11 @@ export class QueueFullError extends ProcessSandboxError {
 /** The pool was disposed before or while the call was queued. */
 export class PoolDisposedError extends ProcessSandboxError {
   static override readonly code = 'ERR_PS_POOL_DISPOSED';
-  constructor(readonly method?: string) {
-    super(method ? `Cannot run ${method}(): the pool is disposed` : 'The pool is disposed');
+  constructor(
+    readonly method?: string,
+    detail?: string,
+  ) {
+    super(`${method ? `Cannot run ${method}(): the pool is disposed` : 'The pool is disposed'}${detail ? ` (${detail})` : ''}`);
   }
 }
 

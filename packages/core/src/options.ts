@@ -1,0 +1,185 @@
+/**
+ * Every option of a pool, its default and its check. Options are validated once, up front: a wrong
+ * type or range is a ConfigurationError naming the option, never a surprise at the first call.
+ */
+import { existsSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { isAbsolute } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ConfigurationError } from '@process-sandbox/abstractions';
+import { silentLogger, type Logger } from './logger.js';
+
+export interface ProcessProxyOptions {
+  /** Absolute path or file: URL of the module that implements the interface (ESM or CommonJS). */
+  workerModule: string | URL;
+  /** Which export: a class (instantiated with `new`), an object (used as is) or a factory (called, awaited). Default `'default'`. */
+  workerExport?: string;
+  /** Passed to the constructor or factory in each worker. Must be serialisable. */
+  workerOptions?: unknown;
+  /** Workers started by `create()` and kept alive. Default 1. */
+  minPoolSize?: number;
+  /** Most workers at once. Default `os.availableParallelism()`. */
+  maxPoolSize?: number;
+  /** Most calls waiting for a worker; more fail with QueueFullError. Default Infinity. */
+  maxQueueSize?: number;
+  /** Longest a call may run once a worker has it, in ms; then the worker is killed. Default 30 000. */
+  methodCallTimeoutMs?: number;
+  /** Longest a call may wait for a worker, in ms. Default: no limit. */
+  queueTimeoutMs?: number;
+  /** Longest from spawn to ready, in ms. Default 10 000. */
+  processStartTimeoutMs?: number;
+  /** How long a stopping worker may take to finish and exit before it is killed, in ms. Default 5 000. */
+  shutdownGraceMs?: number;
+  /** Largest message either side accepts, in bytes. Default 64 MiB. */
+  maxMessageBytes?: number;
+  /** How often an idle worker reports its health, in ms; 0 turns it off. Default 1 000. */
+  healthIntervalMs?: number;
+  /** Node binary for workers. Default `process.execPath`. */
+  execPath?: string;
+  /** Node flags for workers. Default `[]` (the host's own execArgv are not inherited). */
+  execArgv?: string[];
+  /** Environment of workers. Default: the host's `process.env`. Given, it replaces it entirely. */
+  env?: Record<string, string | undefined>;
+  /** Working directory of workers. Default: the host's. */
+  cwd?: string;
+  /** Receives the pool's diagnostics and every line workers print. Default: silent. */
+  logger?: Logger;
+}
+
+export interface ResolvedOptions {
+  workerModule: string;
+  workerExport: string;
+  workerOptions: unknown;
+  minPoolSize: number;
+  maxPoolSize: number;
+  maxQueueSize: number;
+  methodCallTimeoutMs: number;
+  queueTimeoutMs: number | undefined;
+  processStartTimeoutMs: number;
+  shutdownGraceMs: number;
+  maxMessageBytes: number;
+  healthIntervalMs: number;
+  execPath: string;
+  execArgv: string[];
+  env: Record<string, string | undefined>;
+  cwd: string | undefined;
+  logger: Logger;
+}
+
+const KNOWN = new Set<string>([
+  'workerModule', 'workerExport', 'workerOptions', 'minPoolSize', 'maxPoolSize', 'maxQueueSize',
+  'methodCallTimeoutMs', 'queueTimeoutMs', 'processStartTimeoutMs', 'shutdownGraceMs', 'maxMessageBytes',
+  'healthIntervalMs', 'execPath', 'execArgv', 'env', 'cwd', 'logger',
+]);
+
+/** The largest delay a Node timer honours; longer ones fire at once. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+export function resolveOptions(input: ProcessProxyOptions): ResolvedOptions {
+  if (typeof input !== 'object' || input === null) throw new ConfigurationError('options', 'expected an object');
+  for (const key of Object.keys(input)) {
+    if (!KNOWN.has(key)) throw new ConfigurationError(key, `unknown option; known options are ${[...KNOWN].join(', ')}`);
+  }
+  const minPoolSize = integer(input, 'minPoolSize', 1, 0, 1024);
+  const maxPoolSize = integer(input, 'maxPoolSize', Math.max(availableParallelism(), minPoolSize, 1), 1, 1024);
+  if (minPoolSize > maxPoolSize) throw new ConfigurationError('minPoolSize', `must not exceed maxPoolSize (${minPoolSize} > ${maxPoolSize})`);
+  return {
+    workerModule: modulePath(input.workerModule),
+    workerExport: string(input, 'workerExport', 'default'),
+    workerOptions: input.workerOptions,
+    minPoolSize,
+    maxPoolSize,
+    maxQueueSize: integer(input, 'maxQueueSize', Infinity, 0, Infinity),
+    methodCallTimeoutMs: integer(input, 'methodCallTimeoutMs', 30_000, 1, MAX_TIMER_MS),
+    queueTimeoutMs: input.queueTimeoutMs === undefined ? undefined : integer(input, 'queueTimeoutMs', 0, 1, MAX_TIMER_MS),
+    processStartTimeoutMs: integer(input, 'processStartTimeoutMs', 10_000, 1, MAX_TIMER_MS),
+    shutdownGraceMs: integer(input, 'shutdownGraceMs', 5_000, 0, MAX_TIMER_MS),
+    maxMessageBytes: integer(input, 'maxMessageBytes', 64 * 1024 * 1024, 1024, 0xffff_ffff),
+    healthIntervalMs: integer(input, 'healthIntervalMs', 1_000, 0, MAX_TIMER_MS),
+    execPath: execPath(input.execPath),
+    execArgv: stringArray(input, 'execArgv'),
+    env: environment(input.env),
+    cwd: input.cwd === undefined ? undefined : directory(input.cwd),
+    logger: logger(input.logger),
+  };
+}
+
+function integer(input: ProcessProxyOptions, name: keyof ProcessProxyOptions, fallback: number, min: number, max: number): number {
+  const value = input[name];
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || Number.isNaN(value)) throw new ConfigurationError(name, `expected a number, got ${describe(value)}`);
+  if (value !== Infinity && !Number.isInteger(value)) throw new ConfigurationError(name, `expected a whole number, got ${value}`);
+  if (value === Infinity && max !== Infinity) throw new ConfigurationError(name, `must be finite (at most ${max})`);
+  if (value < min || value > max) throw new ConfigurationError(name, `must be between ${min} and ${max}, got ${value}`);
+  return value;
+}
+
+function string(input: ProcessProxyOptions, name: keyof ProcessProxyOptions, fallback: string): string {
+  const value = input[name];
+  if (value === undefined) return fallback;
+  if (typeof value !== 'string' || value === '') throw new ConfigurationError(name, `expected a non-empty string, got ${describe(value)}`);
+  return value;
+}
+
+function stringArray(input: ProcessProxyOptions, name: keyof ProcessProxyOptions): string[] {
+  const value = input[name];
+  if (value === undefined) return [];
+  if (!Array.isArray(value) || value.some((v) => typeof v !== 'string')) throw new ConfigurationError(name, `expected an array of strings, got ${describe(value)}`);
+  return [...value];
+}
+
+function modulePath(value: unknown): string {
+  if (value === undefined) throw new ConfigurationError('workerModule', 'is required: the absolute path or file: URL of the module that implements the interface');
+  let path: string;
+  if (value instanceof URL || (typeof value === 'string' && value.startsWith('file:'))) {
+    try {
+      path = fileURLToPath(value as string | URL);
+    } catch (error) {
+      throw new ConfigurationError('workerModule', `not a valid file: URL (${(error as Error).message})`);
+    }
+  } else if (typeof value === 'string') {
+    if (!isAbsolute(value)) throw new ConfigurationError('workerModule', `must be an absolute path or a file: URL, got '${value}' (try path.resolve() or new URL('./impl.js', import.meta.url))`);
+    path = value;
+  } else {
+    throw new ConfigurationError('workerModule', `expected a string or URL, got ${describe(value)}`);
+  }
+  return path;
+}
+
+function execPath(value: unknown): string {
+  if (value === undefined) return process.execPath;
+  if (typeof value !== 'string' || value === '') throw new ConfigurationError('execPath', `expected a path to a node binary, got ${describe(value)}`);
+  if (!isAbsolute(value)) throw new ConfigurationError('execPath', `must be an absolute path, got '${value}'`);
+  if (!existsSync(value)) throw new ConfigurationError('execPath', `no such file: ${value}`);
+  return value;
+}
+
+function environment(value: unknown): Record<string, string | undefined> {
+  if (value === undefined) return process.env;
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new ConfigurationError('env', `expected an object of strings, got ${describe(value)}`);
+  for (const [k, v] of Object.entries(value)) {
+    if (v !== undefined && typeof v !== 'string') throw new ConfigurationError('env', `value of ${k} must be a string, got ${describe(v)}`);
+  }
+  return value as Record<string, string | undefined>;
+}
+
+function directory(value: unknown): string {
+  if (typeof value !== 'string' || value === '') throw new ConfigurationError('cwd', `expected a directory path, got ${describe(value)}`);
+  if (!existsSync(value)) throw new ConfigurationError('cwd', `no such directory: ${value}`);
+  return value;
+}
+
+function logger(value: unknown): Logger {
+  if (value === undefined) return silentLogger;
+  const l = value as Record<string, unknown>;
+  for (const level of ['debug', 'info', 'warn', 'error']) {
+    if (typeof l?.[level] !== 'function') throw new ConfigurationError('logger', `must have a ${level}() method (a pino logger or console both fit)`);
+  }
+  return value as Logger;
+}
+
+function describe(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'an array';
+  return typeof value === 'string' ? `'${value}'` : typeof value === 'object' ? 'an object' : `${typeof value} ${String(value)}`;
+}

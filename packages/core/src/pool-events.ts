@@ -1,0 +1,50 @@
+/**
+ * The pool's typed events, and an emitter whose listeners cannot hurt it: a listener that throws
+ * is logged and the remaining listeners still run.
+ */
+import { EventEmitter } from 'node:events';
+import type TypedEmitter from 'typed-emitter';
+import type { HealthSnapshot } from '@process-sandbox/abstractions';
+import type { Logger } from './logger.js';
+
+export interface WorkerExit {
+  pid: number;
+  exitCode: number | null;
+  signal: NodeJS.Signals | null;
+  /** Why it left: 'dispose', 'timeout', 'crash', 'start-failed', a recycle reason, … */
+  reason: string;
+}
+
+export type PoolEvents = {
+  workerStarted: (e: { pid: number }) => void;
+  workerReady: (e: { pid: number; methods: readonly string[] }) => void;
+  workerExited: (e: WorkerExit) => void;
+  workerCrashed: (e: WorkerExit & { method: string | undefined; detail: string | undefined }) => void;
+  callTimedOut: (e: { pid: number; method: string; timeoutMs: number }) => void;
+  health: (e: { pid: number; health: HealthSnapshot }) => void;
+  queueFull: (e: { method: string; maxQueueSize: number }) => void;
+  disposed: () => void;
+};
+
+type EventMap = TypedEmitter.EventMap;
+
+export class SafeEmitter<Events extends EventMap> extends (EventEmitter as { new <E extends EventMap>(): TypedEmitter.default<E> })<Events> {
+  #logger: Logger;
+  constructor(logger: Logger) {
+    super();
+    this.#logger = logger;
+  }
+
+  override emit<E extends keyof Events>(event: E, ...args: Parameters<Events[E]>): boolean {
+    // rawListeners: `once` wrappers must run so that they remove themselves.
+    const listeners = this.rawListeners(event) as unknown as ((...a: unknown[]) => unknown)[];
+    for (const listener of listeners) {
+      try {
+        listener.apply(this, args);
+      } catch (error) {
+        this.#logger.error({ event: String(event), error }, `process-sandbox: a '${String(event)}' listener threw; the pool carries on`);
+      }
+    }
+    return listeners.length > 0;
+  }
+}

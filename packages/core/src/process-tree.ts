@@ -1,0 +1,37 @@
+/**
+ * Ending a worker and everything it started.
+ *
+ * Each worker leads its own process group (spawned detached), so one kill(-pid) reaches every
+ * descendant that stayed in the group. tree-kill walks the parent links to find those that left it
+ * (setsid, daemonising legacy code); it must run while the worker is still alive to be their
+ * parent, so it goes first and the group kill follows in its callback.
+ */
+import treeKill from 'tree-kill';
+
+const isWindows = process.platform === 'win32';
+
+/** SIGKILL to the whole process group led by `pid`. Synchronous; safe to call on a group that is gone. */
+export function killProcessGroup(pid: number): void {
+  try {
+    if (isWindows) process.kill(pid, 'SIGKILL');
+    else process.kill(-pid, 'SIGKILL');
+  } catch {
+    // ESRCH: nothing left in the group.
+  }
+}
+
+/** Kills the worker, its group and every descendant. `done` runs once the signals are sent. */
+export function killProcessTree(pid: number, done?: () => void): void {
+  let finished = false;
+  const finish = (): void => {
+    if (finished) return;
+    finished = true;
+    clearTimeout(fallback);
+    killProcessGroup(pid);
+    done?.();
+  };
+  // If listing the tree hangs (a wedged `ps`), the group kill must not wait for it.
+  const fallback = setTimeout(finish, 1_000);
+  fallback.unref();
+  treeKill(pid, 'SIGKILL', finish);
+}

@@ -1,0 +1,438 @@
+/**
+ * The life of one worker process, as one state machine:
+ *
+ *   spawning ─→ handshaking ─→ idle ⇄ busy
+ *      │             │          │      │
+ *      │             │          │      └─→ draining ─→ stopping ─→ exited
+ *      │             │          └──────────────────────→ stopping ─→ exited
+ *      └─────────────┴──────────┴──────┴─────┴────────────┴─→ crashed
+ *
+ * spawning     the process is started; we wait for it to connect and prove its token
+ * handshaking  Init sent; we wait for Ready (or a start failure)
+ * idle / busy  serving; `busy` has exactly one call in flight
+ * draining     retired while busy: the current call finishes, no new one is taken
+ * stopping     Shutdown sent (or a kill under way); waiting for the process to exit
+ * exited       the process ended after we asked it to
+ * crashed      the process ended, or broke the protocol, without being asked
+ *
+ * Every change of state goes through `#transition`, which clears the timers of the state left and
+ * tells the observer (the pool). Every path that ends the process reaches `#onExit`, which settles
+ * the call in flight, if any, exactly once.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import {
+  ENV_PIPE,
+  ENV_TOKEN,
+  CallTimeoutError,
+  FailureReason,
+  MessageKind,
+  MethodNotFoundError,
+  PoolDisposedError,
+  RemoteError,
+  SerializationError,
+  WorkerCrashedError,
+  WorkerStartError,
+  type Channel,
+  type HealthSnapshot,
+  type Message,
+} from '@process-sandbox/abstractions';
+import { workerBinPath } from '@process-sandbox/worker';
+import type { Call } from './call.js';
+import type { ResolvedOptions } from './options.js';
+import { PipeListener, type PipeDirectory } from './pipe-endpoint.js';
+import { killProcessGroup, killProcessTree } from './process-tree.js';
+
+
+export type WorkerState = 'spawning' | 'handshaking' | 'idle' | 'busy' | 'draining' | 'stopping' | 'exited' | 'crashed';
+
+/** Why a worker left service; recycling reasons join these in the recycling work. */
+export type StopReason = 'dispose' | 'timeout' | 'crash' | 'start-failed' | 'protocol' | 'shrink' | string;
+
+export interface WorkerObserver {
+  onStateChange(worker: WorkerHandle, from: WorkerState, to: WorkerState): void;
+  onHealth(worker: WorkerHandle, health: HealthSnapshot): void;
+  onCallTimedOut(worker: WorkerHandle, call: Call): void;
+}
+
+const STDERR_TAIL_BYTES = 4096;
+/** After EOF on the pipe, how long a worker may take to exit by itself before it is killed. */
+const EOF_EXIT_GRACE_MS = 1_000;
+
+export class WorkerHandle {
+  readonly id: number;
+  readonly startedAt = Date.now();
+  #state: WorkerState = 'spawning';
+  #pid = 0;
+  #child: ChildProcess | undefined;
+  #listener: PipeListener | undefined;
+  #channel: Channel | undefined;
+  #call: Call | undefined;
+  #methods: readonly string[] = [];
+  #health: HealthSnapshot | undefined;
+  #lastHealthAt: number | undefined;
+  #calls = 0;
+  #stderrTail = '';
+  /** Why the process is going away, when we know before it exits (start failure, protocol error, fatal). */
+  #endReason: string | undefined;
+  #fatalError: Error | undefined;
+  #stopReason: StopReason | undefined;
+  #startError: WorkerStartError | undefined;
+  #exitCode: number | null = null;
+  #signal: NodeJS.Signals | null = null;
+  #startTimer: NodeJS.Timeout | undefined;
+  #callTimer: NodeJS.Timeout | undefined;
+  #graceTimer: NodeJS.Timeout | undefined;
+  #readyResolve!: () => void;
+  #readyReject!: (error: Error) => void;
+  #exitResolve!: () => void;
+  /** Resolves when the worker is ready for calls; rejects with WorkerStartError. */
+  readonly ready: Promise<void>;
+  /** Resolves when the process has exited, for whatever reason. Never rejects. */
+  readonly exited: Promise<void>;
+
+  constructor(
+    id: number,
+    readonly options: ResolvedOptions,
+    pipes: PipeDirectory,
+    readonly observer: WorkerObserver,
+  ) {
+    this.id = id;
+    this.ready = new Promise((resolve, reject) => {
+      this.#readyResolve = resolve;
+      this.#readyReject = reject;
+    });
+    this.ready.catch(() => {}); // the pool observes it; never an unhandled rejection
+    this.exited = new Promise((resolve) => (this.#exitResolve = resolve));
+    this.#spawn(pipes.newPipePath());
+  }
+
+  get state(): WorkerState {
+    return this.#state;
+  }
+  get pid(): number {
+    return this.#pid;
+  }
+  get methods(): readonly string[] {
+    return this.#methods;
+  }
+  get health(): HealthSnapshot | undefined {
+    return this.#health;
+  }
+  get lastHealthAt(): number | undefined {
+    return this.#lastHealthAt;
+  }
+  /** Calls this worker finished (value or thrown error). */
+  get calls(): number {
+    return this.#calls;
+  }
+  get stopReason(): StopReason | undefined {
+    return this.#stopReason;
+  }
+  get exitCode(): number | null {
+    return this.#exitCode;
+  }
+  get signal(): NodeJS.Signals | null {
+    return this.#signal;
+  }
+  get currentCall(): Call | undefined {
+    return this.#call;
+  }
+  /** Counts toward the pool's capacity: started or serving, not on its way out. */
+  get live(): boolean {
+    return this.#state === 'spawning' || this.#state === 'handshaking' || this.#state === 'idle' || this.#state === 'busy';
+  }
+  get terminal(): boolean {
+    return this.#state === 'exited' || this.#state === 'crashed';
+  }
+
+  /** Sends `call` to this idle worker. The call's timeout starts now: it has reached a worker. */
+  run(call: Call): void {
+    if (this.#state !== 'idle') throw new Error(`internal: run() on a ${this.#state} worker`);
+    this.#call = call;
+    call.startedAt = performance.now();
+    this.#transition('busy');
+    this.#channel!.sendFrame(call.frame);
+    this.#callTimer = setTimeout(() => this.#onCallTimeout(), call.timeoutMs);
+  }
+
+  /**
+   * Takes the worker out of service. An idle worker is told to shut down; a busy one first finishes
+   * its call (draining). Either way it is killed if it has not exited `shutdownGraceMs` after
+   * `stop` (when `graceFromNow`) or after its call ends.
+   */
+  stop(reason: StopReason, graceFromNow = false): void {
+    if (this.#stopReason !== undefined || this.terminal) return;
+    this.#stopReason = reason;
+    switch (this.#state) {
+      case 'spawning':
+      case 'handshaking':
+        this.#kill(`stopped (${reason}) before it was ready`);
+        return;
+      case 'busy':
+        this.#transition('draining');
+        if (graceFromNow) this.#startGrace();
+        return;
+      case 'idle':
+        this.#shutdown();
+        return;
+      default:
+        return;
+    }
+  }
+
+  /** Ends the process and its descendants now. */
+  kill(reason: StopReason): void {
+    this.#stopReason ??= reason;
+    this.#kill(String(reason));
+  }
+
+  // ─── transitions ────────────────────────────────────────────────────────────
+
+  #transition(to: WorkerState): void {
+    const from = this.#state;
+    if (from === to) return;
+    this.#state = to;
+    if (to !== 'spawning' && to !== 'handshaking') this.#clearTimer('start');
+    if (to !== 'busy' && to !== 'draining') this.#clearTimer('call');
+    if (to === 'exited' || to === 'crashed') this.#clearTimer('grace');
+    this.observer.onStateChange(this, from, to);
+  }
+
+  #clearTimer(which: 'start' | 'call' | 'grace'): void {
+    const timer = which === 'start' ? this.#startTimer : which === 'call' ? this.#callTimer : this.#graceTimer;
+    if (timer) clearTimeout(timer);
+    if (which === 'start') this.#startTimer = undefined;
+    else if (which === 'call') this.#callTimer = undefined;
+    else this.#graceTimer = undefined;
+  }
+
+  #spawn(pipePath: string): void {
+    const { options } = this;
+    this.#listener = new PipeListener(pipePath, options.maxMessageBytes, options.processStartTimeoutMs, options.logger);
+    this.#startTimer = setTimeout(() => {
+      this.#endReason = `it did not become ready within processStartTimeoutMs (${options.processStartTimeoutMs} ms)`;
+      this.#kill('start timeout');
+    }, options.processStartTimeoutMs);
+
+    let child: ChildProcess;
+    try {
+      child = spawn(options.execPath, [...options.execArgv, workerBinPath], {
+        env: { ...options.env, [ENV_PIPE]: pipePath, [ENV_TOKEN]: this.#listener.token },
+        cwd: options.cwd,
+        stdio: ['ignore', 'pipe', 'pipe'],
+        // Its own process group on POSIX, so that one signal reaches everything it starts.
+        detached: process.platform !== 'win32',
+        windowsHide: true,
+      });
+    } catch (error) {
+      this.#endReason = `spawning ${options.execPath} failed: ${(error as Error).message}`;
+      queueMicrotask(() => this.#onExit(null, null));
+      return;
+    }
+    this.#child = child;
+    this.#pid = child.pid ?? 0;
+    child.on('error', (error) => {
+      // Spawn failure (ENOENT, EACCES): no 'exit' follows when the process never started.
+      this.#endReason ??= `spawning ${options.execPath} failed: ${error.message}`;
+      if (child.pid === undefined) this.#onExit(null, null);
+    });
+    child.on('exit', (code, signal) => this.#onExit(code, signal));
+    this.#pipeLines(child, 'stdout');
+    this.#pipeLines(child, 'stderr');
+
+    this.#listener.accepted.then(
+      ({ channel }) => this.#onConnected(channel),
+      (error: Error) => {
+        this.#endReason ??= `could not listen on the worker pipe: ${error.message}`;
+        this.#kill('pipe error');
+      },
+    );
+  }
+
+  #pipeLines(child: ChildProcess, stream: 'stdout' | 'stderr'): void {
+    const source = child[stream];
+    if (!source) return;
+    const { logger } = this.options;
+    createInterface({ input: source, crlfDelay: Infinity }).on('line', (line) => {
+      if (stream === 'stderr') {
+        this.#stderrTail = (this.#stderrTail + line + '\n').slice(-STDERR_TAIL_BYTES);
+        logger.warn({ pid: this.#pid, stream }, `[worker ${this.#pid}] ${line}`);
+      } else {
+        logger.info({ pid: this.#pid, stream }, `[worker ${this.#pid}] ${line}`);
+      }
+    });
+  }
+
+  #onConnected(channel: Channel): void {
+    if (this.#state !== 'spawning') {
+      channel.destroy();
+      return;
+    }
+    this.#channel = channel;
+    channel.setHandlers({
+      onMessage: (message) => this.#onMessage(message),
+      onError: (error) => {
+        this.#endReason ??= `protocol error: ${error.message}`;
+        this.#stopReason ??= 'protocol';
+        this.#kill('protocol error');
+      },
+      onClose: () => {
+        // EOF: the worker is exiting (shutdown, process.exit, fatal error) or broken. Give it a
+        // moment to exit by itself, so the exit code tells the story; then make sure it ends.
+        if (this.terminal) return;
+        if (this.#state !== 'stopping') this.#transition('stopping');
+        clearTimeout(this.#graceTimer);
+        this.#graceTimer = setTimeout(() => {
+          this.#endReason ??= 'it closed the pipe but did not exit';
+          this.#kill('pipe closed');
+        }, Math.min(this.options.shutdownGraceMs, EOF_EXIT_GRACE_MS));
+      },
+    });
+    this.#transition('handshaking');
+    const { options } = this;
+    channel.send([
+      MessageKind.Init,
+      options.workerModule,
+      options.workerExport,
+      options.workerOptions,
+      { healthIntervalMs: options.healthIntervalMs, maxMessageBytes: options.maxMessageBytes },
+    ]);
+  }
+
+  #onMessage(message: Message): void {
+    switch (message[0]) {
+      case MessageKind.Ready:
+        if (this.#state !== 'handshaking') return this.#protocolError('Ready outside the handshake');
+        this.#methods = message[1];
+        this.#recordHealth(message[2]);
+        this.#transition('idle');
+        this.#readyResolve();
+        if (this.#stopReason !== undefined) this.#shutdown();
+        return;
+      case MessageKind.Result:
+        return this.#settle(message[1], message[3], (call) => call.resolve(message[2]));
+      case MessageKind.Failure: {
+        const [, id, error, reason, health] = message;
+        if (id === 0) {
+          // Not a reply: a start failure or a fatal error. The process exits right after; #onExit
+          // settles whatever was in flight, with this as the cause.
+          this.#fatalError = error;
+          this.#endReason = reason === FailureReason.StartFailed ? error.message : `${reason === FailureReason.Fatal ? 'fatal error' : 'failure'}: ${error.name}: ${error.message}`;
+          return;
+        }
+        return this.#settle(id, health, (call) => call.reject(this.#failureError(call, error, reason)));
+      }
+      case MessageKind.Health:
+        return this.#recordHealth(message[1]);
+      default:
+        return this.#protocolError(`unexpected message kind ${message[0]} from the worker`);
+    }
+  }
+
+  #failureError(call: Call, error: Error, reason: FailureReason): Error {
+    switch (reason) {
+      case FailureReason.MethodNotFound:
+        return new MethodNotFoundError(call.method, this.#methods);
+      case FailureReason.Unserializable:
+        return new SerializationError(`The result of ${call.method}() cannot cross the process boundary: ${error.message}`, { cause: error });
+      default:
+        return new RemoteError(error, call.method, this.#pid);
+    }
+  }
+
+  /** A reply: settle the call it answers, if it answers the one in flight; anything else is a protocol error. */
+  #settle(id: number, health: HealthSnapshot | null, settle: (call: Call) => void): void {
+    const call = this.#call;
+    if (call === undefined || call.id !== id) {
+      // Never settle some other call: log, and treat the worker as broken.
+      return this.#protocolError(`reply to call ${id}, but ${call ? `call ${call.id}` : 'no call'} is in flight`);
+    }
+    this.#call = undefined;
+    this.#calls++;
+    if (health) this.#recordHealth(health);
+    settle(call);
+    if (this.#state === 'draining') this.#shutdown();
+    else this.#transition('idle');
+  }
+
+  #recordHealth(health: HealthSnapshot): void {
+    this.#health = health;
+    this.#lastHealthAt = Date.now();
+    this.observer.onHealth(this, health);
+  }
+
+  #protocolError(why: string): void {
+    this.options.logger.error({ pid: this.#pid, why }, `process-sandbox: protocol error from worker ${this.#pid}: ${why}`);
+    this.#endReason ??= `protocol error: ${why}`;
+    this.#stopReason ??= 'protocol';
+    this.#kill('protocol error');
+  }
+
+  #onCallTimeout(): void {
+    const call = this.#call;
+    if (!call) return;
+    this.#call = undefined;
+    this.#stopReason ??= 'timeout';
+    call.reject(new CallTimeoutError(call.method, call.timeoutMs, this.#pid));
+    this.observer.onCallTimedOut(this, call);
+    this.#kill('timeout');
+  }
+
+  #shutdown(): void {
+    this.#transition('stopping');
+    this.#channel?.send([MessageKind.Shutdown]);
+    this.#startGrace();
+  }
+
+  #startGrace(): void {
+    if (this.#graceTimer) return;
+    this.#graceTimer = setTimeout(() => this.#kill('shutdown grace expired'), this.options.shutdownGraceMs);
+  }
+
+  #kill(why: string): void {
+    if (this.terminal) return;
+    if (this.#state !== 'stopping') this.#transition('stopping');
+    this.options.logger.debug({ pid: this.#pid, why }, `process-sandbox: killing worker ${this.#pid}: ${why}`);
+    if (this.#pid) killProcessTree(this.#pid);
+  }
+
+  #onExit(code: number | null, signal: NodeJS.Signals | null): void {
+    if (this.terminal) return;
+    this.#exitCode = code;
+    this.#signal = signal;
+    this.#listener?.close();
+    this.#channel?.destroy();
+    // Leftovers in its group (children it spawned and never reaped) go with it.
+    if (this.#pid) killProcessGroup(this.#pid);
+
+    const wasReady = this.#state !== 'spawning' && this.#state !== 'handshaking';
+    const call = this.#call;
+    this.#call = undefined;
+    if (call && this.#stopReason === 'dispose') {
+      call.reject(new PoolDisposedError(call.method, `it was still running when shutdownGraceMs (${this.options.shutdownGraceMs} ms) ran out`));
+    } else if (call) {
+      call.reject(new WorkerCrashedError(this.#pid, code, signal, call.method, this.#endReason, this.#fatalError ? { cause: this.#fatalError } : undefined));
+    }
+    if (!wasReady) {
+      const how = signal ? `signal ${signal}` : `exit code ${code}`;
+      const reason = this.#endReason ?? `the worker process exited (${how}) before it was ready`;
+      this.#startError = new WorkerStartError(reason, this.#stderrTail.trimEnd(), this.#pid || undefined, this.#fatalError ? { cause: this.#fatalError } : undefined);
+      this.#readyReject(this.#startError);
+    }
+    const asked = this.#stopReason !== undefined && this.#stopReason !== 'protocol' && this.#stopReason !== 'timeout';
+    this.#transition(asked ? 'exited' : 'crashed');
+    this.#exitResolve();
+  }
+
+  /** Set when the process ended before it was ready. */
+  get startError(): WorkerStartError | undefined {
+    return this.#startError;
+  }
+  get stderrTail(): string {
+    return this.#stderrTail;
+  }
+  get endReason(): string | undefined {
+    return this.#endReason;
+  }
+}

@@ -1,0 +1,62 @@
+// Finding the processes a test started, through /proc: every worker (and whatever it spawns)
+// inherits TEST_RUN_MARKER from the test process's environment.
+import { readdirSync, readFileSync } from 'node:fs';
+
+export const TEST_RUN_MARKER = 'PROCESS_SANDBOX_TEST_RUN';
+process.env[TEST_RUN_MARKER] ??= `${process.pid}-${Date.now()}`;
+const marker = `${TEST_RUN_MARKER}=${process.env[TEST_RUN_MARKER]}`;
+
+/** True while `pid` exists and is not a zombie. */
+export function isAlive(pid) {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
+  } catch {
+    return false;
+  }
+}
+
+/** Pids of live processes (other than this one) whose environment carries this run's marker. */
+export function markedProcesses() {
+  const found = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
+    let environ;
+    try {
+      environ = readFileSync(`/proc/${entry}/environ`, 'latin1');
+    } catch {
+      continue;
+    }
+    if (environ.split('\0').includes(marker) && isAlive(Number(entry))) found.push(Number(entry));
+  }
+  return found;
+}
+
+export function commandLine(pid) {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ').trim();
+  } catch {
+    return '?';
+  }
+}
+
+/** Polls `predicate` until it is true or `timeoutMs` passes; returns its last value. */
+export async function waitFor(predicate, { timeoutMs = 5000, intervalMs = 10 } = {}) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await predicate();
+    if (value || Date.now() >= deadline) return value;
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+}
+
+/** Resolves when none of `pids` is alive; rejects naming the survivors after `timeoutMs`. */
+export async function waitForExit(pids, timeoutMs = 5000) {
+  const gone = await waitFor(() => pids.every((p) => !isAlive(p)), { timeoutMs });
+  if (!gone) throw new Error(`still alive after ${timeoutMs} ms: ${pids.filter(isAlive).join(', ')}`);
+}
+
+/** Open file descriptors of this process. */
+export function openFds(pid = 'self') {
+  return readdirSync(`/proc/${pid}/fd`).length;
+}
