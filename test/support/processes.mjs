@@ -32,6 +32,32 @@ export function markedProcesses() {
   return found;
 }
 
+/** Parent pid of `pid`, or 0. */
+export function parentOf(pid) {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+  } catch {
+    return 0;
+  }
+}
+
+/** `pids` and all their live descendants. */
+export function withDescendants(pids) {
+  const all = new Set(pids);
+  const procs = readdirSync('/proc').filter((e) => /^\d+$/.test(e)).map(Number);
+  for (let grew = true; grew; ) {
+    grew = false;
+    for (const pid of procs) {
+      if (!all.has(pid) && all.has(parentOf(pid))) {
+        all.add(pid);
+        grew = true;
+      }
+    }
+  }
+  return all;
+}
+
 export function commandLine(pid) {
   try {
     return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ').trim();

@@ -1,26 +1,35 @@
 // Suite-wide rule: a test that leaves a worker process (or anything a worker spawned) running fails.
-// After each test, processes carrying this run's marker get a short grace to finish exiting; any
-// still alive then are killed (so later tests start clean) and the test is failed, naming them.
-import { commandLine, isAlive, markedProcesses, waitFor } from './processes.mjs';
+// Every process a test run starts carries its marker (see processes.mjs). After each test, the
+// marked processes that do not belong to a pool the suite keeps open on purpose (made in a `before`
+// through support/pools.mjs) get a short grace to finish exiting; any still alive then are killed,
+// so that later tests start clean, and the test fails naming them. After the last test, nothing
+// marked may be alive at all.
+import { openPoolPids } from './pools.mjs';
+import { commandLine, isAlive, markedProcesses, waitFor, withDescendants } from './processes.mjs';
+
+async function failOnSurvivors(allowed) {
+  const strays = () => {
+    const keep = allowed();
+    return markedProcesses().filter((pid) => !keep.has(pid));
+  };
+  const clean = await waitFor(() => strays().length === 0, { timeoutMs: 3000, intervalMs: 25 });
+  if (clean) return;
+  const left = strays();
+  const described = left.map((pid) => `${pid} (${commandLine(pid)})`);
+  for (const pid of left) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {}
+  }
+  await waitFor(() => left.every((p) => !isAlive(p)), { timeoutMs: 2000 });
+  throw new Error(`left ${left.length} process(es) running: ${described.join('; ')}`);
+}
 
 export const mochaHooks = {
   async afterEach() {
-    const survivors = await waitFor(
-      () => {
-        const left = markedProcesses();
-        return left.length === 0 ? [] : false;
-      },
-      { timeoutMs: 3000, intervalMs: 25 },
-    );
-    if (survivors) return;
-    const left = markedProcesses();
-    const described = left.map((pid) => `${pid} (${commandLine(pid)})`);
-    for (const pid of left) {
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch {}
-    }
-    await waitFor(() => left.every((p) => !isAlive(p)), { timeoutMs: 2000 });
-    throw new Error(`The test left ${left.length} process(es) running: ${described.join('; ')}`);
+    await failOnSurvivors(() => withDescendants(openPoolPids()));
+  },
+  async afterAll() {
+    await failOnSurvivors(() => new Set());
   },
 };

@@ -201,13 +201,13 @@ export class ProcessPool extends SafeEmitter<PoolEvents> implements WorkerSource
   #onWorkerGone(worker: WorkerHandle, from: WorkerState, to: WorkerState): void {
     this.#workers.delete(worker);
     const exit = { pid: worker.pid, exitCode: worker.exitCode, signal: worker.signal, reason: String(worker.stopReason ?? 'crash') };
-    const neverReady = from === 'spawning' || from === 'handshaking';
-    if (to === 'crashed' && !neverReady) {
+    // A timeout kill is counted and reported as a timeout (callTimedOut), not a second time as a crash.
+    if (to === 'crashed' && worker.startError === undefined && worker.stopReason !== 'timeout') {
       this.#crashes++;
       this.emit('workerCrashed', { ...exit, method: worker.currentCall?.method, detail: worker.endReason });
     }
     this.emit('workerExited', exit);
-    if (neverReady && worker.startError && !this.#stopping) this.#onStartFailed(worker.startError);
+    if (worker.startError && !this.#stopping) this.#onStartFailed(worker.startError);
     else this.#refill();
   }
 

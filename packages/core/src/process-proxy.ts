@@ -4,9 +4,9 @@
  *
  * The proxy is an ES Proxy over nothing: any string property is a remote method, except the few
  * names that JavaScript machinery probes (`then`, so that `await proxy` does not hang; `toJSON`;
- * inspection hooks) and every symbol, which are never sent to a worker.
+ * inspection hooks) and every symbol, which are never sent to a worker. (util.inspect formats a
+ * Proxy's target without running its traps, so inspecting a proxy never calls a worker either.)
  */
-import { inspect } from 'node:util';
 import { resolveOptions, type ProcessProxyOptions } from './options.js';
 import { ProcessPool } from './pool.js';
 import { guardedPools } from './host-exit.js';
@@ -49,12 +49,10 @@ export class ProcessProxy {
 function proxyFor<T>(pool: ProcessPool): Remote<T> {
   const methods = new Map<string, (...args: unknown[]) => Promise<unknown>>();
   const dispose = (): Promise<void> => pool.dispose();
-  const describe = (): string => `ProcessProxy { workerModule: ${pool.options.workerModule}, workers: ${pool.stats().workers.length} }`;
   const proxy = new Proxy(Object.create(null) as object, {
     get(_target, property) {
       if (typeof property === 'symbol') {
         if (property === Symbol.asyncDispose) return dispose;
-        if (property === inspect.custom) return describe;
         return undefined;
       }
       if (NOT_METHODS.has(property) && !pool.methods?.has(property)) return undefined;

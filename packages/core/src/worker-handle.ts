@@ -304,6 +304,8 @@ export class WorkerHandle {
     switch (message[0]) {
       case MessageKind.Ready:
         if (this.#state !== 'handshaking') return this.#protocolError('Ready outside the handshake');
+        // Non-empty by construction (the worker refuses an implementation without methods): it also
+        // records that this worker was ready once, which the state alone cannot tell after EOF.
         this.#methods = message[1];
         this.#recordHealth(message[2]);
         this.#transition('idle');
@@ -406,7 +408,7 @@ export class WorkerHandle {
     // Leftovers in its group (children it spawned and never reaped) go with it.
     if (this.#pid) killProcessGroup(this.#pid);
 
-    const wasReady = this.#state !== 'spawning' && this.#state !== 'handshaking';
+    const wasReady = this.#methods.length > 0;
     const call = this.#call;
     this.#call = undefined;
     if (call && this.#stopReason === 'dispose') {

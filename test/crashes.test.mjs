@@ -1,0 +1,101 @@
+import { expect } from 'chai';
+import { CallTimeoutError, ProcessProxy, WorkerCrashedError } from '@process-sandbox/core';
+import { createProxy, disposeProxies, fixture, nextEvent, rejectionOf } from './support/pools.mjs';
+import { isAlive, waitForExit } from './support/processes.mjs';
+
+const torture = { workerModule: fixture('torture.mjs'), workerExport: 'Torture' };
+
+describe('crashes and timeouts', function () {
+  afterEach(disposeProxies);
+
+  it('process.exit(3): rejects the running call with the exit code; the next call runs on a new pid', async () => {
+    const proxy = await createProxy({ ...torture, maxPoolSize: 1 });
+    const pid = await proxy.pid();
+    const error = await rejectionOf(proxy.exit(3));
+    expect(error).to.be.an.instanceOf(WorkerCrashedError);
+    expect(error.code).to.equal('ERR_PS_WORKER_CRASHED');
+    expect(error).to.include({ pid, exitCode: 3, signal: null, method: 'exit' });
+    expect(isAlive(pid)).to.equal(false);
+    const next = await proxy.pid();
+    expect(next).to.not.equal(pid);
+    expect(await proxy.echo('alive')).to.equal('alive');
+  });
+
+  it('SIGSEGV: rejects the running call with the signal; the next call runs on a new pid', async () => {
+    const proxy = await createProxy({ ...torture, maxPoolSize: 1 });
+    const pid = await proxy.pid();
+    const error = await rejectionOf(proxy.segfault());
+    expect(error).to.be.an.instanceOf(WorkerCrashedError);
+    expect(error).to.include({ pid, exitCode: null, signal: 'SIGSEGV', method: 'segfault' });
+    expect(await proxy.pid()).to.not.equal(pid);
+  });
+
+  it('an uncaught throw in a timer after the reply: the call succeeded, the crash is reported, the next call runs on a new pid', async () => {
+    const proxy = await createProxy({ ...torture, maxPoolSize: 1 });
+    const pool = ProcessProxy.poolOf(proxy);
+    const pid = await proxy.pid();
+    const crashed = nextEvent(pool, 'workerCrashed');
+    expect(await proxy.throwLater(20)).to.equal('replied');
+    const event = await crashed;
+    expect(event).to.include({ pid, exitCode: 70 });
+    expect(event.detail).to.include('thrown from a timer after the reply');
+    expect(await proxy.pid()).to.not.equal(pid);
+    expect(pool.stats().totals).to.include({ crashes: 1, failed: 0 });
+  });
+
+  it('an unhandled rejection after the reply is reported and the worker replaced', async () => {
+    const proxy = await createProxy({ ...torture, maxPoolSize: 1 });
+    const pool = ProcessProxy.poolOf(proxy);
+    const pid = await proxy.pid();
+    const crashed = nextEvent(pool, 'workerCrashed');
+    await proxy.rejectLater(10);
+    expect((await crashed).detail).to.include('unhandled rejection after the reply');
+    expect(await proxy.pid()).to.not.equal(pid);
+  });
+
+  it('a fatal error during a call becomes the cause of the WorkerCrashedError', async () => {
+    const proxy = await createProxy({ ...torture, maxPoolSize: 1 });
+    // throwLater(0) replies, then throws; a delayed call issued at once is running when it does.
+    await proxy.throwLater(30);
+    const error = await rejectionOf(proxy.delayed('x', 500));
+    expect(error).to.be.an.instanceOf(WorkerCrashedError);
+    expect(error.exitCode).to.equal(70);
+    expect(error.cause?.message).to.equal('thrown from a timer after the reply');
+  });
+
+  it('only the running call fails: queued calls survive a crash and run exactly once on a live worker', async () => {
+    const proxy = await createProxy({ ...torture, maxPoolSize: 1 });
+    const first = proxy.exit(1);
+    const queued = Array.from({ length: 20 }, (_, i) => proxy.exclusive(i, 0));
+    expect(await rejectionOf(first)).to.be.an.instanceOf(WorkerCrashedError);
+    expect(await Promise.all(queued)).to.deep.equal([...Array(20).keys()]);
+    // Exactly once: the replacement saw each index once, in order.
+    expect(await proxy.order()).to.deep.equal([...Array(20).keys()]);
+  });
+
+  it('a synchronous infinite loop times out, its worker is killed and replaced', async () => {
+    const proxy = await createProxy({ ...torture, maxPoolSize: 1, methodCallTimeoutMs: 300 });
+    const pool = ProcessProxy.poolOf(proxy);
+    const pid = await proxy.pid();
+    const timedOut = nextEvent(pool, 'callTimedOut');
+    const queued = proxy.echo('after the hang');
+    const started = Date.now();
+    const error = await rejectionOf(proxy.spin());
+    expect(Date.now() - started).to.be.within(250, 5000);
+    expect(error).to.be.an.instanceOf(CallTimeoutError);
+    expect(error).to.include({ code: 'ERR_PS_CALL_TIMEOUT', method: 'spin', timeoutMs: 300, pid });
+    expect(await timedOut).to.include({ pid, method: 'spin' });
+    await waitForExit([pid], 3000);
+    // The call queued behind the hang was not lost.
+    expect(await queued).to.equal('after the hang');
+    expect(await proxy.pid()).to.not.equal(pid);
+    expect(pool.stats().totals.timeouts).to.equal(1);
+  });
+
+  it('the timeout clock starts when the call reaches a worker, not when it is queued', async () => {
+    const proxy = await createProxy({ ...torture, maxPoolSize: 1, methodCallTimeoutMs: 400 });
+    // Each call takes 250 ms: under its own timeout, though the last waits ~750 ms in the queue.
+    const results = await Promise.all([0, 1, 2, 3].map((i) => proxy.delayed(i, 250)));
+    expect(results).to.deep.equal([0, 1, 2, 3]);
+  });
+});

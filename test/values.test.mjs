@@ -1,0 +1,69 @@
+import { expect } from 'chai';
+import { createProxy, disposeProxies, fixture } from './support/pools.mjs';
+
+describe('values crossing the pipe', function () {
+  let proxy;
+  before(async () => {
+    proxy = await createProxy({ workerModule: fixture('torture.mjs'), workerExport: 'Torture' });
+  });
+  after(disposeProxies);
+
+  const cases = {
+    'null': null,
+    'booleans': [true, false],
+    'integers and floats': [0, -1, 2 ** 53 - 1, -(2 ** 31), 3.25, -0.5, Infinity, -Infinity],
+    'NaN': NaN,
+    'strings, including non-ASCII': ['', 'plain', 'ünïcødé ✓ 日本語 🎉', 'x'.repeat(70_000)],
+    'nested plain objects and arrays': { a: [1, { b: [2, [3, { c: 'deep' }]] }], e: {} },
+    'undefined in objects and arrays': { u: undefined, list: [1, undefined, 3] },
+    'BigInt, small and huge': [0n, -5n, 2n ** 64n + 1n, -(10n ** 40n)],
+    'Date': new Date('2024-02-29T12:34:56.789Z'),
+    'Map with non-string keys': new Map([[1, 'one'], [{ k: 1 }, [2]], ['s', new Map([[true, null]])]]),
+    'Set': new Set([1, 'two', 3n]),
+    'Uint8Array': new Uint8Array([0, 1, 255]),
+    'Float64Array, Int32Array, BigInt64Array': [new Float64Array([1.5, -2.25]), new Int32Array([-7, 9]), new BigInt64Array([-3n])],
+    'ArrayBuffer': new Uint8Array([4, 5, 6]).buffer,
+    'RegExp': /^a+b?$/giu,
+  };
+  for (const [name, value] of Object.entries(cases)) {
+    it(`round-trips ${name}`, async () => {
+      const back = await proxy.echo(value);
+      expect(back).to.deep.equal(value);
+    });
+  }
+
+  it('round-trips undefined as a top-level value and keeps the key of an undefined property', async () => {
+    expect(await proxy.echo(undefined)).to.equal(undefined);
+    const back = await proxy.echo({ u: undefined });
+    expect(back).to.have.property('u', undefined);
+  });
+
+  it('returns a Buffer as a Buffer and a Uint8Array as a plain Uint8Array', async () => {
+    const [buffer, bytes] = await proxy.echo([Buffer.from('hi'), new Uint8Array([1])]);
+    expect(Buffer.isBuffer(buffer)).to.equal(true);
+    expect(buffer.toString()).to.equal('hi');
+    expect(Buffer.isBuffer(bytes)).to.equal(false);
+    expect(bytes).to.be.an.instanceOf(Uint8Array);
+  });
+
+  it('round-trips a 1 MiB Buffer byte for byte', async () => {
+    const big = Buffer.alloc(1024 * 1024);
+    for (let i = 0; i < big.length; i++) big[i] = (i * 31) & 0xff;
+    const back = await proxy.echo(big);
+    expect(Buffer.isBuffer(back)).to.equal(true);
+    expect(back.length).to.equal(big.length);
+    expect(back.equals(big)).to.equal(true);
+  });
+
+  it('returns a 16 MiB Buffer made in the worker', async () => {
+    const back = await proxy.buffer(16 * 1024 * 1024);
+    expect(back.length).to.equal(16 * 1024 * 1024);
+    expect(back[0]).to.equal(7);
+    expect(back[back.length - 1]).to.equal(7);
+  });
+
+  it('passes workerOptions to the constructor', async () => {
+    const withOptions = await createProxy({ workerModule: fixture('torture.mjs'), workerExport: 'Torture', workerOptions: { when: new Date(1), n: 2n } });
+    expect(await withOptions.getOptions()).to.deep.equal({ when: new Date(1), n: 2n });
+  });
+});
