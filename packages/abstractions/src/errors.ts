@@ -147,3 +147,19 @@ export class MethodNotFoundError extends ProcessSandboxError {
     super(`The implementation has no method '${method}'. It has: ${available.join(', ') || '(none)'}`);
   }
 }
+
+/** Which limit a worker crossed. */
+export type ResourceLimit = 'hardMemory' | 'cpu' | 'memory' | 'handles' | 'addressSpace' | 'openFiles' | 'heap';
+
+/** The worker crossed a hard resource limit while running this call, and was killed for it. */
+export class ResourceLimitError extends ProcessSandboxError {
+  static override readonly code = 'ERR_PS_RESOURCE_LIMIT';
+  constructor(
+    readonly limit: ResourceLimit,
+    readonly pid: number,
+    readonly method: string | undefined,
+    detail: string,
+  ) {
+    super(`Worker ${pid} exceeded its ${limit} limit${method ? ` while running ${method}()` : ''}: ${detail}`);
+  }
+}

@@ -17,5 +17,7 @@ export {
   WorkerStartError,
   MethodNotFoundError,
   ProtocolError,
+  ResourceLimitError,
+  type ResourceLimit,
   type HealthSnapshot,
 } from '@process-sandbox/abstractions';

@@ -22,8 +22,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import {
-  ENV_PIPE,
-  ENV_TOKEN,
   CallTimeoutError,
   FailureReason,
   MessageKind,
@@ -37,11 +35,11 @@ import {
   type HealthSnapshot,
   type Message,
 } from '@process-sandbox/abstractions';
-import { workerBinPath } from '@process-sandbox/worker';
 import type { Call } from './call.js';
 import type { ResolvedOptions } from './options.js';
 import { PipeListener, type PipeDirectory } from './pipe-endpoint.js';
 import { killProcessGroup, killProcessTree } from './process-tree.js';
+import { workerCommand } from './worker-command.js';
 
 
 export type WorkerState = 'spawning' | 'handshaking' | 'idle' | 'busy' | 'draining' | 'stopping' | 'exited' | 'crashed';
@@ -217,14 +215,8 @@ export class WorkerHandle {
 
     let child: ChildProcess;
     try {
-      child = spawn(options.execPath, [...options.execArgv, workerBinPath], {
-        env: { ...options.env, [ENV_PIPE]: pipePath, [ENV_TOKEN]: this.#listener.token },
-        cwd: options.cwd,
-        stdio: ['ignore', 'pipe', 'pipe'],
-        // Its own process group on POSIX, so that one signal reaches everything it starts.
-        detached: process.platform !== 'win32',
-        windowsHide: true,
-      });
+      const command = workerCommand(options, pipePath, this.#listener.token);
+      child = spawn(command.file, command.args, command.options);
     } catch (error) {
       this.#endReason = `spawning ${options.execPath} failed: ${(error as Error).message}`;
       queueMicrotask(() => this.#onExit(null, null));
