@@ -44,6 +44,20 @@ export interface ProcessProxyOptions {
   cwd?: string;
   /** Receives the pool's diagnostics and every line workers print. Default: silent. */
   logger?: Logger;
+  /** Retire a worker whose resident memory (native allocations included) reaches this, in MiB. */
+  maxMemoryMB?: number;
+  /** Retire a worker with this many open handles (file descriptors on Linux). */
+  maxHandles?: number;
+  /** Retire a worker once it has served this many calls. */
+  processRecycleThreshold?: number;
+  /** Retire a worker this long after it started, in ms. */
+  maxProcessLifetimeMs?: number;
+  /** Stop a worker idle this long, in ms, while the pool is above minPoolSize. */
+  idleTimeoutMs?: number;
+  /** Kill a worker at once, even mid-call, when its resident memory reaches this, in MiB. */
+  hardMemoryLimitMB?: number;
+  /** Keep one extra worker started and ready to replace a retired one. Default: on when a recycling limit is set. */
+  warmSpare?: boolean;
 }
 
 export interface ResolvedOptions {
@@ -64,12 +78,20 @@ export interface ResolvedOptions {
   env: Record<string, string | undefined>;
   cwd: string | undefined;
   logger: Logger;
+  maxMemoryMB: number | undefined;
+  maxHandles: number | undefined;
+  processRecycleThreshold: number | undefined;
+  maxProcessLifetimeMs: number | undefined;
+  idleTimeoutMs: number | undefined;
+  hardMemoryLimitMB: number | undefined;
+  warmSpare: boolean;
 }
 
 const KNOWN = new Set<string>([
   'workerModule', 'workerExport', 'workerOptions', 'minPoolSize', 'maxPoolSize', 'maxQueueSize',
   'methodCallTimeoutMs', 'queueTimeoutMs', 'processStartTimeoutMs', 'shutdownGraceMs', 'maxMessageBytes',
   'healthIntervalMs', 'execPath', 'execArgv', 'env', 'cwd', 'logger',
+  'maxMemoryMB', 'maxHandles', 'processRecycleThreshold', 'maxProcessLifetimeMs', 'idleTimeoutMs', 'hardMemoryLimitMB', 'warmSpare',
 ]);
 
 /** The largest delay a Node timer honours; longer ones fire at once. */
@@ -101,6 +123,7 @@ export function resolveOptions(input: ProcessProxyOptions): ResolvedOptions {
     env: environment(input.env),
     cwd: input.cwd === undefined ? undefined : directory(input.cwd),
     logger: logger(input.logger),
+    ...recyclingOptions(input),
   };
 }
 
@@ -182,4 +205,28 @@ function describe(value: unknown): string {
   if (value === null) return 'null';
   if (Array.isArray(value)) return 'an array';
   return typeof value === 'string' ? `'${value}'` : typeof value === 'object' ? 'an object' : `${typeof value} ${String(value)}`;
+}
+
+function optionalInteger(input: ProcessProxyOptions, name: keyof ProcessProxyOptions, min: number, max: number): number | undefined {
+  return input[name] === undefined ? undefined : integer(input, name, 0, min, max);
+}
+
+function recyclingOptions(input: ProcessProxyOptions) {
+  const limits = {
+    maxMemoryMB: optionalInteger(input, 'maxMemoryMB', 1, 1024 * 1024),
+    maxHandles: optionalInteger(input, 'maxHandles', 1, 1 << 30),
+    processRecycleThreshold: optionalInteger(input, 'processRecycleThreshold', 1, Number.MAX_SAFE_INTEGER),
+    maxProcessLifetimeMs: optionalInteger(input, 'maxProcessLifetimeMs', 1, MAX_TIMER_MS),
+    idleTimeoutMs: optionalInteger(input, 'idleTimeoutMs', 1, MAX_TIMER_MS),
+    hardMemoryLimitMB: optionalInteger(input, 'hardMemoryLimitMB', 1, 1024 * 1024),
+  };
+  if (limits.hardMemoryLimitMB !== undefined && limits.maxMemoryMB !== undefined && limits.hardMemoryLimitMB <= limits.maxMemoryMB) {
+    throw new ConfigurationError('hardMemoryLimitMB', `must be above maxMemoryMB (${limits.hardMemoryLimitMB} <= ${limits.maxMemoryMB}): the soft limit retires a worker gracefully before the hard one kills it`);
+  }
+  if (limits.hardMemoryLimitMB !== undefined && input.healthIntervalMs === 0) {
+    throw new ConfigurationError('hardMemoryLimitMB', 'needs health sampling: healthIntervalMs must not be 0');
+  }
+  const recycles = limits.maxMemoryMB !== undefined || limits.maxHandles !== undefined || limits.processRecycleThreshold !== undefined || limits.maxProcessLifetimeMs !== undefined;
+  if (input.warmSpare !== undefined && typeof input.warmSpare !== 'boolean') throw new ConfigurationError('warmSpare', `expected a boolean, got ${describe(input.warmSpare)}`);
+  return { ...limits, warmSpare: input.warmSpare ?? recycles };
 }

@@ -6,6 +6,7 @@ import { EventEmitter } from 'node:events';
 import type TypedEmitter from 'typed-emitter';
 import type { HealthSnapshot } from '@process-sandbox/abstractions';
 import type { Logger } from './logger.js';
+import type { LimitWarning, RecycleReason } from './recycle-policy.js';
 
 export interface WorkerExit {
   pid: number;
@@ -21,6 +22,10 @@ export type PoolEvents = {
   workerExited: (e: WorkerExit) => void;
   workerCrashed: (e: WorkerExit & { method: string | undefined; detail: string | undefined }) => void;
   callTimedOut: (e: { pid: number; method: string; timeoutMs: number }) => void;
+  workerRecycled: (e: { pid: number; reason: RecycleReason }) => void;
+  /** A worker passed 80 % of a limit (once per worker and limit). */
+  resourceWarning: (e: { pid: number } & LimitWarning) => void;
+  /** What a worker reported about itself (with each reply, and on its own while idle). */
   health: (e: { pid: number; health: HealthSnapshot }) => void;
   queueFull: (e: { method: string; maxQueueSize: number }) => void;
   disposed: () => void;

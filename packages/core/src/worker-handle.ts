@@ -36,6 +36,7 @@ import {
   type Message,
 } from '@process-sandbox/abstractions';
 import type { Call } from './call.js';
+import type { HostSample } from './health-sampler.js';
 import type { ResolvedOptions } from './options.js';
 import { PipeListener, type PipeDirectory } from './pipe-endpoint.js';
 import { killProcessGroup, killProcessTree } from './process-tree.js';
@@ -69,6 +70,9 @@ export class WorkerHandle {
   #methods: readonly string[] = [];
   #health: HealthSnapshot | undefined;
   #lastHealthAt: number | undefined;
+  #hostSample: HostSample | undefined;
+  #hostSampleAt: number | undefined;
+  #stateSince = performance.now();
   #calls = 0;
   #stderrTail = '';
   /** Why the process is going away, when we know before it exits (start failure, protocol error, fatal). */
@@ -120,6 +124,36 @@ export class WorkerHandle {
   get lastHealthAt(): number | undefined {
     return this.#lastHealthAt;
   }
+  /** The host's latest measurement of this process. */
+  get hostSample(): HostSample | undefined {
+    return this.#hostSample;
+  }
+  /** How long the worker has been in its current state, in ms. */
+  get msInState(): number {
+    return performance.now() - this.#stateSince;
+  }
+  /** Resident memory and handles from whichever source spoke last: the worker itself or the host's sampler. */
+  get rssBytes(): number | undefined {
+    return this.#hostSampleNewer() ? this.#hostSample?.rssBytes : this.#health?.rss;
+  }
+  get handles(): number | undefined {
+    const fromHost = this.#hostSample?.handles;
+    return fromHost !== undefined && this.#hostSampleNewer() ? fromHost : this.#health?.handles;
+  }
+  get cpuMs(): number | undefined {
+    if (this.#hostSampleNewer()) return this.#hostSample?.cpuMs;
+    return this.#health ? this.#health.cpuUserMs + this.#health.cpuSystemMs : undefined;
+  }
+  #hostSampleNewer(): boolean {
+    return this.#hostSampleAt !== undefined && (this.#lastHealthAt === undefined || this.#hostSampleAt >= this.#lastHealthAt);
+  }
+
+  recordHostSample(sample: HostSample): void {
+    if (this.terminal) return;
+    this.#hostSample = sample;
+    this.#hostSampleAt = Date.now();
+  }
+
   /** Calls this worker finished (value or thrown error). */
   get calls(): number {
     return this.#calls;
@@ -191,6 +225,7 @@ export class WorkerHandle {
     const from = this.#state;
     if (from === to) return;
     this.#state = to;
+    this.#stateSince = performance.now();
     if (to !== 'spawning' && to !== 'handshaking') this.#clearTimer('start');
     if (to !== 'busy' && to !== 'draining') this.#clearTimer('call');
     if (to === 'exited' || to === 'crashed') this.#clearTimer('grace');
@@ -344,10 +379,11 @@ export class WorkerHandle {
     }
     this.#call = undefined;
     this.#calls++;
-    if (health) this.#recordHealth(health);
     settle(call);
+    // The fresh health may itself end the worker (hard memory limit): then it is no longer busy.
+    if (health) this.#recordHealth(health);
     if (this.#state === 'draining') this.#shutdown();
-    else this.#transition('idle');
+    else if (this.#state === 'busy') this.#transition('idle');
   }
 
   #recordHealth(health: HealthSnapshot): void {
@@ -366,11 +402,18 @@ export class WorkerHandle {
   #onCallTimeout(): void {
     const call = this.#call;
     if (!call) return;
-    this.#call = undefined;
-    this.#stopReason ??= 'timeout';
-    call.reject(new CallTimeoutError(call.method, call.timeoutMs, this.#pid));
+    this.killDuringCall('timeout', new CallTimeoutError(call.method, call.timeoutMs, this.#pid));
     this.observer.onCallTimedOut(this, call);
-    this.#kill('timeout');
+  }
+
+  /** Kills the worker now; the call in flight, if any, rejects with `error` rather than as a crash. */
+  killDuringCall(reason: StopReason, error: Error): void {
+    if (this.terminal) return;
+    const call = this.#call;
+    this.#call = undefined;
+    this.#stopReason ??= reason;
+    call?.reject(error);
+    this.#kill(String(reason));
   }
 
   #shutdown(): void {

@@ -1,0 +1,140 @@
+import { expect } from 'chai';
+import { ProcessProxy, ResourceLimitError } from '@process-sandbox/core';
+import { createProxy, disposeProxies, fixture, rejectionOf } from './support/pools.mjs';
+import { isAlive, openFds, waitFor } from './support/processes.mjs';
+
+const leaky = { workerModule: fixture('leaky.mjs'), workerExport: 'Leaky' };
+
+/** Collects every event of a kind the pool emits. */
+function record(pool, event) {
+  const seen = [];
+  pool.on(event, (e) => seen.push(e));
+  return seen;
+}
+
+describe('health and recycling', function () {
+  afterEach(disposeProxies);
+
+  it('an off-heap leak trips maxMemoryMB: the worker is recycled for memory, and no call fails', async () => {
+    const proxy = await createProxy({ ...leaky, maxPoolSize: 1, maxMemoryMB: 160, healthIntervalMs: 100 });
+    const pool = ProcessProxy.poolOf(proxy);
+    const recycled = record(pool, 'workerRecycled');
+    const warnings = record(pool, 'resourceWarning');
+    const first = await proxy.pid();
+    const results = [];
+    for (let i = 0; i < 8; i++) results.push(await proxy.leakOffHeap(32));
+    // The JS heap barely moved: this leak is invisible to a heapUsed watcher.
+    expect(results.every((r) => r.heapUsed < 40 * 1024 * 1024)).to.equal(true);
+    expect(recycled.filter((e) => e.reason === 'memory').length).to.be.at.least(1);
+    expect(recycled[0].pid).to.equal(first);
+    expect(warnings.some((w) => w.limit === 'memory' && w.pid === first)).to.equal(true);
+    const { totals } = pool.stats();
+    expect(totals.failed).to.equal(0);
+    expect(totals.recycles.memory).to.equal(recycled.length);
+    await waitFor(() => !isAlive(first));
+    expect(isAlive(first)).to.equal(false);
+  });
+
+  it('a descriptor leak trips maxHandles', async () => {
+    const proxy = await createProxy({ ...leaky, maxPoolSize: 1, maxHandles: 80, healthIntervalMs: 100 });
+    const pool = ProcessProxy.poolOf(proxy);
+    const recycled = record(pool, 'workerRecycled');
+    const first = await proxy.pid();
+    for (let i = 0; i < 6; i++) await proxy.leakFds(20);
+    // The descriptor count is refreshed at most every 100 ms: the retirement may follow the last call.
+    await waitFor(() => recycled.length > 0);
+    expect(recycled.map((e) => e.reason)).to.include('handles');
+    expect(recycled[0].pid).to.equal(first);
+    expect(await proxy.pid()).to.not.equal(first);
+    expect(pool.stats().totals.failed).to.equal(0);
+  });
+
+  it('processRecycleThreshold: 10 over 95 sequential calls gives exactly 9 recycles and 95 successes', async () => {
+    const proxy = await createProxy({ ...leaky, maxPoolSize: 1, processRecycleThreshold: 10 });
+    const pool = ProcessProxy.poolOf(proxy);
+    const pids = [];
+    for (let i = 0; i < 95; i++) pids.push(await proxy.pid());
+    const perPid = new Map();
+    for (const pid of pids) perPid.set(pid, (perPid.get(pid) ?? 0) + 1);
+    expect([...perPid.values()].every((n) => n <= 10), 'no worker served more than 10 calls').to.equal(true);
+    expect(perPid.size).to.equal(10);
+    const { totals } = pool.stats();
+    expect(totals.recycles.calls).to.equal(9);
+    expect(totals.succeeded).to.equal(95);
+    expect(totals.failed).to.equal(0);
+  });
+
+  it('maxProcessLifetimeMs retires an idle worker', async () => {
+    const proxy = await createProxy({ ...leaky, maxPoolSize: 1, maxProcessLifetimeMs: 600, healthIntervalMs: 50, warmSpare: false });
+    const pool = ProcessProxy.poolOf(proxy);
+    const first = await proxy.pid();
+    const retired = await new Promise((resolve) => pool.once('workerRecycled', resolve));
+    expect(retired).to.deep.equal({ pid: first, reason: 'lifetime' });
+    expect(await proxy.pid()).to.not.equal(first);
+  });
+
+  it('the pool shrinks back to minPoolSize after idleTimeoutMs', async () => {
+    const proxy = await createProxy({ workerModule: fixture('torture.mjs'), workerExport: 'Torture', minPoolSize: 1, maxPoolSize: 3, idleTimeoutMs: 300, healthIntervalMs: 50 });
+    const pool = ProcessProxy.poolOf(proxy);
+    const recycled = record(pool, 'workerRecycled');
+    const serving = () => pool.stats().workers.filter((w) => w.state === 'idle' || w.state === 'busy').length;
+    // Nine concurrent slow calls need all three workers.
+    const pids = await Promise.all(Array.from({ length: 9 }, () => proxy.delayed(null, 100).then(() => proxy.pid())));
+    expect(new Set(pids).size).to.equal(3);
+    const shrunk = await waitFor(() => serving() === 1, { timeoutMs: 5000 });
+    expect(shrunk, `serving workers: ${serving()}`).to.equal(true);
+    expect(recycled.map((e) => e.reason)).to.deep.equal(['idle', 'idle']);
+    expect(pool.stats().totals.recycles.idle).to.equal(2);
+  });
+
+  it('a worker allocating in a tight synchronous loop past hardMemoryLimitMB is killed by the host sampler while busy', async () => {
+    const proxy = await createProxy({ ...leaky, maxPoolSize: 1, hardMemoryLimitMB: 400, healthIntervalMs: 50 });
+    const pool = ProcessProxy.poolOf(proxy);
+    const pid = await proxy.pid();
+    const started = Date.now();
+    const error = await rejectionOf(proxy.allocateForever());
+    expect(error).to.be.an.instanceOf(ResourceLimitError);
+    expect(error).to.include({ code: 'ERR_PS_RESOURCE_LIMIT', limit: 'hardMemory', pid, method: 'allocateForever' });
+    expect(error.message).to.match(/hardMemoryLimitMB \(400\)/);
+    expect(Date.now() - started).to.be.below(10_000);
+    await waitFor(() => !isAlive(pid));
+    expect(isAlive(pid)).to.equal(false);
+    expect(pool.stats().totals.recycles.hardMemory).to.equal(1);
+    expect(await proxy.pid()).to.not.equal(pid);
+  });
+
+  it('recycling every 5 calls, 20 ms apart: the worst call stays far below one cold spawn', async () => {
+    const coldStart = Date.now();
+    const cold = await ProcessProxy.create({ ...leaky });
+    await cold.pid();
+    const coldSpawnMs = Date.now() - coldStart;
+    await ProcessProxy.poolOf(cold).dispose();
+
+    const proxy = await createProxy({ ...leaky, maxPoolSize: 1, processRecycleThreshold: 5 });
+    const pool = ProcessProxy.poolOf(proxy);
+    const latencies = [];
+    for (let i = 0; i < 60; i++) {
+      const t = performance.now();
+      await proxy.echo(i);
+      latencies.push(performance.now() - t);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    const worst = Math.max(...latencies);
+    expect(pool.stats().totals.recycles.calls).to.equal(12);
+    const slowest = [...latencies].sort((a, b) => b - a).slice(0, 5).map((l) => l.toFixed(1));
+    expect(worst, `worst ${worst.toFixed(1)} ms vs cold spawn ${coldSpawnMs} ms; slowest: ${slowest.join(', ')}`).to.be.below(coldSpawnMs / 2);
+  });
+
+  it("the host's own open fds return to baseline after hundreds of recycles", async function () {
+    this.timeout(120_000);
+    const baseline = openFds();
+    const proxy = await ProcessProxy.create({ ...leaky, maxPoolSize: 2, minPoolSize: 2, processRecycleThreshold: 1, healthIntervalMs: 100 });
+    const pool = ProcessProxy.poolOf(proxy);
+    await Promise.all(Array.from({ length: 200 }, (_, i) => proxy.echo(i)));
+    expect(pool.stats().totals.recycles.calls).to.be.at.least(200);
+    const during = openFds();
+    await pool.dispose();
+    const settled = await waitFor(() => openFds() <= baseline + 2, { timeoutMs: 10_000, intervalMs: 100 });
+    expect(settled, `fds: baseline ${baseline}, during ${during}, after ${openFds()}`).to.equal(true);
+  });
+});
