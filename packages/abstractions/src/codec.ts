@@ -139,6 +139,7 @@ extensions.register({
 });
 
 const UNDEFINED_EXT = { type: EXT_UNDEFINED, data: new Uint8Array(0) };
+const UNRECOGNIZED_PROTO_KEY = "Unrecognized object: own key '__proto__'";
 
 /**
  * MessagePack turns `undefined` into nil before consulting extensions, so `{ a: undefined }` would
@@ -152,6 +153,10 @@ function createEncoder(): Encoder {
   const base = internals.doEncode;
   internals.doEncode = function (this: Internals, value: unknown, depth: number) {
     if (value === undefined) this.encodeExtension(UNDEFINED_EXT);
+    // MessagePack decoders refuse the map key '__proto__', so an object with an own '__proto__' key
+    // (JSON.parse makes them) encoded fine, then failed to decode on the other side, destroying the
+    // channel. Refuse it here instead; toSerializationError names the path.
+    else if (typeof value === 'object' && value !== null && Object.hasOwn(value, '__proto__')) throw new Error(UNRECOGNIZED_PROTO_KEY);
     else base.call(this, value, depth);
   };
   return encoder;
@@ -177,7 +182,10 @@ function toWireError(error: Error): WireError {
 }
 
 function fromWireError(wire: WireError): Error {
-  const Ctor = ERROR_TYPES[wire.name] ?? Error;
+  // Own keys only: a plain lookup found Object.prototype's members, so an error named 'toString',
+  // 'valueOf', '__proto__' … failed to decode (TypeError: Ctor is not a constructor) and one named
+  // 'constructor' came back as a String object.
+  const Ctor = Object.hasOwn(ERROR_TYPES, wire.name) ? ERROR_TYPES[wire.name]! : Error;
   const error = new Ctor(wire.message, 'cause' in wire ? { cause: wire.cause } : undefined);
   Object.assign(error, wire.props);
   if (error.name !== wire.name) Object.defineProperty(error, 'name', { value: wire.name, writable: true, configurable: true });
@@ -190,6 +198,12 @@ function fromWireError(wire: WireError): Error {
  * the next call: copy or write them before encoding anything else (encodeFrame copies).
  */
 export function encodeValue(value: unknown): Uint8Array {
+  // Map, Set, Error and RegExp encode their contents one level down, with an encoder whose depth
+  // count starts again, so MessagePack's maxDepth never stopped a cycle through one of them: it
+  // overflowed the stack instead (creating an encoder per level on the way), and the error could
+  // not say where the cycle was. Bound the levels too, with MessagePack's message, so that it is
+  // explained (by findCycle) like any other cycle.
+  if (level >= MAX_DEPTH) throw new Error(`Too deep objects in depth ${level}`);
   const encoder = (encoders[level] ??= createEncoder());
   level++;
   try {
@@ -254,6 +268,7 @@ function findUnsupported(root: unknown): { path: string; type: string } | undefi
   const walk = (value: unknown, path: string): { path: string; type: string } | undefined => {
     if (typeof value === 'function' || typeof value === 'symbol') return { path, type: typeof value };
     if (typeof value !== 'object' || value === null || seen.has(value)) return undefined;
+    if (Object.hasOwn(value, '__proto__')) return { path, type: "record with an own '__proto__' key" }; // see createEncoder
     seen.add(value);
     for (const [key, child] of children(value)) {
       const found = walk(child, `${path}.${key}`);
