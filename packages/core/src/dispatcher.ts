@@ -48,6 +48,8 @@ export class Dispatcher {
   #closedError: (() => Error) | undefined;
   readonly totals: CallTotals = { calls: 0, succeeded: 0, failed: 0 };
   onQueueFull: (method: string) => void = () => {};
+  /** Every accepted call, once, when it settles: `error` undefined on success. */
+  onCallSettled: (call: Call, error: Error | undefined) => void = () => {};
 
   constructor(options: ResolvedOptions, workers: WorkerSource) {
     this.#options = options;
@@ -82,8 +84,14 @@ export class Dispatcher {
     this.#queued.add(call);
     this.totals.calls++;
     call.promise.then(
-      () => this.totals.succeeded++,
-      () => this.totals.failed++,
+      () => {
+        this.totals.succeeded++;
+        this.onCallSettled(call, undefined);
+      },
+      (error: Error) => {
+        this.totals.failed++;
+        this.onCallSettled(call, error);
+      },
     );
     if (this.#options.queueTimeoutMs !== undefined) this.#armQueueTimeout(call, this.#options.queueTimeoutMs);
     void this.#queue.add(() => this.#wait(call));

@@ -28,6 +28,11 @@ export type PoolEvents = {
   /** What a worker reported about itself (with each reply, and on its own while idle). */
   health: (e: { pid: number; health: HealthSnapshot }) => void;
   queueFull: (e: { method: string; maxQueueSize: number }) => void;
+  /**
+   * Every accepted call, once, when it settles. `outcome` is 'success' or the error's `code`;
+   * `queueWaitMs` is undefined for a call that never reached a worker.
+   */
+  callSettled: (e: { method: string; outcome: string; durationMs: number; queueWaitMs: number | undefined }) => void;
   disposed: () => void;
 };
 

@@ -80,6 +80,16 @@ export class ProcessPool extends SafeEmitter<PoolEvents> implements WorkerSource
     this.#pipes = new PipeDirectory();
     this.#dispatcher = new Dispatcher(options, this);
     this.#dispatcher.onQueueFull = (method) => this.emit('queueFull', { method, maxQueueSize: options.maxQueueSize });
+    this.#dispatcher.onCallSettled = (call, error) => {
+      if (this.listenerCount('callSettled') === 0) return;
+      const now = performance.now();
+      this.emit('callSettled', {
+        method: call.method,
+        outcome: error === undefined ? 'success' : String((error as { code?: unknown }).code ?? error.name),
+        durationMs: now - call.enqueuedAt,
+        queueWaitMs: call.startedAt === undefined ? undefined : call.startedAt - call.enqueuedAt,
+      });
+    };
     this.#policy = new RecyclePolicy(options);
     if (options.healthIntervalMs > 0) this.#sampler = new Sampler(options.healthIntervalMs, () => this.#sample());
     guardOnExit(this);
