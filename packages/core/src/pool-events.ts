@@ -29,7 +29,8 @@ export type PoolEvents = {
   health: (e: { pid: number; health: HealthSnapshot }) => void;
   queueFull: (e: { method: string; maxQueueSize: number }) => void;
   /**
-   * Every accepted call, once, when it settles. `outcome` is 'success' or the error's `code`;
+   * Every accepted call, once, when it settles. `outcome` is 'success' or the error class's `code`
+   * (e.g. 'ERR_PS_REMOTE', 'ERR_PS_WORKER_CRASHED');
    * `queueWaitMs` is undefined for a call that never reached a worker.
    */
   callSettled: (e: { method: string; outcome: string; durationMs: number; queueWaitMs: number | undefined }) => void;

@@ -85,7 +85,8 @@ export class ProcessPool extends SafeEmitter<PoolEvents> implements WorkerSource
       const now = performance.now();
       this.emit('callSettled', {
         method: call.method,
-        outcome: error === undefined ? 'success' : String((error as { code?: unknown }).code ?? error.name),
+        // The class's code, not the instance's: a RemoteError carries the remote error's own code.
+        outcome: error === undefined ? 'success' : String((error.constructor as { code?: unknown }).code ?? error.name),
         durationMs: now - call.enqueuedAt,
         queueWaitMs: call.startedAt === undefined ? undefined : call.startedAt - call.enqueuedAt,
       });
