@@ -163,3 +163,42 @@ export class ResourceLimitError extends ProcessSandboxError {
     super(`Worker ${pid} exceeded its ${limit} limit${method ? ` while running ${method}()` : ''}: ${detail}`);
   }
 }
+
+/**
+ * The caller's AbortSignal fired. `name` is 'AbortError' (as for fetch and timers/promises) and
+ * `cause` is the signal's reason. `running` tells whether the call had reached a worker.
+ */
+export class CallAbortedError extends ProcessSandboxError {
+  static override readonly code = 'ABORT_ERR';
+  constructor(
+    readonly method: string,
+    readonly running: boolean,
+    reason: unknown,
+  ) {
+    super(`${method}() was aborted ${running ? 'while running' : 'while queued'}`, { cause: reason });
+    this.name = 'AbortError';
+  }
+}
+
+/** The worker a session (lease) was pinned to has gone; the session cannot go on elsewhere. */
+export class SessionLostError extends ProcessSandboxError {
+  static override readonly code = 'ERR_PS_SESSION_LOST';
+  constructor(
+    readonly method: string | undefined,
+    readonly pid: number,
+    options?: ErrorOptions,
+  ) {
+    super(`The session's worker ${pid} is gone${method ? `; ${method}() was not run` : ''}: a session is never moved to another worker`, options);
+  }
+}
+
+/** Workers keep dying at start or soon after; the pool stopped starting them for a while. */
+export class CircuitOpenError extends ProcessSandboxError {
+  static override readonly code = 'ERR_PS_CIRCUIT_OPEN';
+  constructor(
+    readonly retryAt: number,
+    readonly lastError: Error | undefined,
+  ) {
+    super(`Workers keep failing soon after they start; not starting more until ${new Date(retryAt).toISOString()}${lastError ? `. Last failure: ${lastError.message}` : ''}`, { cause: lastError });
+  }
+}

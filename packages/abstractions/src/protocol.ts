@@ -14,10 +14,12 @@
  *   worker → host  Health    (unsolicited, while idle)
  *   worker → host  Failure with id 0 (fatal: uncaught exception or unhandled rejection, just before exit)
  *   host   → worker Shutdown (finish, dispose the implementation, exit 0)
+ *   host   → worker SessionOpen / SessionClose (a lease's own implementation instance; replied to
+ *                    with Result or Failure like an Invoke, and served in the same one-at-a-time order)
  */
 
 /** Bumped on any incompatible change. Host and worker refuse each other when they differ. */
-export const PROTOCOL_VERSION = 1;
+export const PROTOCOL_VERSION = 2;
 
 export const MessageKind = {
   Hello: 0,
@@ -28,6 +30,8 @@ export const MessageKind = {
   Failure: 5,
   Health: 6,
   Shutdown: 7,
+  SessionOpen: 8,
+  SessionClose: 9,
 } as const;
 export type MessageKind = (typeof MessageKind)[keyof typeof MessageKind];
 
@@ -77,7 +81,8 @@ export type InitMessage = [
   settings: WorkerSettings,
 ];
 export type ReadyMessage = [kind: typeof MessageKind.Ready, methods: string[], health: HealthSnapshot];
-export type InvokeMessage = [kind: typeof MessageKind.Invoke, id: number, method: string, args: unknown[]];
+/** `session` 0 is the worker's shared implementation; other ids name a session's own instance. */
+export type InvokeMessage = [kind: typeof MessageKind.Invoke, id: number, method: string, args: unknown[], session: number];
 export type ResultMessage = [kind: typeof MessageKind.Result, id: number, value: unknown, health: HealthSnapshot];
 /** `id` 0 means the failure belongs to no call: start-up failure or a fatal error. */
 export type FailureMessage = [
@@ -89,8 +94,12 @@ export type FailureMessage = [
 ];
 export type HealthMessage = [kind: typeof MessageKind.Health, health: HealthSnapshot];
 export type ShutdownMessage = [kind: typeof MessageKind.Shutdown];
+/** `fresh`: build a new implementation instance for the session (else it uses the shared one). */
+export type SessionOpenMessage = [kind: typeof MessageKind.SessionOpen, id: number, session: number, fresh: boolean];
+/** Disposes the session's instance (dispose(), Symbol.dispose or Symbol.asyncDispose, if it has one). */
+export type SessionCloseMessage = [kind: typeof MessageKind.SessionClose, id: number, session: number];
 
-export type HostToWorker = InitMessage | InvokeMessage | ShutdownMessage;
+export type HostToWorker = InitMessage | InvokeMessage | ShutdownMessage | SessionOpenMessage | SessionCloseMessage;
 export type WorkerToHost = HelloMessage | ReadyMessage | ResultMessage | FailureMessage | HealthMessage;
 export type Message = HostToWorker | WorkerToHost;
 

@@ -1,7 +1,10 @@
-export { ProcessProxy, type Remote } from './process-proxy.js';
-export { ProcessPool, type PoolStats, type WorkerStats, type DisposeOptions } from './pool.js';
+export { ProcessProxy, type Remote, type RemoteMethods } from './process-proxy.js';
+export type { CallOptions } from './call.js';
+export type { Lease } from './lease.js';
+export { ProcessPool, type PoolStats, type WorkerStats, type DisposeOptions, type LeaseOptions } from './pool.js';
 export type { PoolEvents, WorkerExit } from './pool-events.js';
-export type { ProcessProxyOptions } from './options.js';
+export type { ProcessProxyOptions, RetryOptions, ReloadOptions } from './options.js';
+export type { RecycleReason } from './recycle-policy.js';
 export type { Logger } from './logger.js';
 export type { WorkerState } from './worker-handle.js';
 export {
@@ -18,6 +21,9 @@ export {
   MethodNotFoundError,
   ProtocolError,
   ResourceLimitError,
+  CallAbortedError,
+  SessionLostError,
+  CircuitOpenError,
   type ResourceLimit,
   type HealthSnapshot,
 } from '@process-sandbox/abstractions';

@@ -58,6 +58,24 @@ export interface ProcessProxyOptions {
   hardMemoryLimitMB?: number;
   /** Keep one extra worker started and ready to replace a retired one. Default: on when a recycling limit is set. */
   warmSpare?: boolean;
+  /** Opt-in: re-run calls of these methods (which you declare idempotent) when their worker crashes. Never by default. */
+  retry?: RetryOptions;
+}
+
+export interface RetryOptions {
+  /** Methods safe to run twice. */
+  methods: string[];
+  /** Re-runs after the first, at most. Default 1. */
+  attempts?: number;
+  /** Pause before the first re-run, doubling each time, in ms. Default 100. */
+  backoffMs?: number;
+}
+
+/** What `pool.reload()` may change. */
+export interface ReloadOptions {
+  workerModule?: string | URL;
+  workerExport?: string;
+  workerOptions?: unknown;
 }
 
 export interface ResolvedOptions {
@@ -85,6 +103,7 @@ export interface ResolvedOptions {
   idleTimeoutMs: number | undefined;
   hardMemoryLimitMB: number | undefined;
   warmSpare: boolean;
+  retry: Required<RetryOptions> | undefined;
 }
 
 const KNOWN = new Set<string>([
@@ -92,6 +111,7 @@ const KNOWN = new Set<string>([
   'methodCallTimeoutMs', 'queueTimeoutMs', 'processStartTimeoutMs', 'shutdownGraceMs', 'maxMessageBytes',
   'healthIntervalMs', 'execPath', 'execArgv', 'env', 'cwd', 'logger',
   'maxMemoryMB', 'maxHandles', 'processRecycleThreshold', 'maxProcessLifetimeMs', 'idleTimeoutMs', 'hardMemoryLimitMB', 'warmSpare',
+  'retry',
 ]);
 
 /** The largest delay a Node timer honours; longer ones fire at once. */
@@ -124,6 +144,7 @@ export function resolveOptions(input: ProcessProxyOptions): ResolvedOptions {
     cwd: input.cwd === undefined ? undefined : directory(input.cwd),
     logger: logger(input.logger),
     ...recyclingOptions(input),
+    retry: retryOptions(input.retry),
   };
 }
 
@@ -229,4 +250,35 @@ function recyclingOptions(input: ProcessProxyOptions) {
   const recycles = limits.maxMemoryMB !== undefined || limits.maxHandles !== undefined || limits.processRecycleThreshold !== undefined || limits.maxProcessLifetimeMs !== undefined;
   if (input.warmSpare !== undefined && typeof input.warmSpare !== 'boolean') throw new ConfigurationError('warmSpare', `expected a boolean, got ${describe(input.warmSpare)}`);
   return { ...limits, warmSpare: input.warmSpare ?? recycles };
+}
+
+function retryOptions(value: unknown): Required<RetryOptions> | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'object' || value === null) throw new ConfigurationError('retry', `expected { methods, attempts?, backoffMs? }, got ${describe(value)}`);
+  const r = value as RetryOptions;
+  for (const key of Object.keys(r)) {
+    if (!['methods', 'attempts', 'backoffMs'].includes(key)) throw new ConfigurationError(`retry.${key}`, 'unknown option; known are methods, attempts, backoffMs');
+  }
+  if (!Array.isArray(r.methods) || r.methods.length === 0 || r.methods.some((m) => typeof m !== 'string' || m === '')) {
+    throw new ConfigurationError('retry.methods', 'expected a non-empty array of method names (the methods you declare safe to run twice)');
+  }
+  const attempts = r.attempts ?? 1;
+  if (!Number.isInteger(attempts) || attempts < 1 || attempts > 100) throw new ConfigurationError('retry.attempts', `must be a whole number from 1 to 100, got ${describe(attempts)}`);
+  const backoffMs = r.backoffMs ?? 100;
+  if (!Number.isInteger(backoffMs) || backoffMs < 0 || backoffMs > MAX_TIMER_MS) throw new ConfigurationError('retry.backoffMs', `must be a whole number of ms from 0, got ${describe(backoffMs)}`);
+  return { methods: [...r.methods], attempts, backoffMs };
+}
+
+/** The options of a pool after `reload(changes)`, validated like the originals. */
+export function reloadOptions(previous: ResolvedOptions, changes: ReloadOptions): ResolvedOptions {
+  if (typeof changes !== 'object' || changes === null) throw new ConfigurationError('reload', 'expected an object');
+  for (const key of Object.keys(changes)) {
+    if (!['workerModule', 'workerExport', 'workerOptions'].includes(key)) throw new ConfigurationError(key, 'reload() can change workerModule, workerExport and workerOptions only');
+  }
+  return {
+    ...previous,
+    workerModule: changes.workerModule === undefined ? previous.workerModule : modulePath(changes.workerModule),
+    workerExport: changes.workerExport === undefined ? previous.workerExport : string(changes as ProcessProxyOptions, 'workerExport', previous.workerExport),
+    workerOptions: 'workerOptions' in changes ? changes.workerOptions : previous.workerOptions,
+  };
 }

@@ -1,14 +1,19 @@
 /**
  * The set of workers behind one proxy: starts them, keeps between minPoolSize and maxPoolSize of
- * them alive, hands idle ones to the dispatcher, replaces the ones that crash or time out, and
- * takes them all down on dispose.
+ * them serving, hands idle ones to the dispatcher (or to the lease they are pinned to), retires them
+ * past their limits with a warm spare ready to take over, replaces the ones that crash or time out,
+ * stops starting them when they keep dying young (circuit breaker), rolls them onto new code
+ * (reload), and takes them all down on dispose.
  */
-import { PoolDisposedError, ResourceLimitError, type HealthSnapshot, type WorkerStartError } from '@process-sandbox/abstractions';
+import { PoolDisposedError, ResourceLimitError, type HealthSnapshot } from '@process-sandbox/abstractions';
+import type { Call, CallOptions } from './call.js';
+import { CircuitBreaker, YOUNG_CALLS } from './circuit-breaker.js';
 import { Dispatcher, type WorkerSource } from './dispatcher.js';
-import { guardOnExit, unguard } from './host-exit.js';
-import type { ResolvedOptions } from './options.js';
-import { PipeDirectory } from './pipe-endpoint.js';
 import { sampleProcess, Sampler } from './health-sampler.js';
+import { guardOnExit, unguard } from './host-exit.js';
+import { Lease, type LeaseHost } from './lease.js';
+import { reloadOptions, type ReloadOptions, type ResolvedOptions } from './options.js';
+import { PipeDirectory } from './pipe-endpoint.js';
 import { SafeEmitter, type PoolEvents } from './pool-events.js';
 import { RECYCLE_REASONS, RecyclePolicy, type RecycleReason, type WorkerUsage } from './recycle-policy.js';
 import { WorkerHandle, type WorkerObserver, type WorkerState } from './worker-handle.js';
@@ -19,6 +24,8 @@ export interface WorkerStats {
   state: WorkerState;
   /** The warm spare: started and ready, held out of service until a worker leaves. */
   spare: boolean;
+  /** Pinned to a lease. */
+  leased: boolean;
   calls: number;
   rssBytes: number | undefined;
   heapUsedBytes: number | undefined;
@@ -40,6 +47,9 @@ export interface PoolStats {
     queued: number;
     inFlight: number;
   };
+  /** Open leases (sessions), including those still waiting for a worker. */
+  leases: number;
+  circuit: 'closed' | 'open' | 'halfOpen';
 }
 
 export interface DisposeOptions {
@@ -47,59 +57,68 @@ export interface DisposeOptions {
   drain?: boolean;
 }
 
+export interface LeaseOptions {
+  /** Build a fresh implementation instance for the session, disposed at its end. Default true. */
+  newInstancePerSession?: boolean;
+  /** Place in the line for a worker: higher first. Default 0. */
+  priority?: number;
+}
+
 const LIVE_STATES: ReadonlySet<WorkerState> = new Set(['spawning', 'handshaking', 'idle', 'busy']);
+/** Most warm spares kept at once (so at most maxPoolSize + MAX_SPARES processes while recycling). */
+const MAX_SPARES = 3;
 
-/** After a replacement fails to start, wait this long before trying again to reach minPoolSize. */
-const RESTART_BACKOFF_MS = 1_000;
-
-export class ProcessPool extends SafeEmitter<PoolEvents> implements WorkerSource, WorkerObserver {
-  readonly options: ResolvedOptions;
+export class ProcessPool extends SafeEmitter<PoolEvents> implements WorkerSource, WorkerObserver, LeaseHost {
+  #options: ResolvedOptions;
   readonly #dispatcher: Dispatcher;
   readonly #pipes: PipeDirectory;
   readonly #workers = new Set<WorkerHandle>();
   /** Idle workers, most recently used last: handing out the warmest keeps the others free to shrink. */
   readonly #idle: WorkerHandle[] = [];
+  readonly #leases = new Set<Lease>();
   #methods: Set<string> | undefined;
   #nextWorkerId = 1;
+  #nextControlId = -1;
+  #generation = 0;
   #crashes = 0;
   #timeouts = 0;
   #disposing: Promise<void> | undefined;
   #stopping = false;
-  #backoffTimer: NodeJS.Timeout | undefined;
-  readonly #policy: RecyclePolicy;
+  #breaker: CircuitBreaker;
+  #breakerTimer: NodeJS.Timeout | undefined;
+  #policy: RecyclePolicy;
   readonly #recycles = Object.fromEntries(RECYCLE_REASONS.map((r) => [r, 0])) as Record<RecycleReason, number>;
-  /** Started ahead of need, kept out of service until a worker leaves; then it takes that worker's place. */
-  #spare: WorkerHandle | undefined;
+  /**
+   * Started ahead of need, kept out of service until a worker leaves; then one takes its place.
+   * Usually one; more while workers retire faster than a new one starts (see #promoteSpare).
+   */
+  readonly #spares: WorkerHandle[] = [];
+  #wantedSpares = 1;
   /** Limits each worker has been warned about, so that a resourceWarning is emitted once. */
   readonly #warned = new WeakMap<WorkerHandle, Set<string>>();
   #sampler: Sampler | undefined;
 
   constructor(options: ResolvedOptions) {
     super(options.logger);
-    this.options = options;
+    this.#options = options;
     this.#pipes = new PipeDirectory();
     this.#dispatcher = new Dispatcher(options, this);
     this.#dispatcher.onQueueFull = (method) => this.emit('queueFull', { method, maxQueueSize: options.maxQueueSize });
-    this.#dispatcher.onCallSettled = (call, error) => {
-      if (this.listenerCount('callSettled') === 0) return;
-      const now = performance.now();
-      this.emit('callSettled', {
-        method: call.method,
-        // The class's code, not the instance's: a RemoteError carries the remote error's own code.
-        outcome: error === undefined ? 'success' : String((error.constructor as { code?: unknown }).code ?? error.name),
-        durationMs: now - call.enqueuedAt,
-        queueWaitMs: call.startedAt === undefined ? undefined : call.startedAt - call.enqueuedAt,
-      });
-    };
+    this.#dispatcher.onCallSettled = (call, error) => this.#onCallSettled(call, error);
     this.#policy = new RecyclePolicy(options);
+    this.#breaker = new CircuitBreaker();
     if (options.healthIntervalMs > 0) this.#sampler = new Sampler(options.healthIntervalMs, () => this.#sample());
     guardOnExit(this);
   }
 
+  get options(): ResolvedOptions {
+    return this.#options;
+  }
+
   /** Starts minPoolSize workers and waits until they are ready; on failure disposes and throws. */
   async start(): Promise<void> {
-    const first = Array.from({ length: this.options.minPoolSize }, () => this.#spawn());
     try {
+      const first = Array.from({ length: this.#options.minPoolSize }, () => this.#spawn());
       await Promise.all(first.map((w) => w.ready));
       this.#ensureSpare();
     } catch (error) {
@@ -116,18 +135,61 @@ export class ProcessPool extends SafeEmitter<PoolEvents> implements WorkerSource
     return this.#disposing !== undefined;
   }
 
-  invoke(method: string, args: unknown[]): Promise<unknown> {
-    return this.#dispatcher.invoke(method, args);
+  invoke(method: string, args: unknown[], options?: CallOptions): Promise<unknown> {
+    return this.#dispatcher.invoke(method, args, options);
+  }
+
+  /** A lease on one worker: resolves once the worker is pinned and the session open. */
+  async lease(options: LeaseOptions = {}): Promise<Lease> {
+    if (this.#disposing) throw new PoolDisposedError(undefined, 'cannot lease a worker');
+    this.#breaker.check();
+    const lease = new Lease(this, options.newInstancePerSession ?? true);
+    this.#leases.add(lease);
+    this.#dispatcher.request(lease, options.priority);
+    await lease.acquired;
+    return lease;
+  }
+
+  /**
+   * Rolls every worker onto new code (or options): successors start first, then the old workers
+   * leave as soon as they are idle. No call fails; calls made after this resolves run on the new code.
+   * If a successor cannot start, the old workers stay and this rejects with its WorkerStartError.
+   */
+  async reload(changes: ReloadOptions = {}): Promise<void> {
+    if (this.#disposing) throw new PoolDisposedError(undefined, 'cannot reload');
+    const previous = this.#options;
+    const next = reloadOptions(previous, changes);
+    const old = [...this.#workers].filter((w) => w.live);
+    this.#options = next;
+    this.#generation++;
+    this.#breaker = new CircuitBreaker(); // new code, new record
+    const successors = Array.from({ length: Math.max(1, old.filter((w) => !this.#spares.includes(w)).length) }, () => this.#spawn());
+    try {
+      await Promise.all(successors.map((w) => w.ready));
+    } catch (error) {
+      this.#options = previous;
+      this.#generation--;
+      for (const w of successors) w.stop('reload failed');
+      throw error;
+    }
+    this.#methods = new Set(successors[0]!.methods);
+    // Old workers leave once idle; the idle ones now. A leased one stays until its lease ends.
+    this.#spares.length = 0; // old code: they leave like the others
+    for (const worker of old) if (worker.state === 'idle' && !worker.lease) this.#retire(worker, 'reload');
+    this.#ensureSpare();
   }
 
   stats(): PoolStats {
     const { totals } = this.#dispatcher;
+    let inFlight = 0;
+    for (const w of this.#workers) if (w.currentCall && !w.currentCall.control) inFlight++;
     return {
       workers: [...this.#workers].map((w) => ({
         id: w.id,
         pid: w.pid,
         state: w.state,
-        spare: w === this.#spare,
+        spare: this.#spares.includes(w),
+        leased: w.lease !== undefined,
         calls: w.calls,
         rssBytes: w.rssBytes,
         heapUsedBytes: w.health?.heapUsed,
@@ -136,14 +198,9 @@ export class ProcessPool extends SafeEmitter<PoolEvents> implements WorkerSource
         startedAt: w.startedAt,
         lastHealthAt: w.lastHealthAt,
       })),
-      totals: {
-        ...totals,
-        crashes: this.#crashes,
-        timeouts: this.#timeouts,
-        recycles: { ...this.#recycles },
-        queued: this.#dispatcher.queued,
-        inFlight: this.#dispatcher.inFlight,
-      },
+      totals: { ...totals, crashes: this.#crashes, timeouts: this.#timeouts, recycles: { ...this.#recycles }, queued: this.#dispatcher.queued, inFlight },
+      leases: this.#leases.size,
+      circuit: this.#breaker.state,
     };
   }
 
@@ -170,9 +227,10 @@ export class ProcessPool extends SafeEmitter<PoolEvents> implements WorkerSource
     this.#dispatcher.close(() => new PoolDisposedError());
     if (drain) await this.#dispatcher.drained();
     else this.#dispatcher.rejectQueued((call) => new PoolDisposedError(call.method));
+    for (const lease of [...this.#leases]) lease.fail(new PoolDisposedError(undefined, 'the pool was disposed while the lease waited for a worker'));
     this.#stopping = true;
     this.#sampler?.stop();
-    clearTimeout(this.#backoffTimer);
+    clearTimeout(this.#breakerTimer);
     for (const worker of this.#workers) worker.stop('dispose', true);
     await Promise.all([...this.#workers].map((w) => w.exited));
     this.#pipes.remove();
@@ -180,41 +238,67 @@ export class ProcessPool extends SafeEmitter<PoolEvents> implements WorkerSource
     this.emit('disposed');
   }
 
-  // ─── WorkerSource: what the dispatcher asks of us ──────────────────────────
+  // ─── WorkerSource and LeaseHost: what the dispatcher and leases ask of us ──
 
   takeIdleWorker(): WorkerHandle | undefined {
     return this.#idle.pop();
   }
 
   demand(waiting: number): void {
-    if (this.#stopping || this.#backoffTimer) return;
-    const starting = [...this.#workers].filter((w) => w !== this.#spare && (w.state === 'spawning' || w.state === 'handshaking')).length;
+    if (this.#stopping) return;
+    let starting = 0;
+    for (const w of this.#workers) if (!this.#spares.includes(w) && (w.state === 'spawning' || w.state === 'handshaking')) starting++;
     let live = this.#liveCount();
-    for (let missing = waiting - starting; missing > 0 && live < this.options.maxPoolSize; missing--, live++) this.#spawn();
+    for (let missing = waiting - starting; missing > 0 && live < this.#options.maxPoolSize && this.#mayStart(); missing--, live++) this.#spawn();
+  }
+
+  checkCircuit(): void {
+    this.#breaker.check();
+  }
+
+  prepare(method: string, args: unknown[], options: CallOptions | undefined, session: number): Call {
+    return this.#dispatcher.prepare(method, args, options, session);
+  }
+
+  nextControlId(): number {
+    return this.#nextControlId--; // negative: never collides with a call id
+  }
+
+  get sessionOpenTimeoutMs(): number {
+    return this.#options.processStartTimeoutMs;
+  }
+
+  release(worker: WorkerHandle): void {
+    if (worker.state === 'idle') this.#onIdle(worker);
+  }
+
+  forget(lease: Lease): void {
+    this.#leases.delete(lease);
   }
 
   // ─── WorkerObserver: what workers tell us ──────────────────────────────────
 
   onStateChange(worker: WorkerHandle, from: WorkerState, to: WorkerState): void {
-    const { logger } = this.options;
-    logger.debug({ pid: worker.pid, from, to }, `process-sandbox: worker ${worker.pid} ${from} → ${to}`);
+    this.#options.logger.debug({ pid: worker.pid, from, to }, `process-sandbox: worker ${worker.pid} ${from} → ${to}`);
     if (to === 'idle') {
       if (from === 'handshaking') {
         this.#methods ??= new Set(worker.methods);
         this.emit('workerReady', { pid: worker.pid, methods: worker.methods });
+      } else if (worker.calls >= YOUNG_CALLS) {
+        this.#breaker.survived();
       }
-      if (worker === this.#spare) return; // held back until a worker leaves
-      // Checked before the worker is offered a call: it never serves past a limit.
-      const reason = this.#policy.retireReason(this.#usage(worker));
-      if (reason) return this.#retire(worker, reason);
-      if (!this.#dispatcher.offer(worker)) this.#idle.push(worker);
-      return;
+      if (worker.lease) return worker.lease.onIdle();
+      if (this.#spares.includes(worker)) return; // held back until a worker leaves
+      return this.#onIdle(worker);
     }
     if (from === 'idle') this.#removeIdle(worker);
-    // A worker left service (retired, timed out, crashed): the spare takes its place, once. Not when
-    // the pool shrinks on purpose.
-    if (LIVE_STATES.has(from) && !worker.live && worker !== this.#spare && worker.stopReason !== 'idle') this.#promoteSpare();
-    if (to === 'exited' || to === 'crashed') this.#onWorkerGone(worker, from, to);
+    if (LIVE_STATES.has(from) && !worker.live) {
+      worker.lease?.onWorkerLost(worker);
+      // A worker left service (retired, timed out, crashed): the spare takes its place, once. Not
+      // when the pool shrinks on purpose.
+      if (!this.#spares.includes(worker) && worker.stopReason !== 'idle') this.#promoteSpare();
+    }
+    if (to === 'exited' || to === 'crashed') this.#onWorkerGone(worker, to);
     else if (!worker.live) this.#refill(); // draining or stopping: make room for a successor
   }
 
@@ -230,45 +314,76 @@ export class ProcessPool extends SafeEmitter<PoolEvents> implements WorkerSource
 
   // ─── internals ─────────────────────────────────────────────────────────────
 
+  /** An idle worker that belongs to no lease: retire it if it is over a limit or old code, else put it to work. */
+  #onIdle(worker: WorkerHandle): void {
+    if (worker.generation !== this.#generation) return this.#retire(worker, 'reload');
+    // Checked before the worker is offered a call: it never serves past a limit.
+    const reason = this.#policy.retireReason(this.#usage(worker));
+    if (reason) return this.#retire(worker, reason);
+    if (!this.#dispatcher.offer(worker)) this.#idle.push(worker);
+  }
+
   #spawn(): WorkerHandle {
-    const worker = new WorkerHandle(this.#nextWorkerId++, this.options, this.#pipes, this);
+    const worker = new WorkerHandle(this.#nextWorkerId++, this.#options, this.#pipes, this, this.#generation);
     this.#workers.add(worker);
     if (worker.pid) this.emit('workerStarted', { pid: worker.pid });
     return worker;
   }
 
-  #onWorkerGone(worker: WorkerHandle, from: WorkerState, to: WorkerState): void {
+  #mayStart(): boolean {
+    return !this.#stopping && this.#breaker.mayStart();
+  }
+
+  #onWorkerGone(worker: WorkerHandle, to: WorkerState): void {
     this.#workers.delete(worker);
-    if (worker === this.#spare) this.#spare = undefined;
+    this.#removeSpare(worker);
     const exit = { pid: worker.pid, exitCode: worker.exitCode, signal: worker.signal, reason: String(worker.stopReason ?? 'crash') };
     // A timeout kill is counted and reported as a timeout (callTimedOut), not a second time as a crash.
-    if (to === 'crashed' && worker.startError === undefined && worker.stopReason !== 'timeout') {
+    const crashed = to === 'crashed' && worker.startError === undefined && worker.stopReason !== 'timeout';
+    if (crashed) {
       this.#crashes++;
       this.emit('workerCrashed', { ...exit, method: worker.currentCall?.method, detail: worker.endReason });
     }
     this.emit('workerExited', exit);
-    if (worker.startError && !this.#stopping) this.#onStartFailed(worker.startError);
-    else this.#refill();
+    if (this.#stopping) return;
+    const youngDeath = worker.startError ?? (crashed && worker.calls < YOUNG_CALLS ? new Error(`worker ${worker.pid} crashed after ${worker.calls} call(s): ${worker.endReason ?? `exit code ${worker.exitCode}, signal ${worker.signal}`}`) : undefined);
+    if (youngDeath && worker.generation === this.#generation && this.#breaker.youngDeath(youngDeath)) this.#onCircuitOpen();
+    this.#refill();
   }
 
-  #onStartFailed(error: WorkerStartError): void {
-    this.options.logger.error({ error }, `process-sandbox: a worker failed to start: ${error.message}`);
-    // With nobody left to serve them, queued calls would wait forever: fail them with the cause.
-    if (this.#liveCount() === 0) this.#dispatcher.rejectQueued(() => error);
-    // Never a tight respawn loop: wait before trying again.
-    clearTimeout(this.#backoffTimer);
-    this.#backoffTimer = setTimeout(() => {
-      this.#backoffTimer = undefined;
-      this.#refill();
-    }, RESTART_BACKOFF_MS);
+  /** Calls waiting now would wait for the whole back-off: fail them fast; try again when it ends. */
+  #onCircuitOpen(): void {
+    const error = (): Error => {
+      try {
+        this.#breaker.check();
+      } catch (open) {
+        return open as Error;
+      }
+      return new PoolDisposedError();
+    };
+    this.#options.logger.error({ retryAt: this.#breaker.retryAt }, `process-sandbox: circuit open: ${error().message}`);
+    this.#dispatcher.rejectQueued(error);
+    clearTimeout(this.#breakerTimer);
+    this.#breakerTimer = setTimeout(() => this.#refill(), Math.max(0, this.#breaker.retryAt - Date.now()));
   }
 
   /** Back up to minPoolSize, and to as many workers as the waiting calls need. */
   #refill(): void {
-    if (this.#stopping || this.#backoffTimer) return;
-    while (this.#liveCount() < this.options.minPoolSize) this.#spawn();
+    if (this.#stopping) return;
+    while (this.#liveCount() < this.#options.minPoolSize && this.#mayStart()) this.#spawn();
     this.demand(this.#dispatcher.queued);
     this.#ensureSpare();
+  }
+
+  #onCallSettled(call: Call, error: Error | undefined): void {
+    if (this.listenerCount('callSettled') === 0) return;
+    this.emit('callSettled', {
+      method: call.method,
+      // The class's code, not the instance's: a RemoteError carries the remote error's own code.
+      outcome: error === undefined ? 'success' : String((error.constructor as { code?: unknown }).code ?? error.name),
+      durationMs: performance.now() - call.enqueuedAt,
+      queueWaitMs: call.startedAt === undefined ? undefined : call.startedAt - call.enqueuedAt,
+    });
   }
 
   // ─── recycling ─────────────────────────────────────────────────────────────
@@ -277,27 +392,39 @@ export class ProcessPool extends SafeEmitter<PoolEvents> implements WorkerSource
     return { rssBytes: worker.rssBytes, handles: worker.handles, calls: worker.calls, ageMs: Date.now() - worker.startedAt };
   }
 
-  /** Retires a worker gracefully (after its call, if busy) and puts the spare in its place. */
+  /** Retires a worker gracefully (after its call, if busy); the spare takes its place. */
   #retire(worker: WorkerHandle, reason: RecycleReason): void {
     if (worker.stopReason !== undefined) return;
     this.#recycles[reason]++;
     this.emit('workerRecycled', { pid: worker.pid, reason });
-    this.options.logger.info({ pid: worker.pid, reason }, `process-sandbox: recycling worker ${worker.pid} (${reason})`);
+    this.#options.logger.info({ pid: worker.pid, reason }, `process-sandbox: recycling worker ${worker.pid} (${reason})`);
     worker.stop(reason);
   }
 
-  /** The spare (ready or still starting) becomes a regular worker; a new spare is started. */
+  /**
+   * A spare becomes a regular worker (a ready one if there is one) and another spare is started. If
+   * none was ready, workers retire faster than one starts: keep one more spare from now on (up to
+   * MAX_SPARES); if two or more were ready, one fewer.
+   */
   #promoteSpare(): void {
-    const spare = this.#spare;
-    if (!spare || this.#stopping) return;
-    this.#spare = undefined;
-    if (spare.state === 'idle' && !this.#dispatcher.offer(spare)) this.#idle.push(spare);
+    if (this.#spares.length === 0 || this.#stopping) return;
+    const ready = this.#spares.filter((w) => w.state === 'idle');
+    const spare = ready[0] ?? this.#spares[0]!;
+    this.#removeSpare(spare);
+    if (ready.length === 0) this.#wantedSpares = Math.min(this.#wantedSpares + 1, MAX_SPARES);
+    else if (ready.length >= 2) this.#wantedSpares = Math.max(this.#wantedSpares - 1, 1);
+    if (spare.state === 'idle') this.#onIdle(spare);
     this.#ensureSpare();
   }
 
   #ensureSpare(): void {
-    if (!this.options.warmSpare || this.#spare || this.#stopping || this.#backoffTimer) return;
-    this.#spare = this.#spawn();
+    if (!this.#options.warmSpare) return;
+    while (this.#spares.length < this.#wantedSpares && this.#mayStart()) this.#spares.push(this.#spawn());
+  }
+
+  #removeSpare(worker: WorkerHandle): void {
+    const i = this.#spares.indexOf(worker);
+    if (i >= 0) this.#spares.splice(i, 1);
   }
 
   /** Emits warnings, and acts on limits outside calls: idle workers now, the hard limit always. */
@@ -307,7 +434,7 @@ export class ProcessPool extends SafeEmitter<PoolEvents> implements WorkerSource
     if (this.#policy.overHardLimit(usage)) {
       this.#recycles.hardMemory++;
       this.emit('workerRecycled', { pid: worker.pid, reason: 'hardMemory' });
-      const detail = `resident memory ${Math.round((usage.rssBytes ?? 0) / 1048576)} MiB reached hardMemoryLimitMB (${this.options.hardMemoryLimitMB})`;
+      const detail = `resident memory ${Math.round((usage.rssBytes ?? 0) / 1048576)} MiB reached hardMemoryLimitMB (${this.#options.hardMemoryLimitMB})`;
       worker.killDuringCall('hardMemory', new ResourceLimitError('hardMemory', worker.pid, worker.currentCall?.method, detail));
       return;
     }
@@ -318,10 +445,10 @@ export class ProcessPool extends SafeEmitter<PoolEvents> implements WorkerSource
       warned.add(warning.limit);
       this.emit('resourceWarning', { pid: worker.pid, ...warning });
     }
-    if (worker.state !== 'idle' || worker === this.#spare) return;
+    if (worker.state !== 'idle' || this.#spares.includes(worker) || worker.lease) return;
     const reason = this.#policy.retireReason(usage);
     if (reason) this.#retire(worker, reason);
-    else if (this.options.idleTimeoutMs !== undefined && worker.msInState >= this.options.idleTimeoutMs && this.#liveCount() > this.options.minPoolSize) {
+    else if (this.#options.idleTimeoutMs !== undefined && worker.msInState >= this.#options.idleTimeoutMs && this.#liveCount() > this.#options.minPoolSize) {
       this.#retire(worker, 'idle');
     }
   }
@@ -331,7 +458,7 @@ export class ProcessPool extends SafeEmitter<PoolEvents> implements WorkerSource
     const workers = [...this.#workers].filter((w) => w.live && w.pid > 0);
     await Promise.all(
       workers.map(async (worker) => {
-        const sample = await sampleProcess(worker.pid, this.options.healthIntervalMs);
+        const sample = await sampleProcess(worker.pid, this.#options.healthIntervalMs);
         if (!sample || !worker.live) return;
         worker.recordHostSample(sample);
         this.#checkLimits(worker);
@@ -342,7 +469,7 @@ export class ProcessPool extends SafeEmitter<PoolEvents> implements WorkerSource
   /** Workers that count toward maxPoolSize: serving or starting, not leaving, not the spare. */
   #liveCount(): number {
     let live = 0;
-    for (const w of this.#workers) if (w.live && w !== this.#spare) live++;
+    for (const w of this.#workers) if (w.live && !this.#spares.includes(w)) live++;
     return live;
   }
 

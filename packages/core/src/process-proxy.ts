@@ -7,8 +7,10 @@
  * inspection hooks) and every symbol, which are never sent to a worker. (util.inspect formats a
  * Proxy's target without running its traps, so inspecting a proxy never calls a worker either.)
  */
+import { ConfigurationError } from '@process-sandbox/abstractions';
+import type { CallOptions } from './call.js';
 import { resolveOptions, type ProcessProxyOptions } from './options.js';
-import { ProcessPool } from './pool.js';
+import { ProcessPool, type LeaseOptions } from './pool.js';
 import { guardedPools } from './host-exit.js';
 
 /** T with every method returning a promise of its (awaited) result; non-method members dropped. */
@@ -18,10 +20,22 @@ export type Remote<T> = {
     : never;
 } & AsyncDisposable;
 
+/** Only the methods of T, without disposal: what `ProcessProxy.with()` returns. */
+export type RemoteMethods<T> = Omit<Remote<T>, typeof Symbol.asyncDispose>;
+
 /** Names that libraries probe on any object; answering them with a remote method would mislead them. */
 const NOT_METHODS = new Set(['then', 'catch', 'finally', 'toJSON', 'inspect', 'constructor', 'asymmetricMatch', 'nodeType', '$$typeof', '@@__IMMUTABLE_ITERABLE__@@', '@@__IMMUTABLE_RECORD__@@', 'toString', 'valueOf']);
 
-const pools = new WeakMap<object, ProcessPool>();
+type Invoke = (method: string, args: unknown[], options: CallOptions | undefined) => Promise<unknown>;
+
+/** What stands behind each proxy: its pool, how it calls, and the per-call options of a view. */
+interface Target {
+  pool: ProcessPool;
+  invoke: Invoke;
+  options: CallOptions | undefined;
+}
+
+const targets = new WeakMap<object, Target>();
 
 export class ProcessProxy {
   private constructor() {}
@@ -30,14 +44,43 @@ export class ProcessProxy {
   static async create<T>(options: ProcessProxyOptions): Promise<Remote<T>> {
     const pool = new ProcessPool(resolveOptions(options));
     await pool.start();
-    return proxyFor<T>(pool);
+    return remote<Remote<T>>({ pool, invoke: (m, a, o) => pool.invoke(m, a, o), options: undefined }, () => pool.dispose());
   }
 
-  /** The pool behind a proxy: stats(), events, dispose(). */
+  /** The pool behind a proxy (or a view or lease of one): stats(), events, reload(), dispose(). */
   static poolOf(proxy: object): ProcessPool {
-    const pool = pools.get(proxy);
-    if (!pool) throw new TypeError('ProcessProxy.poolOf() expects a proxy returned by ProcessProxy.create()');
-    return pool;
+    return targetOf(proxy, 'poolOf').pool;
+  }
+
+  /**
+   * A view of `proxy` whose calls carry these options (signal, timeoutMs, priority, onAbortRunning).
+   * Views compose: options of an outer `with` override those of an inner one. A view does not own
+   * the pool: disposing is done on the proxy itself.
+   */
+  static with<P extends object>(proxy: P, options: CallOptions): RemoteMethods<P> {
+    const target = targetOf(proxy, 'with');
+    const merged = { ...target.options, ...validateCallOptions(options) };
+    return remote<RemoteMethods<P>>({ ...target, options: merged }, undefined);
+  }
+
+  /**
+   * A proxy pinned to one worker until disposed (`await using lease = await ProcessProxy.lease(proxy)`).
+   * By default the worker builds a fresh implementation instance for it and disposes it at the end.
+   */
+  static async lease<P extends object>(proxy: P, options?: LeaseOptions): Promise<P> {
+    const { pool } = targetOf(proxy, 'lease');
+    const lease = await pool.lease(options);
+    return remote<P>({ pool, invoke: (m, a, o) => lease.invoke(m, a, o), options: undefined }, () => lease.end());
+  }
+
+  /** Runs `fn` with a proxy pinned to one worker, and ends the lease when `fn` settles. */
+  static async session<P extends object, R>(proxy: P, fn: (session: P) => Promise<R> | R, options?: LeaseOptions): Promise<R> {
+    const leased = await ProcessProxy.lease(proxy, options);
+    try {
+      return await fn(leased);
+    } finally {
+      await (leased as unknown as AsyncDisposable)[Symbol.asyncDispose]();
+    }
   }
 
   /** Disposes every pool in this process. */
@@ -46,19 +89,36 @@ export class ProcessProxy {
   }
 }
 
-function proxyFor<T>(pool: ProcessPool): Remote<T> {
+function targetOf(proxy: object, caller: string): Target {
+  const target = typeof proxy === 'object' && proxy !== null ? targets.get(proxy) : undefined;
+  if (!target) throw new TypeError(`ProcessProxy.${caller}() expects a proxy returned by ProcessProxy.create() (or a view or lease of one)`);
+  return target;
+}
+
+function validateCallOptions(options: CallOptions): CallOptions {
+  if (typeof options !== 'object' || options === null) throw new ConfigurationError('with', 'expected an object of call options');
+  for (const key of Object.keys(options)) {
+    if (!['signal', 'timeoutMs', 'priority', 'onAbortRunning'].includes(key)) throw new ConfigurationError(key, 'unknown call option; known are signal, timeoutMs, priority, onAbortRunning');
+  }
+  const { signal, timeoutMs, priority, onAbortRunning } = options;
+  if (signal !== undefined && !(signal instanceof AbortSignal)) throw new ConfigurationError('signal', 'expected an AbortSignal');
+  if (timeoutMs !== undefined && (!Number.isInteger(timeoutMs) || timeoutMs < 1 || timeoutMs > 2 ** 31 - 1)) throw new ConfigurationError('timeoutMs', `must be a whole number of ms from 1, got ${String(timeoutMs)}`);
+  if (priority !== undefined && !Number.isFinite(priority)) throw new ConfigurationError('priority', `expected a finite number, got ${String(priority)}`);
+  if (onAbortRunning !== undefined && onAbortRunning !== 'kill' && onAbortRunning !== 'detach') throw new ConfigurationError('onAbortRunning', `expected 'kill' or 'detach', got ${String(onAbortRunning)}`);
+  return options;
+}
+
+/** The ES Proxy itself: every string property is a remote method of `target`. */
+function remote<R>(target: Target, dispose: (() => Promise<void>) | undefined): R {
+  const { pool, invoke, options } = target;
   const methods = new Map<string, (...args: unknown[]) => Promise<unknown>>();
-  const dispose = (): Promise<void> => pool.dispose();
   const proxy = new Proxy(Object.create(null) as object, {
     get(_target, property) {
-      if (typeof property === 'symbol') {
-        if (property === Symbol.asyncDispose) return dispose;
-        return undefined;
-      }
+      if (typeof property === 'symbol') return property === Symbol.asyncDispose ? dispose : undefined;
       if (NOT_METHODS.has(property) && !pool.methods?.has(property)) return undefined;
       let method = methods.get(property);
       if (!method) {
-        method = (...args: unknown[]) => pool.invoke(property, args);
+        method = (...args: unknown[]) => invoke(property, args, options);
         methods.set(property, method);
       }
       return method;
@@ -76,6 +136,6 @@ function proxyFor<T>(pool: ProcessPool): Remote<T> {
       return false;
     },
   });
-  pools.set(proxy, pool);
-  return proxy as Remote<T>;
+  targets.set(proxy, target);
+  return proxy as R;
 }

@@ -7,8 +7,8 @@
  */
 import type { ResourceLimit } from '@process-sandbox/abstractions';
 
-export type RecycleReason = 'memory' | 'handles' | 'calls' | 'lifetime' | 'idle' | 'hardMemory';
-export const RECYCLE_REASONS: readonly RecycleReason[] = ['memory', 'handles', 'calls', 'lifetime', 'idle', 'hardMemory'];
+export type RecycleReason = 'memory' | 'handles' | 'calls' | 'lifetime' | 'idle' | 'hardMemory' | 'reload';
+export const RECYCLE_REASONS: readonly RecycleReason[] = ['memory', 'handles', 'calls', 'lifetime', 'idle', 'hardMemory', 'reload'];
 
 export interface RecycleLimits {
   maxMemoryMB: number | undefined;

@@ -37,6 +37,7 @@ import {
 } from '@process-sandbox/abstractions';
 import type { Call } from './call.js';
 import type { HostSample } from './health-sampler.js';
+import type { Lease } from './lease.js';
 import type { ResolvedOptions } from './options.js';
 import { PipeListener, type PipeDirectory } from './pipe-endpoint.js';
 import { killProcessGroup, killProcessTree } from './process-tree.js';
@@ -60,6 +61,10 @@ const EOF_EXIT_GRACE_MS = 1_000;
 
 export class WorkerHandle {
   readonly id: number;
+  /** The lease this worker is pinned to, if any: then the pool does not hand it other calls. */
+  lease: Lease | undefined;
+  /** The pool's code generation this worker runs (bumped by reload()). */
+  readonly generation: number;
   readonly startedAt = Date.now();
   #state: WorkerState = 'spawning';
   #pid = 0;
@@ -98,8 +103,10 @@ export class WorkerHandle {
     readonly options: ResolvedOptions,
     pipes: PipeDirectory,
     readonly observer: WorkerObserver,
+    generation = 0,
   ) {
     this.id = id;
+    this.generation = generation;
     this.ready = new Promise((resolve, reject) => {
       this.#readyResolve = resolve;
       this.#readyReject = reject;
@@ -182,6 +189,7 @@ export class WorkerHandle {
   run(call: Call): void {
     if (this.#state !== 'idle') throw new Error(`internal: run() on a ${this.#state} worker`);
     this.#call = call;
+    call.worker = this;
     call.startedAt = performance.now();
     this.#transition('busy');
     this.#channel!.sendFrame(call.frame);
@@ -378,7 +386,7 @@ export class WorkerHandle {
       return this.#protocolError(`reply to call ${id}, but ${call ? `call ${call.id}` : 'no call'} is in flight`);
     }
     this.#call = undefined;
-    this.#calls++;
+    if (!call.control) this.#calls++;
     settle(call);
     // The fresh health may itself end the worker (hard memory limit): then it is no longer busy.
     if (health) this.#recordHealth(health);

@@ -14,7 +14,13 @@ export class StartupFailure extends Error {
 
 export type Implementation = Record<string, unknown>;
 
-export async function loadImplementation(workerModule: string, workerExport: string, options: unknown): Promise<Implementation> {
+/** Builds implementation instances: the first at start-up, then one per session that asks for a fresh one. */
+export interface ImplementationSource {
+  /** A new instance (a class is instantiated again, a factory called again; a plain object is itself). */
+  create(): Promise<Implementation>;
+}
+
+export async function loadImplementation(workerModule: string, workerExport: string, options: unknown): Promise<{ implementation: Implementation; source: ImplementationSource }> {
   const url = workerModule.startsWith('file:') ? workerModule : isAbsolute(workerModule) ? pathToFileURL(workerModule).href : undefined;
   if (url === undefined) throw new StartupFailure(`workerModule must be an absolute path or a file: URL, got '${workerModule}'`);
 
@@ -37,27 +43,42 @@ export async function loadImplementation(workerModule: string, workerExport: str
     throw new StartupFailure(`${workerModule} has no export '${workerExport}'; it exports: ${[...new Set(names)].join(', ') || '(nothing)'}`);
   }
 
-  let instance: unknown;
+  let source: ImplementationSource;
   if (typeof exported === 'function') {
     const fn = exported as (...args: unknown[]) => unknown;
-    try {
-      instance = isClass(fn) ? new (fn as unknown as new (o: unknown) => unknown)(options) : await fn(options);
-    } catch (error) {
-      const what = isClass(fn) ? `the constructor of '${workerExport}'` : `the factory '${workerExport}'`;
-      throw new StartupFailure(`${what} threw: ${describe(error)}`, { cause: error });
-    }
-    if (typeof instance !== 'object' || instance === null) {
-      throw new StartupFailure(`the factory '${workerExport}' returned ${instance === null ? 'null' : typeof instance}; it must return an object with methods`);
-    }
+    const asClass = isClass(fn);
+    source = {
+      async create() {
+        let instance: unknown;
+        try {
+          instance = asClass ? new (fn as unknown as new (o: unknown) => unknown)(options) : await fn(options);
+        } catch (error) {
+          const what = asClass ? `the constructor of '${workerExport}'` : `the factory '${workerExport}'`;
+          throw new StartupFailure(`${what} threw: ${describe(error)}`, { cause: error });
+        }
+        if (typeof instance !== 'object' || instance === null) {
+          throw new StartupFailure(`the factory '${workerExport}' returned ${instance === null ? 'null' : typeof instance}; it must return an object with methods`);
+        }
+        return instance as Implementation;
+      },
+    };
   } else if (typeof exported === 'object') {
-    instance = exported;
+    source = { create: async () => exported as Implementation };
   } else {
     throw new StartupFailure(`export '${workerExport}' is a ${typeof exported}; expected a class, an object or a factory function`);
   }
-  if (methodNames(instance as object).length === 0) {
+  const implementation = await source.create();
+  if (methodNames(implementation).length === 0) {
     throw new StartupFailure(`export '${workerExport}' has no methods to call`);
   }
-  return instance as Implementation;
+  return { implementation, source };
+}
+
+/** Calls an instance's dispose(), Symbol.asyncDispose or Symbol.dispose, whichever it has. */
+export async function disposeImplementation(instance: Implementation): Promise<void> {
+  const i = instance as { dispose?: () => unknown; [Symbol.asyncDispose]?: () => unknown; [Symbol.dispose]?: () => unknown };
+  const dispose = i[Symbol.asyncDispose] ?? i[Symbol.dispose] ?? i.dispose;
+  if (typeof dispose === 'function') await dispose.call(instance);
 }
 
 /** Own and inherited method names, without `constructor` and without Object.prototype's. */

@@ -14,10 +14,14 @@ import {
   type FailureMessage,
   type InvokeMessage,
   type Message,
+  type SessionCloseMessage,
+  type SessionOpenMessage,
   type WorkerSettings,
 } from '@process-sandbox/abstractions';
 import { healthSnapshot } from './health.js';
-import { loadImplementation, methodNames, StartupFailure, type Implementation } from './implementation.js';
+import { disposeImplementation, loadImplementation, methodNames, StartupFailure, type Implementation, type ImplementationSource } from './implementation.js';
+
+type Work = InvokeMessage | SessionOpenMessage | SessionCloseMessage;
 
 /** Exit codes the host can tell apart. */
 export const WorkerExitCode = {
@@ -30,7 +34,10 @@ export const WorkerExitCode = {
 export class WorkerHost {
   readonly #channel: Channel;
   #implementation: Implementation | undefined;
-  readonly #pending: InvokeMessage[] = [];
+  #source: ImplementationSource | undefined;
+  /** Instances of open sessions, by session id (the shared instance when the session asked for no fresh one). */
+  readonly #sessions = new Map<number, Implementation>();
+  readonly #pending: Work[] = [];
   #running = false;
   #shuttingDown = false;
   #exiting = false;
@@ -57,6 +64,8 @@ export class WorkerHost {
         void this.#init(message[1], message[2], message[3], message[4]);
         return;
       case MessageKind.Invoke:
+      case MessageKind.SessionOpen:
+      case MessageKind.SessionClose:
         this.#pending.push(message);
         this.#pump();
         return;
@@ -72,7 +81,7 @@ export class WorkerHost {
   async #init(workerModule: string, workerExport: string, options: unknown, settings: WorkerSettings): Promise<void> {
     this.#channel.maxMessageBytes = settings.maxMessageBytes;
     try {
-      this.#implementation = await loadImplementation(workerModule, workerExport, options);
+      ({ implementation: this.#implementation, source: this.#source } = await loadImplementation(workerModule, workerExport, options));
     } catch (error) {
       const failure = error instanceof StartupFailure ? error : new StartupFailure(String(error), { cause: error });
       this.#channel.end(this.#failureFrame(0, failure, FailureReason.StartFailed), () => this.#exit(WorkerExitCode.StartFailed));
@@ -92,7 +101,8 @@ export class WorkerHost {
     const next = this.#pending.shift();
     if (next !== undefined) {
       this.#running = true;
-      void this.#invoke(next).finally(() => {
+      const work = next[0] === MessageKind.Invoke ? this.#invoke(next) : next[0] === MessageKind.SessionOpen ? this.#openSession(next) : this.#closeSession(next);
+      void work.finally(() => {
         this.#running = false;
         this.#pump();
       });
@@ -101,8 +111,32 @@ export class WorkerHost {
     }
   }
 
-  async #invoke([, id, method, args]: InvokeMessage): Promise<void> {
-    const implementation = this.#implementation!;
+  async #openSession([, id, session, fresh]: SessionOpenMessage): Promise<void> {
+    try {
+      this.#sessions.set(session, fresh ? await this.#source!.create() : this.#implementation!);
+      this.#channel.send([MessageKind.Result, id, null, healthSnapshot(this.#calls)]);
+    } catch (error) {
+      this.#channel.sendFrame(this.#failureFrame(id, error, FailureReason.Thrown));
+    }
+  }
+
+  async #closeSession([, id, session]: SessionCloseMessage): Promise<void> {
+    const instance = this.#sessions.get(session);
+    this.#sessions.delete(session);
+    try {
+      if (instance !== undefined && instance !== this.#implementation) await disposeImplementation(instance);
+      this.#channel.send([MessageKind.Result, id, null, healthSnapshot(this.#calls)]);
+    } catch (error) {
+      this.#channel.sendFrame(this.#failureFrame(id, error, FailureReason.Thrown));
+    }
+  }
+
+  async #invoke([, id, method, args, session]: InvokeMessage): Promise<void> {
+    const implementation = session ? this.#sessions.get(session) : this.#implementation!;
+    if (implementation === undefined) {
+      this.#channel.sendFrame(this.#failureFrame(id, new Error(`no open session ${session}`), FailureReason.Thrown));
+      return;
+    }
     const fn = implementation[method];
     if (typeof fn !== 'function' || method === 'constructor') {
       const error = new Error(`no method '${method}'`);
@@ -144,12 +178,14 @@ export class WorkerHost {
   }
 
   async #shutdown(): Promise<void> {
-    const implementation = this.#implementation as { dispose?: () => unknown; [Symbol.asyncDispose]?: () => unknown; [Symbol.dispose]?: () => unknown };
-    try {
-      const dispose = implementation[Symbol.asyncDispose] ?? implementation[Symbol.dispose] ?? implementation.dispose;
-      if (typeof dispose === 'function') await dispose.call(implementation);
-    } catch (error) {
-      process.stderr.write(`[process-sandbox worker] dispose() threw during shutdown: ${String(error)}\n`);
+    const instances = new Set([...this.#sessions.values(), this.#implementation!]);
+    this.#sessions.clear();
+    for (const instance of instances) {
+      try {
+        await disposeImplementation(instance);
+      } catch (error) {
+        process.stderr.write(`[process-sandbox worker] dispose() threw during shutdown: ${String(error)}\n`);
+      }
     }
     this.#channel.end(undefined, () => this.#exit(WorkerExitCode.Ok));
   }
