@@ -12,6 +12,7 @@ import type { CallOptions } from './call.js';
 import { resolveOptions, type ProcessProxyOptions } from './options.js';
 import { ProcessPool, type LeaseOptions } from './pool.js';
 import { guardedPools } from './host-exit.js';
+import { instrumentPool } from './metrics.js';
 
 /** T with every method returning a promise of its (awaited) result; non-method members dropped. */
 export type Remote<T> = {
@@ -43,6 +44,7 @@ export class ProcessProxy {
   /** Starts the pool and resolves once `minPoolSize` workers are ready. */
   static async create<T>(options: ProcessProxyOptions): Promise<Remote<T>> {
     const pool = new ProcessPool(resolveOptions(options));
+    instrumentPool(pool);
     await pool.start();
     return remote<Remote<T>>({ pool, invoke: (m, a, o) => pool.invoke(m, a, o), options: undefined }, () => pool.dispose());
   }
