@@ -87,6 +87,7 @@ export class WorkerHandle {
   #startError: WorkerStartError | undefined;
   #exitCode: number | null = null;
   #signal: NodeJS.Signals | null = null;
+  #processExit: { code: number | null; signal: NodeJS.Signals | null } | undefined;
   #startTimer: NodeJS.Timeout | undefined;
   #callTimer: NodeJS.Timeout | undefined;
   #graceTimer: NodeJS.Timeout | undefined;
@@ -272,7 +273,7 @@ export class WorkerHandle {
       this.#endReason ??= `spawning ${options.execPath} failed: ${error.message}`;
       if (child.pid === undefined) this.#onExit(null, null);
     });
-    child.on('exit', (code, signal) => this.#onExit(code, signal));
+    child.on('exit', (code, signal) => this.#onProcessExit(code, signal));
     this.#pipeLines(child, 'stdout');
     this.#pipeLines(child, 'stderr');
 
@@ -313,6 +314,8 @@ export class WorkerHandle {
         this.#kill('protocol error');
       },
       onClose: () => {
+        // Every byte the worker wrote has been read: if it has exited too, the story is complete.
+        if (this.#processExit) return this.#onExit(this.#processExit.code, this.#processExit.signal);
         // EOF: the worker is exiting (shutdown, process.exit, fatal error) or broken. Give it a
         // moment to exit by itself, so the exit code tells the story; then make sure it ends.
         if (this.terminal) return;
@@ -440,6 +443,17 @@ export class WorkerHandle {
     if (this.#state !== 'stopping') this.#transition('stopping');
     this.options.logger.debug({ pid: this.#pid, why }, `process-sandbox: killing worker ${this.#pid}: ${why}`);
     if (this.#pid) killProcessTree(this.#pid);
+  }
+
+  /**
+   * The process is gone, but replies it wrote just before may still sit unread in the socket:
+   * 'exit' can arrive before the last 'data'. Settle nothing until the pipe has reached EOF (or,
+   * if it never does, shortly after), so that a call that did finish is never reported as crashed.
+   */
+  #onProcessExit(code: number | null, signal: NodeJS.Signals | null): void {
+    this.#processExit = { code, signal };
+    if (!this.#channel || this.#channel.closed) return this.#onExit(code, signal);
+    setTimeout(() => this.#onExit(code, signal), EOF_EXIT_GRACE_MS).unref();
   }
 
   #onExit(code: number | null, signal: NodeJS.Signals | null): void {
