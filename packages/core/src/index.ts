@@ -4,6 +4,8 @@ export type { Lease } from './lease.js';
 export { ProcessPool, type PoolStats, type WorkerStats, type DisposeOptions, type LeaseOptions } from './pool.js';
 export type { PoolEvents, WorkerExit } from './pool-events.js';
 export type { ProcessProxyOptions, RetryOptions, ReloadOptions } from './options.js';
+export type { ResourceLimits } from './resource-limits.js';
+export type { CgroupLimits } from './cgroup.js';
 export type { RecycleReason } from './recycle-policy.js';
 export type { Logger } from './logger.js';
 export type { WorkerState } from './worker-handle.js';

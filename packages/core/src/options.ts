@@ -7,6 +7,9 @@ import { availableParallelism } from 'node:os';
 import { isAbsolute } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ConfigurationError } from '@process-sandbox/abstractions';
+import { resolveCgroup, type CgroupLimits, type ResolvedCgroup } from './cgroup.js';
+import { resolveLimits, type ResolvedLimits, type ResourceLimits } from './resource-limits.js';
+import { checkRuntime } from './runtime-check.js';
 import { silentLogger, type Logger } from './logger.js';
 
 export interface ProcessProxyOptions {
@@ -60,6 +63,10 @@ export interface ProcessProxyOptions {
   warmSpare?: boolean;
   /** Opt-in: re-run calls of these methods (which you declare idempotent) when their worker crashes. Never by default. */
   retry?: RetryOptions;
+  /** Hard OS limits applied to each worker before the implementation loads. Default: none. */
+  limits?: ResourceLimits;
+  /** One cgroup v2 per worker with these limits; needs a writable delegation. Default: none. */
+  cgroup?: CgroupLimits;
 }
 
 export interface RetryOptions {
@@ -104,6 +111,8 @@ export interface ResolvedOptions {
   hardMemoryLimitMB: number | undefined;
   warmSpare: boolean;
   retry: Required<RetryOptions> | undefined;
+  limits: ResolvedLimits | undefined;
+  cgroup: ResolvedCgroup | undefined;
 }
 
 const KNOWN = new Set<string>([
@@ -111,7 +120,7 @@ const KNOWN = new Set<string>([
   'methodCallTimeoutMs', 'queueTimeoutMs', 'processStartTimeoutMs', 'shutdownGraceMs', 'maxMessageBytes',
   'healthIntervalMs', 'execPath', 'execArgv', 'env', 'cwd', 'logger',
   'maxMemoryMB', 'maxHandles', 'processRecycleThreshold', 'maxProcessLifetimeMs', 'idleTimeoutMs', 'hardMemoryLimitMB', 'warmSpare',
-  'retry',
+  'limits', 'cgroup', 'retry',
 ]);
 
 /** The largest delay a Node timer honours; longer ones fire at once. */
@@ -145,6 +154,7 @@ export function resolveOptions(input: ProcessProxyOptions): ResolvedOptions {
     logger: logger(input.logger),
     ...recyclingOptions(input),
     retry: retryOptions(input.retry),
+    ...osLimitOptions(input),
   };
 }
 
@@ -195,6 +205,7 @@ function execPath(value: unknown): string {
   if (typeof value !== 'string' || value === '') throw new ConfigurationError('execPath', `expected a path to a node binary, got ${describe(value)}`);
   if (!isAbsolute(value)) throw new ConfigurationError('execPath', `must be an absolute path, got '${value}'`);
   if (!existsSync(value)) throw new ConfigurationError('execPath', `no such file: ${value}`);
+  checkRuntime(value);
   return value;
 }
 
@@ -250,6 +261,13 @@ function recyclingOptions(input: ProcessProxyOptions) {
   const recycles = limits.maxMemoryMB !== undefined || limits.maxHandles !== undefined || limits.processRecycleThreshold !== undefined || limits.maxProcessLifetimeMs !== undefined;
   if (input.warmSpare !== undefined && typeof input.warmSpare !== 'boolean') throw new ConfigurationError('warmSpare', `expected a boolean, got ${describe(input.warmSpare)}`);
   return { ...limits, warmSpare: input.warmSpare ?? recycles };
+}
+
+function osLimitOptions(input: ProcessProxyOptions) {
+  return {
+    limits: resolveLimits(input.limits, Array.isArray(input.execArgv) ? input.execArgv : []),
+    cgroup: resolveCgroup(input.cgroup),
+  };
 }
 
 function retryOptions(value: unknown): Required<RetryOptions> | undefined {

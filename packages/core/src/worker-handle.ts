@@ -19,7 +19,7 @@
  * tells the observer (the pool). Every path that ends the process reaches `#onExit`, which settles
  * the call in flight, if any, exactly once.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import {
   CallTimeoutError,
@@ -41,7 +41,8 @@ import type { Lease } from './lease.js';
 import type { ResolvedOptions } from './options.js';
 import { PipeListener, type PipeDirectory } from './pipe-endpoint.js';
 import { killProcessGroup, killProcessTree } from './process-tree.js';
-import { workerCommand } from './worker-command.js';
+import { limitErrorFor } from './resource-limits.js';
+import { spawnWorker, workerCommand } from './worker-command.js';
 
 
 export type WorkerState = 'spawning' | 'handshaking' | 'idle' | 'busy' | 'draining' | 'stopping' | 'exited' | 'crashed';
@@ -260,7 +261,7 @@ export class WorkerHandle {
     let child: ChildProcess;
     try {
       const command = workerCommand(options, pipePath, this.#listener.token);
-      child = spawn(command.file, command.args, command.options);
+      child = spawnWorker(command, options);
     } catch (error) {
       this.#endReason = `spawning ${options.execPath} failed: ${(error as Error).message}`;
       queueMicrotask(() => this.#onExit(null, null));
@@ -471,7 +472,7 @@ export class WorkerHandle {
     if (call && this.#stopReason === 'dispose') {
       call.reject(new PoolDisposedError(call.method, `it was still running when shutdownGraceMs (${this.options.shutdownGraceMs} ms) ran out`));
     } else if (call) {
-      call.reject(new WorkerCrashedError(this.#pid, code, signal, call.method, this.#endReason, this.#fatalError ? { cause: this.#fatalError } : undefined));
+      call.reject(limitErrorFor(this.options, this.#pid, code, signal, call.method, this.#stderrTail) ?? new WorkerCrashedError(this.#pid, code, signal, call.method, this.#endReason, this.#fatalError ? { cause: this.#fatalError } : undefined));
     }
     if (!wasReady) {
       const how = signal ? `signal ${signal}` : `exit code ${code}`;

@@ -4,16 +4,38 @@
  * and the token arrive through the environment (never argv, where `ps` would show the token).
  */
 import { ENV_PIPE, ENV_TOKEN } from '@process-sandbox/abstractions';
-import { WorkerHost } from './worker-host.js';
+import { killDescendants } from './descendants.cjs';
+import { ENV_HOST_PID, ENV_LIFELINE_FD, ENV_LIMITS, ENV_PARENT_GUARD } from './guard-env.js';
+import { applyLimits } from './limits.js';
+import { startParentGuard } from './parent-watchdog.js';
+import { WorkerExitCode, WorkerHost } from './worker-host.js';
 
 const pipe = process.env[ENV_PIPE];
 const token = process.env[ENV_TOKEN];
+const hostPid = Number(process.env[ENV_HOST_PID]) || process.ppid;
+const lifelineFd = process.env[ENV_LIFELINE_FD] === undefined ? -1 : Number(process.env[ENV_LIFELINE_FD]);
+const limits = process.env[ENV_LIMITS];
+const parentGuard = process.env[ENV_PARENT_GUARD] !== '0';
 // Neither the implementation nor anything it spawns needs them.
-delete process.env[ENV_PIPE];
-delete process.env[ENV_TOKEN];
+for (const name of [ENV_PIPE, ENV_TOKEN, ENV_HOST_PID, ENV_LIFELINE_FD, ENV_LIMITS, ENV_PARENT_GUARD]) delete process.env[name];
 
 if (!pipe || !token) {
   process.stderr.write(`process-sandbox-worker is started by @process-sandbox/core; ${ENV_PIPE} and ${ENV_TOKEN} are not set.\n`);
   process.exit(64);
+}
+// First the parent-death guard, so that a host killed from now on takes this worker and everything
+// it starts along (Windows: the host's Job Object does it).
+if (parentGuard && process.platform !== 'win32') await startParentGuard(hostPid, lifelineFd);
+// Whenever the worker exits by itself, descendants that left its process group go with it (the
+// host kills the group; only the parent links lead to the others, and only while we are alive).
+process.on('exit', () => void killDescendants());
+// Then the OS limits, before the implementation loads (its children inherit them).
+if (limits) {
+  try {
+    applyLimits(JSON.parse(limits));
+  } catch (error) {
+    process.stderr.write(`[process-sandbox worker] ${(error as Error).message}\n`);
+    process.exit(WorkerExitCode.StartFailed);
+  }
 }
 new WorkerHost(pipe, token);

@@ -1,0 +1,29 @@
+/**
+ * What the host tells a worker about its guards, through the environment (read and removed by
+ * bin.ts before anything else runs, so the implementation never sees them).
+ */
+
+/** Pid of the host that spawned the worker: the parent the watchdog expects. */
+export const ENV_HOST_PID = 'PROCESS_SANDBOX_HOST_PID';
+/** File descriptor of the lifeline: a socket whose other end only the host holds; EOF means it is gone. */
+export const ENV_LIFELINE_FD = 'PROCESS_SANDBOX_LIFELINE_FD';
+/** JSON of the OS limits (WorkerLimits) to apply before the implementation loads. */
+export const ENV_LIMITS = 'PROCESS_SANDBOX_LIMITS';
+/**
+ * `0` turns the parent-death guard (watchdog thread and PR_SET_PDEATHSIG) off. A diagnostic switch,
+ * used by the tests to prove that the host's own exit guards work without it; never needed otherwise.
+ */
+export const ENV_PARENT_GUARD = 'PROCESS_SANDBOX_PARENT_GUARD';
+
+/** The file descriptor the host gives the lifeline in the worker (stdio index 3). */
+export const LIFELINE_FD = 3;
+
+/** OS limits applied by the worker to itself, as setrlimit sees them (soft = hard unless noted). */
+export interface WorkerLimits {
+  /** RLIMIT_NOFILE. */
+  maxOpenFiles?: number;
+  /** RLIMIT_AS, in MiB. */
+  maxAddressSpaceMB?: number;
+  /** RLIMIT_CPU, in seconds: SIGXCPU at the soft limit, SIGKILL one second later. */
+  maxCpuSeconds?: number;
+}

@@ -1,0 +1,113 @@
+/**
+ * The worker's guard against a host that dies without a word (SIGKILL, OOM killer, a crash):
+ * the worker, everything in its process group and every other descendant must end within a second,
+ * even while the worker's main thread is blocked in native code.
+ *
+ * Two layers (see docs/architecture.md, "Parent death", for why they are arranged this way):
+ *  1. The watchdog thread (parent-watchdog-thread.ts): wakes on the lifeline's EOF or a change of
+ *     parent, kills the descendants, then the process group. Needs no help from the main thread.
+ *  2. Linux, when koffi loads: prctl(PR_SET_PDEATHSIG). Until the watchdog is running it is SIGKILL,
+ *     the kernel's own backstop; once the watchdog runs it becomes SIGTERM, handled, so that the
+ *     kernel does not kill the worker before the watchdog has killed its group (a SIGKILL pdeath
+ *     signal is sent in the same instant the lifeline closes and would leave the grandchildren
+ *     behind, reparented to init). The parent is checked right after each prctl, closing the race
+ *     with a host that died before it.
+ */
+import { constants } from 'node:os';
+import { Worker } from 'node:worker_threads';
+import { killDescendants } from './descendants.cjs';
+import { libc } from './native.js';
+import type { WatchdogData } from './parent-watchdog-thread.cjs';
+
+/** How often the watchdog compares the parent pid, as a backstop to the lifeline. */
+const POLL_MS = 100;
+
+export interface ParentGuard {
+  /** Whether the watchdog thread reported that it runs. */
+  watchdog: boolean;
+  /** The PR_SET_PDEATHSIG signal in force, if any. */
+  deathSignal: NodeJS.Signals | undefined;
+}
+
+/** Kills descendants, the group and the worker, from whichever thread sees the host gone. */
+function endEverything(): never {
+  killDescendants();
+  try {
+    process.kill(-process.pid, 'SIGKILL');
+  } catch {
+    // Not a group leader.
+  }
+  process.kill(process.pid, 'SIGKILL');
+  throw new Error('unreachable');
+}
+
+/**
+ * SIGTERM once our listener exists: the death signal (host gone: end everything), or a SIGTERM from
+ * someone else. Then an implementation that listens for SIGTERM itself keeps control; otherwise the
+ * worker ends as it would have without our listener, and takes its family along.
+ */
+function onSigterm(hostPid: number): void {
+  if (process.ppid !== hostPid) endEverything();
+  if (process.listenerCount('SIGTERM') > 1) return;
+  endEverything();
+}
+
+function setDeathSignal(signal: NodeJS.Signals, hostPid: number): boolean {
+  const native = libc();
+  if (!native?.setParentDeathSignal) return false;
+  if (!native.setParentDeathSignal(constants.signals[signal])) return false;
+  // The host may have died before prctl: then no signal will ever come. Check now.
+  if (process.ppid !== hostPid) endEverything();
+  return true;
+}
+
+/**
+ * Arms the guard. Resolves once the watchdog thread runs (or failed to start, in which case the
+ * SIGKILL death signal, where available, stays in force and a warning goes to stderr).
+ */
+export function startParentGuard(hostPid: number, lifelineFd: number): Promise<ParentGuard> {
+  const guard: ParentGuard = { watchdog: false, deathSignal: undefined };
+  if (process.ppid !== hostPid) endEverything();
+  if (setDeathSignal('SIGKILL', hostPid)) guard.deathSignal = 'SIGKILL';
+
+  return new Promise((resolve) => {
+    let thread: Worker;
+    const failed = (error: unknown): void => {
+      process.stderr.write(`[process-sandbox worker] the parent watchdog thread did not start (${String(error)}); ` +
+        `${guard.deathSignal ? 'PR_SET_PDEATHSIG=SIGKILL remains' : 'no parent-death guard is active'}\n`);
+      resolve(guard);
+    };
+    try {
+      const data: WatchdogData = { hostPid, lifelineFd, pollMs: POLL_MS };
+      thread = new Worker(new URL('./parent-watchdog-thread.cjs', import.meta.url), {
+        workerData: data,
+        execArgv: [],
+        env: {},
+        stdout: true, // never printed: the watchdog has nothing to say to the host
+        stderr: true,
+        resourceLimits: { maxOldGenerationSizeMb: 16, maxYoungGenerationSizeMb: 2 },
+      });
+    } catch (error) {
+      failed(error);
+      return;
+    }
+    thread.unref(); // never what keeps the worker alive
+    thread.once('error', failed);
+    thread.once('message', () => {
+      thread.off('error', failed);
+      guard.watchdog = true;
+      if (guard.deathSignal) {
+        // From now on the watchdog ends the group; the death signal must not beat it to it.
+        process.on('SIGTERM', () => onSigterm(hostPid));
+        if (setDeathSignal('SIGTERM', hostPid)) guard.deathSignal = 'SIGTERM';
+      }
+      resolve(guard);
+    });
+    thread.once('exit', () => {
+      if (!guard.watchdog) return;
+      // The watchdog is gone (it should never end): the kernel's SIGKILL is the guard again.
+      guard.watchdog = false;
+      if (guard.deathSignal && setDeathSignal('SIGKILL', hostPid)) guard.deathSignal = 'SIGKILL';
+    });
+  });
+}
