@@ -14,6 +14,8 @@
  *   worker → host  Health    (unsolicited, while idle)
  *   worker → host  Failure with id 0 (fatal: uncaught exception or unhandled rejection, just before exit)
  *   host   → worker Shutdown (finish, dispose the implementation, exit 0)
+ *   host   → worker Cancel   (drop a call sent ahead that has not started: answered by Failure
+ *                    Cancelled; if it already started, nothing is answered but its own reply)
  *   host   → worker SessionOpen / SessionClose (a lease's own implementation instance; replied to
  *                    with Result or Failure like an Invoke, and served in the same one-at-a-time order)
  */
@@ -32,6 +34,7 @@ export const MessageKind = {
   Shutdown: 7,
   SessionOpen: 8,
   SessionClose: 9,
+  Cancel: 10,
 } as const;
 export type MessageKind = (typeof MessageKind)[keyof typeof MessageKind];
 
@@ -47,6 +50,8 @@ export const FailureReason = {
   StartFailed: 3,
   /** Uncaught exception or unhandled rejection: the worker exits right after sending this. */
   Fatal: 4,
+  /** Answer to Cancel: the call was still waiting in the worker and was dropped unrun. */
+  Cancelled: 5,
 } as const;
 export type FailureReason = (typeof FailureReason)[keyof typeof FailureReason];
 
@@ -99,7 +104,9 @@ export type SessionOpenMessage = [kind: typeof MessageKind.SessionOpen, id: numb
 /** Disposes the session's instance (dispose(), Symbol.dispose or Symbol.asyncDispose, if it has one). */
 export type SessionCloseMessage = [kind: typeof MessageKind.SessionClose, id: number, session: number];
 
-export type HostToWorker = InitMessage | InvokeMessage | ShutdownMessage | SessionOpenMessage | SessionCloseMessage;
+/** Drop call `id` if the worker has not started it yet. */
+export type CancelMessage = [kind: typeof MessageKind.Cancel, id: number];
+export type HostToWorker = InitMessage | InvokeMessage | ShutdownMessage | SessionOpenMessage | SessionCloseMessage | CancelMessage;
 export type WorkerToHost = HelloMessage | ReadyMessage | ResultMessage | FailureMessage | HealthMessage;
 export type Message = HostToWorker | WorkerToHost;
 

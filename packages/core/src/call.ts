@@ -24,6 +24,8 @@ export class Call {
   startedAt: number | undefined;
   /** The worker running it, once it runs. */
   worker: WorkerHandle | undefined;
+  /** The caller aborted it after it was sent ahead to a worker: the worker was asked to drop it. */
+  cancelRequested = false;
   /** A session message rather than a user's call: not counted toward a worker's calls. */
   control = false;
   /** Runs so far that ended in a crash and were retried. */

@@ -3,12 +3,17 @@
  * wait for a worker, run, settle exactly once — or leave the queue on abort or queue timeout, or go
  * round again after a crash when the method was declared idempotent.
  *
- * p-queue orders the calls; its concurrency is the pool's maximum size, so at most that many entries
- * have left it, each either running on a worker or first in line (`#waiting`) for the next idle one.
- * An entry settled while still in p-queue is skipped when its turn comes. Lease requests wait in the
- * same line as calls, so a session gets a worker in its fair turn.
+ * The line is p-queue's stable PriorityQueue (higher priority first, FIFO within one), used in pull
+ * mode: a worker that becomes free takes the next entry. (p-queue's job runner pushes a job out as
+ * soon as a concurrency slot is free, which let a low-priority call leave before higher ones enqueued
+ * in the same tick.) Lease requests wait in the same line as calls, so a session gets a worker in
+ * its fair turn. An entry settled while in line (abort, queue timeout, dispose) is removed.
+ *
+ * One-call lookahead: a busy worker may be sent the next call before its current one returns, so it
+ * never waits for the host between calls. Which call goes ahead is decided in a microtask, after
+ * everything enqueued in the same tick has taken its place in line by priority.
  */
-import PQueue from 'p-queue';
+import { PriorityQueue } from 'p-queue';
 import {
   CallAbortedError,
   frameMessage,
@@ -38,6 +43,7 @@ export interface WorkerSource {
 /** Something other than a call that waits in line for a worker (a lease). */
 export interface WorkerRequest {
   readonly settled: boolean;
+  priority?: number;
   assign(worker: WorkerHandle): void;
 }
 
@@ -52,9 +58,12 @@ type Entry = Call | WorkerRequest;
 export class Dispatcher {
   readonly #options: ResolvedOptions;
   readonly #workers: WorkerSource;
-  readonly #queue: PQueue;
-  /** Entries that left p-queue and wait for the next idle worker, in order. */
-  readonly #waiting: Entry[] = [];
+  /** Entries waiting for a worker, by priority. Typed for functions by p-queue; it only stores them. */
+  readonly #line = new PriorityQueue();
+  /** Entries that go before the whole line: calls back from a worker that died before starting them. */
+  readonly #front: Entry[] = [];
+  #unsettled = 0;
+  #drainWaiters: (() => void)[] = [];
   /** Calls not on a worker and not settled: what maxQueueSize bounds. */
   readonly #queued = new Set<Call>();
   readonly #retryMethods: ReadonlySet<string>;
@@ -68,7 +77,6 @@ export class Dispatcher {
   constructor(options: ResolvedOptions, workers: WorkerSource) {
     this.#options = options;
     this.#workers = workers;
-    this.#queue = new PQueue({ concurrency: options.maxPoolSize });
     this.#retryMethods = new Set(options.retry?.methods);
   }
 
@@ -87,7 +95,7 @@ export class Dispatcher {
     if (this.#retryMethods.has(method)) call.retry = (error) => this.#retry(call, error);
     this.#queued.add(call);
     if (this.#options.queueTimeoutMs !== undefined) this.#armQueueTimeout(call, this.#options.queueTimeoutMs);
-    void this.#queue.add(() => this.#wait(call), { priority: options?.priority ?? 0 });
+    this.#enter(call);
     return call.promise;
   }
 
@@ -110,14 +118,15 @@ export class Dispatcher {
     const frame = frameMessage([MessageKind.Invoke, id, method, args, session]);
     const call = new Call(id, method, frame, options?.timeoutMs ?? this.#options.methodCallTimeoutMs, options);
     this.totals.calls++;
+    this.#unsettled++;
     call.promise.then(
       () => {
         this.totals.succeeded++;
-        this.onCallSettled(call, undefined);
+        this.#settled(call, undefined);
       },
       (error: Error) => {
         this.totals.failed++;
-        this.onCallSettled(call, error);
+        this.#settled(call, error);
       },
     );
     if (options?.signal) this.#watchSignal(call, options.signal);
@@ -126,17 +135,65 @@ export class Dispatcher {
 
   /** Queues a request for a worker (a lease) in the same line as calls. */
   request(request: WorkerRequest, priority = 0): void {
-    void this.#queue.add(() => this.#wait(request), { priority });
+    request.priority = priority;
+    this.#enter(request);
   }
 
-  /** Hands the first waiting entry to `worker`, which has just become idle. Returns false if none waits. */
+  /** Entries in line for a worker. */
+  get waiting(): number {
+    return this.#line.size + this.#front.length;
+  }
+
+  /** Hands the next entry in line to `worker`, which has just become idle. Returns false if none waits. */
   offer(worker: WorkerHandle): boolean {
-    for (let entry = this.#waiting.shift(); entry !== undefined; entry = this.#waiting.shift()) {
-      if (entry.settled) continue;
-      this.#assign(entry, worker);
-      return true;
+    const entry = this.#takeNext(false);
+    if (entry) this.#assign(entry, worker);
+    return entry !== undefined;
+  }
+
+  /** Sends the next call in line ahead to `worker`, busy with another. (A lease waits for an idle worker.) */
+  offerAhead(worker: WorkerHandle): void {
+    const call = this.#takeNext(true);
+    if (call) this.#assign(call, worker);
+  }
+
+  /** A call sent ahead to a worker that died before starting it: back to the head of the line, to run exactly once. */
+  requeue(call: Call): void {
+    call.worker = undefined;
+    call.startedAt = undefined;
+    if (call.settled) return;
+    if (this.#closedError) return void call.reject(this.#closedError());
+    this.#queued.add(call);
+    this.#toFront(call);
+  }
+
+  #enter(entry: Entry): void {
+    const worker = this.#workers.takeIdleWorker();
+    if (worker) return this.#assign(entry, worker);
+    this.#line.enqueue(entry as unknown as () => Promise<unknown>, { priority: entryPriority(entry) });
+    this.#workers.demand(this.waiting);
+  }
+
+  #toFront(entry: Entry): void {
+    const worker = this.#workers.takeIdleWorker();
+    if (worker) return this.#assign(entry, worker);
+    this.#front.unshift(entry);
+    this.#workers.demand(this.waiting);
+  }
+
+  /** The next unsettled entry: the front first, then the line. With `callsOnly`, lease requests keep their place. */
+  #takeNext(callsOnly: boolean): Entry | undefined {
+    for (let i = 0; i < this.#front.length; i++) {
+      const entry = this.#front[i]!;
+      if (entry.settled) this.#front.splice(i--, 1);
+      else if (!callsOnly || entry instanceof Call) return this.#front.splice(i, 1)[0];
     }
-    return false;
+    for (let entry = this.#line.dequeue() as unknown as Entry | undefined; entry; entry = this.#line.dequeue() as unknown as Entry | undefined) {
+      if (entry.settled) continue;
+      if (!callsOnly || entry instanceof Call) return entry;
+      this.#front.push(entry); // a lease request at the head: it keeps its turn
+    }
+    return undefined;
   }
 
   /** New calls are refused with `error()` from now on. */
@@ -149,21 +206,15 @@ export class Dispatcher {
     for (const call of [...this.#queued]) this.#leaveQueue(call, error(call));
   }
 
-  /** Resolves when every accepted call has settled and every request was served. */
-  async drained(): Promise<void> {
-    await this.#queue.onIdle();
+  /** Resolves when every accepted call has settled. */
+  drained(): Promise<void> {
+    if (this.#unsettled === 0) return Promise.resolve();
+    return new Promise((resolve) => this.#drainWaiters.push(resolve));
   }
 
-  /** Runs as a p-queue job: its promise holds a concurrency slot until the call settles. */
-  #wait(entry: Entry): Promise<unknown> | undefined {
-    if (entry.settled) return undefined;
-    const worker = this.#workers.takeIdleWorker();
-    if (worker) this.#assign(entry, worker);
-    else {
-      this.#waiting.push(entry);
-      this.#workers.demand(this.#waiting.length);
-    }
-    return entry instanceof Call ? entry.promise.catch(() => {}) : undefined;
+  #settled(call: Call, error: Error | undefined): void {
+    if (--this.#unsettled === 0) for (const resolve of this.#drainWaiters.splice(0)) resolve();
+    this.onCallSettled(call, error);
   }
 
   #assign(entry: Entry, worker: WorkerHandle): void {
@@ -188,11 +239,7 @@ export class Dispatcher {
     setTimeout(() => {
       if (call.settled) return;
       if (this.#closedError) return void this.#leaveQueue(call, this.#closedError());
-      // Its p-queue job still holds a slot: it goes straight to the head of the line.
-      this.#waiting.unshift(call);
-      const worker = this.#workers.takeIdleWorker();
-      if (worker) this.offer(worker);
-      else this.#workers.demand(this.#waiting.length);
+      this.#toFront(call); // it was first in line once already
     }, retry.backoffMs * 2 ** (call.attempts - 1));
     return true;
   }
@@ -202,6 +249,10 @@ export class Dispatcher {
       if (call.settled) return;
       if (this.#queued.has(call) || call.worker === undefined) {
         this.#leaveQueue(call, new CallAbortedError(call.method, false, signal.reason));
+      } else if (call.worker.aheadCall === call) {
+        // Sent ahead: the worker drops it if it has not begun (if it has, it is treated as running).
+        call.reject(new CallAbortedError(call.method, false, signal.reason));
+        call.worker.cancelAhead(call);
       } else if (call.options?.onAbortRunning === 'detach') {
         call.reject(new CallAbortedError(call.method, true, signal.reason)); // its reply will find it settled
       } else {
@@ -217,6 +268,11 @@ export class Dispatcher {
   #armQueueTimeout(call: Call, timeoutMs: number): void {
     const timer = setTimeout(() => {
       if (this.#queued.has(call)) this.#leaveQueue(call, new QueueTimeoutError(call.method, timeoutMs));
+      else if (call.worker?.aheadCall === call) {
+        // Sent ahead but not started: still waiting, as far as the caller is concerned.
+        call.reject(new QueueTimeoutError(call.method, timeoutMs));
+        call.worker.cancelAhead(call);
+      }
     }, timeoutMs);
     const clear = (): void => clearTimeout(timer);
     call.promise.then(clear, clear);
@@ -225,9 +281,14 @@ export class Dispatcher {
   /** Settles a call that never reached a worker; its p-queue job, when its turn comes, does nothing. */
   #leaveQueue(call: Call, error: Error): void {
     this.#queued.delete(call);
+    this.#line.remove(call as unknown as () => Promise<unknown>);
     call.retry = undefined;
     call.reject(error);
   }
 }
 
 
+
+function entryPriority(entry: Entry): number {
+  return (entry instanceof Call ? entry.options?.priority : entry.priority) ?? 0;
+}

@@ -97,6 +97,7 @@ export class ProcessPool extends SafeEmitter<PoolEvents> implements WorkerSource
   /** Limits each worker has been warned about, so that a resourceWarning is emitted once. */
   readonly #warned = new WeakMap<WorkerHandle, Set<string>>();
   #sampler: Sampler | undefined;
+  #aheadScheduled = false;
 
   constructor(options: ResolvedOptions) {
     super(options.logger);
@@ -119,8 +120,9 @@ export class ProcessPool extends SafeEmitter<PoolEvents> implements WorkerSource
   async start(): Promise<void> {
     try {
       const first = Array.from({ length: this.#options.minPoolSize }, () => this.#spawn());
-      await Promise.all(first.map((w) => w.ready));
+      // The spare starts alongside, so that it is ready by the first retirement; create() does not wait for it.
       this.#ensureSpare();
+      await Promise.all(first.map((w) => w.ready));
     } catch (error) {
       await this.dispose();
       throw error;
@@ -182,7 +184,10 @@ export class ProcessPool extends SafeEmitter<PoolEvents> implements WorkerSource
   stats(): PoolStats {
     const { totals } = this.#dispatcher;
     let inFlight = 0;
-    for (const w of this.#workers) if (w.currentCall && !w.currentCall.control) inFlight++;
+    for (const w of this.#workers) {
+      if (w.currentCall && !w.currentCall.control) inFlight++;
+      if (w.aheadCall) inFlight++;
+    }
     return {
       workers: [...this.#workers].map((w) => ({
         id: w.id,
@@ -246,6 +251,7 @@ export class ProcessPool extends SafeEmitter<PoolEvents> implements WorkerSource
 
   demand(waiting: number): void {
     if (this.#stopping) return;
+    this.#scheduleAhead();
     let starting = 0;
     for (const w of this.#workers) if (!this.#spares.includes(w) && (w.state === 'spawning' || w.state === 'handshaking')) starting++;
     let live = this.#liveCount();
@@ -302,6 +308,20 @@ export class ProcessPool extends SafeEmitter<PoolEvents> implements WorkerSource
     else if (!worker.live) this.#refill(); // draining or stopping: make room for a successor
   }
 
+  onCallStarted(worker: WorkerHandle): void {
+    if (this.#mayGoAhead(worker)) this.#scheduleAhead();
+  }
+
+  onCallDone(worker: WorkerHandle): void {
+    // The idle path checks limits in #onIdle; a worker going straight on to its next call, here.
+    const reason = worker.generation !== this.#generation ? 'reload' : this.#policy.retireReason(this.#usage(worker));
+    if (reason) this.#retire(worker, reason);
+  }
+
+  onUnstarted(_worker: WorkerHandle, call: Call): void {
+    this.#dispatcher.requeue(call);
+  }
+
   onHealth(worker: WorkerHandle, health: HealthSnapshot): void {
     this.emit('health', { pid: worker.pid, health });
     this.#checkLimits(worker);
@@ -313,6 +333,28 @@ export class ProcessPool extends SafeEmitter<PoolEvents> implements WorkerSource
   }
 
   // ─── internals ─────────────────────────────────────────────────────────────
+
+  /**
+   * Whether `worker` may be sent a call ahead: it is busy with a user's call, will not retire after
+   * it, and will still be under its call limit after the one sent ahead.
+   */
+  #mayGoAhead(worker: WorkerHandle): boolean {
+    if (!worker.canTakeAhead || worker.stopReason !== undefined || worker.generation !== this.#generation) return false;
+    const threshold = this.#options.processRecycleThreshold;
+    if (threshold !== undefined && worker.calls + 2 > threshold) return false;
+    return this.#policy.retireReason(this.#usage(worker)) === undefined;
+  }
+
+  /** Sends calls ahead at the end of this tick, once every call enqueued in it has its place in line. */
+  #scheduleAhead(): void {
+    if (this.#aheadScheduled) return;
+    this.#aheadScheduled = true;
+    queueMicrotask(() => {
+      this.#aheadScheduled = false;
+      if (this.#stopping || this.#dispatcher.queued === 0) return;
+      for (const worker of this.#workers) if (this.#mayGoAhead(worker)) this.#dispatcher.offerAhead(worker);
+    });
+  }
 
   /** An idle worker that belongs to no lease: retire it if it is over a limit or old code, else put it to work. */
   #onIdle(worker: WorkerHandle): void {

@@ -52,6 +52,12 @@ export type StopReason = 'dispose' | 'timeout' | 'crash' | 'start-failed' | 'pro
 
 export interface WorkerObserver {
   onStateChange(worker: WorkerHandle, from: WorkerState, to: WorkerState): void;
+  /** A call began running (from idle, or a sent-ahead call whose predecessor just replied). */
+  onCallStarted(worker: WorkerHandle, call: Call): void;
+  /** A call finished and the worker went straight on with the one sent ahead (it stays busy). */
+  onCallDone(worker: WorkerHandle): void;
+  /** A call sent ahead never started: its worker is gone. It must run elsewhere, exactly once. */
+  onUnstarted(worker: WorkerHandle, call: Call): void;
   onHealth(worker: WorkerHandle, health: HealthSnapshot): void;
   onCallTimedOut(worker: WorkerHandle, call: Call): void;
 }
@@ -72,7 +78,11 @@ export class WorkerHandle {
   #child: ChildProcess | undefined;
   #listener: PipeListener | undefined;
   #channel: Channel | undefined;
+  /** The call running in the worker. */
   #call: Call | undefined;
+  /** The call sent ahead: in the worker's queue, starting the moment #call's reply is read here. */
+  #ahead: Call | undefined;
+  #callTimerMs = 0;
   #methods: readonly string[] = [];
   #health: HealthSnapshot | undefined;
   #lastHealthAt: number | undefined;
@@ -179,6 +189,13 @@ export class WorkerHandle {
   get currentCall(): Call | undefined {
     return this.#call;
   }
+  get aheadCall(): Call | undefined {
+    return this.#ahead;
+  }
+  /** Busy with a user's call, nothing sent ahead yet, not pinned to a lease. */
+  get canTakeAhead(): boolean {
+    return this.#state === 'busy' && this.#ahead === undefined && this.lease === undefined && this.#call !== undefined && !this.#call.control;
+  }
   /** Counts toward the pool's capacity: started or serving, not on its way out. */
   get live(): boolean {
     return this.#state === 'spawning' || this.#state === 'handshaking' || this.#state === 'idle' || this.#state === 'busy';
@@ -187,15 +204,43 @@ export class WorkerHandle {
     return this.#state === 'exited' || this.#state === 'crashed';
   }
 
-  /** Sends `call` to this idle worker. The call's timeout starts now: it has reached a worker. */
+  /**
+   * Sends `call` to this worker: to run now if it is idle, or ahead of need if it is busy (see
+   * canTakeAhead), so that it never waits for us between calls. A call's timeout starts when it
+   * starts running, not when it is sent.
+   */
   run(call: Call): void {
-    if (this.#state !== 'idle') throw new Error(`internal: run() on a ${this.#state} worker`);
-    this.#call = call;
     call.worker = this;
+    if (this.#state === 'idle') {
+      this.#call = call;
+      this.#transition('busy');
+      this.#channel!.sendFrame(call.frame);
+      this.#started(call);
+    } else if (this.canTakeAhead) {
+      this.#ahead = call;
+      this.#channel!.sendFrame(call.frame);
+    } else {
+      throw new Error(`internal: run() on a ${this.#state} worker`);
+    }
+  }
+
+  /** The caller aborted `call`, which was sent ahead: ask the worker to drop it if it has not begun. */
+  cancelAhead(call: Call): void {
+    if (this.#ahead !== call || call.cancelRequested) return;
+    call.cancelRequested = true;
+    this.#channel?.send([MessageKind.Cancel, call.id]);
+  }
+
+  #started(call: Call): void {
     call.startedAt = performance.now();
-    this.#transition('busy');
-    this.#channel!.sendFrame(call.frame);
-    this.#callTimer = setTimeout(() => this.#onCallTimeout(), call.timeoutMs);
+    // One timer per worker, re-armed for each call: no timer is created per call.
+    if (this.#callTimer && this.#callTimerMs === call.timeoutMs) this.#callTimer.refresh();
+    else {
+      clearTimeout(this.#callTimer);
+      this.#callTimer = setTimeout(() => this.#onCallTimeout(), call.timeoutMs).unref();
+      this.#callTimerMs = call.timeoutMs;
+    }
+    this.observer.onCallStarted(this, call);
   }
 
   /**
@@ -237,7 +282,7 @@ export class WorkerHandle {
     this.#state = to;
     this.#stateSince = performance.now();
     if (to !== 'spawning' && to !== 'handshaking') this.#clearTimer('start');
-    if (to !== 'busy' && to !== 'draining') this.#clearTimer('call');
+    if (to === 'exited' || to === 'crashed' || to === 'stopping') this.#clearTimer('call');
     if (to === 'exited' || to === 'crashed') this.#clearTimer('grace');
     this.observer.onStateChange(this, from, to);
   }
@@ -382,8 +427,17 @@ export class WorkerHandle {
     }
   }
 
-  /** A reply: settle the call it answers, if it answers the one in flight; anything else is a protocol error. */
+  /**
+   * A reply: settle the call it answers, if it answers the one running; anything else is a protocol
+   * error. The call sent ahead, if any, has started the moment this reply was written: it becomes
+   * the running call.
+   */
   #settle(id: number, health: HealthSnapshot | null, settle: (call: Call) => void): void {
+    const ahead = this.#ahead;
+    if (ahead?.cancelRequested && ahead.id === id) {
+      this.#ahead = undefined; // dropped unrun by the worker, as asked; its caller already has its AbortError
+      return;
+    }
     const call = this.#call;
     if (call === undefined || call.id !== id) {
       // Never settle some other call: log, and treat the worker as broken.
@@ -392,10 +446,21 @@ export class WorkerHandle {
     this.#call = undefined;
     if (!call.control) this.#calls++;
     settle(call);
-    // The fresh health may itself end the worker (hard memory limit): then it is no longer busy.
+    if (ahead) {
+      this.#ahead = undefined;
+      this.#call = ahead;
+      this.#started(ahead);
+    }
+    // The fresh health may itself end the worker (hard memory limit), running call and all.
     if (health) this.#recordHealth(health);
+    if (this.terminal || this.#state === 'stopping') return;
+    if (ahead) {
+      // Cancelled too late: it was already running in the worker. An abort of a running call kills.
+      if (ahead.cancelRequested && ahead.options?.onAbortRunning !== 'detach') return this.killDuringCall('abort', new Error('aborted'));
+      return this.observer.onCallDone(this);
+    }
     if (this.#state === 'draining') this.#shutdown();
-    else if (this.#state === 'busy') this.#transition('idle');
+    else this.#transition('idle');
   }
 
   #recordHealth(health: HealthSnapshot): void {
@@ -469,6 +534,9 @@ export class WorkerHandle {
     const wasReady = this.#methods.length > 0;
     const call = this.#call;
     this.#call = undefined;
+    const unstarted = this.#ahead;
+    this.#ahead = undefined;
+    if (unstarted) this.observer.onUnstarted(this, unstarted);
     if (call && this.#stopReason === 'dispose') {
       call.reject(new PoolDisposedError(call.method, `it was still running when shutdownGraceMs (${this.options.shutdownGraceMs} ms) ran out`));
     } else if (call) {

@@ -69,6 +69,15 @@ export class WorkerHost {
         this.#pending.push(message);
         this.#pump();
         return;
+      case MessageKind.Cancel: {
+        // Only a call still waiting here can be dropped; a started one answers for itself.
+        const i = this.#pending.findIndex((w) => w[0] === MessageKind.Invoke && w[1] === message[1]);
+        if (i >= 0) {
+          this.#pending.splice(i, 1);
+          this.#channel.sendFrame(this.#failureFrame(message[1], new Error('cancelled before it started'), FailureReason.Cancelled));
+        }
+        return;
+      }
       case MessageKind.Shutdown:
         this.#shuttingDown = true;
         this.#pump();
