@@ -149,7 +149,7 @@ export class MethodNotFoundError extends ProcessSandboxError {
 }
 
 /** Which limit a worker crossed. */
-export type ResourceLimit = 'hardMemory' | 'cpu' | 'memory' | 'handles' | 'addressSpace' | 'openFiles' | 'heap';
+export type ResourceLimit = 'hardMemory' | 'cpu' | 'addressSpace' | 'heap';
 
 /** The worker crossed a hard resource limit while running this call, and was killed for it. */
 export class ResourceLimitError extends ProcessSandboxError {

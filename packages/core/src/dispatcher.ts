@@ -19,8 +19,8 @@ import {
   frameMessage,
   MessageKind,
   MethodNotFoundError,
-
   QueueFullError,
+  SerializationError,
   QueueTimeoutError,
   type WorkerCrashedError,
 } from '@process-sandbox/abstractions';
@@ -38,6 +38,8 @@ export interface WorkerSource {
   readonly methods: ReadonlySet<string> | undefined;
   /** Throws (CircuitOpenError) when calls must fail fast. */
   checkCircuit(): void;
+  /** Whether a worker is idle right now (then a call does not wait, whatever maxQueueSize says). */
+  hasIdleWorker(): boolean;
 }
 
 /** Something other than a call that waits in line for a worker (a lease). */
@@ -109,13 +111,17 @@ export class Dispatcher {
     this.#workers.checkCircuit();
     const methods = this.#workers.methods;
     if (methods && !methods.has(method)) throw new MethodNotFoundError(method, [...methods]);
-    if (session === 0 && this.#queued.size >= this.#options.maxQueueSize) {
+    if (session === 0 && this.#queued.size >= this.#options.maxQueueSize && !this.#workers.hasIdleWorker()) {
       this.onQueueFull(method);
       throw new QueueFullError(method, this.#options.maxQueueSize);
     }
     const id = this.#nextId++;
     // Encoded now, so an argument that cannot cross fails here, before anything is queued or sent.
     const frame = frameMessage([MessageKind.Invoke, id, method, args, session]);
+    if (frame.length - 4 > this.#options.maxMessageBytes) {
+      // The worker would refuse the frame and drop the connection: say so now, precisely.
+      throw new SerializationError(`The arguments of ${method}() encode to ${frame.length - 4} bytes, over maxMessageBytes (${this.#options.maxMessageBytes})`);
+    }
     const call = new Call(id, method, frame, options?.timeoutMs ?? this.#options.methodCallTimeoutMs, options);
     this.totals.calls++;
     this.#unsettled++;

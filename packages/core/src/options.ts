@@ -6,7 +6,7 @@ import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { isAbsolute } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ConfigurationError } from '@process-sandbox/abstractions';
+import { ConfigurationError, encodeValue } from '@process-sandbox/abstractions';
 import { resolveCgroup, type CgroupLimits, type ResolvedCgroup } from './cgroup.js';
 import { resolveLimits, type ResolvedLimits, type ResourceLimits } from './resource-limits.js';
 import { checkRuntime } from './runtime-check.js';
@@ -137,7 +137,7 @@ export function resolveOptions(input: ProcessProxyOptions): ResolvedOptions {
   return {
     workerModule: modulePath(input.workerModule),
     workerExport: string(input, 'workerExport', 'default'),
-    workerOptions: input.workerOptions,
+    workerOptions: workerOptions(input.workerOptions),
     minPoolSize,
     maxPoolSize,
     maxQueueSize: integer(input, 'maxQueueSize', Infinity, 0, Infinity),
@@ -255,8 +255,11 @@ function recyclingOptions(input: ProcessProxyOptions) {
   if (limits.hardMemoryLimitMB !== undefined && limits.maxMemoryMB !== undefined && limits.hardMemoryLimitMB <= limits.maxMemoryMB) {
     throw new ConfigurationError('hardMemoryLimitMB', `must be above maxMemoryMB (${limits.hardMemoryLimitMB} <= ${limits.maxMemoryMB}): the soft limit retires a worker gracefully before the hard one kills it`);
   }
-  if (limits.hardMemoryLimitMB !== undefined && input.healthIntervalMs === 0) {
-    throw new ConfigurationError('hardMemoryLimitMB', 'needs health sampling: healthIntervalMs must not be 0');
+  if (input.healthIntervalMs === 0) {
+    // These are enforced by the sampler's periodic look at each worker.
+    for (const name of ['hardMemoryLimitMB', 'idleTimeoutMs', 'maxProcessLifetimeMs'] as const) {
+      if (limits[name] !== undefined) throw new ConfigurationError(name, 'needs health sampling: healthIntervalMs must not be 0');
+    }
   }
   const recycles = limits.maxMemoryMB !== undefined || limits.maxHandles !== undefined || limits.processRecycleThreshold !== undefined || limits.maxProcessLifetimeMs !== undefined;
   if (input.warmSpare !== undefined && typeof input.warmSpare !== 'boolean') throw new ConfigurationError('warmSpare', `expected a boolean, got ${describe(input.warmSpare)}`);
@@ -297,6 +300,16 @@ export function reloadOptions(previous: ResolvedOptions, changes: ReloadOptions)
     ...previous,
     workerModule: changes.workerModule === undefined ? previous.workerModule : modulePath(changes.workerModule),
     workerExport: changes.workerExport === undefined ? previous.workerExport : string(changes as ProcessProxyOptions, 'workerExport', previous.workerExport),
-    workerOptions: 'workerOptions' in changes ? changes.workerOptions : previous.workerOptions,
+    workerOptions: 'workerOptions' in changes ? workerOptions(changes.workerOptions) : previous.workerOptions,
   };
+}
+
+/** workerOptions travel to every worker in its Init message: they must encode now, not fail later. */
+function workerOptions(value: unknown): unknown {
+  try {
+    encodeValue(value);
+  } catch (error) {
+    throw new ConfigurationError('workerOptions', (error as Error).message);
+  }
+  return value;
 }

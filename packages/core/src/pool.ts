@@ -249,6 +249,10 @@ export class ProcessPool extends SafeEmitter<PoolEvents> implements WorkerSource
     return this.#idle.pop();
   }
 
+  hasIdleWorker(): boolean {
+    return this.#idle.length > 0;
+  }
+
   demand(waiting: number): void {
     if (this.#stopping) return;
     this.#scheduleAhead();
@@ -384,7 +388,7 @@ export class ProcessPool extends SafeEmitter<PoolEvents> implements WorkerSource
     const crashed = to === 'crashed' && worker.startError === undefined && worker.stopReason !== 'timeout';
     if (crashed) {
       this.#crashes++;
-      this.emit('workerCrashed', { ...exit, method: worker.currentCall?.method, detail: worker.endReason });
+      this.emit('workerCrashed', { ...exit, method: worker.interruptedMethod, detail: worker.endReason });
     }
     this.emit('workerExited', exit);
     if (this.#stopping) return;

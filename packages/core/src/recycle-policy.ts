@@ -5,7 +5,6 @@
  * retired when it is next idle, before it is offered another call. The hard memory limit is the
  * exception: crossed mid-call, the worker is killed at once.
  */
-import type { ResourceLimit } from '@process-sandbox/abstractions';
 
 export type RecycleReason = 'memory' | 'handles' | 'calls' | 'lifetime' | 'idle' | 'hardMemory' | 'reload';
 export const RECYCLE_REASONS: readonly RecycleReason[] = ['memory', 'handles', 'calls', 'lifetime', 'idle', 'hardMemory', 'reload'];
@@ -27,7 +26,7 @@ export interface WorkerUsage {
 }
 
 export interface LimitWarning {
-  limit: ResourceLimit | 'calls' | 'lifetime';
+  limit: 'memory' | 'hardMemory' | 'handles' | 'calls' | 'lifetime';
   value: number;
   max: number;
 }

@@ -9,7 +9,7 @@
  *
  * spawning     the process is started; we wait for it to connect and prove its token
  * handshaking  Init sent; we wait for Ready (or a start failure)
- * idle / busy  serving; `busy` has exactly one call in flight
+ * idle / busy  serving; `busy` runs one call, and may hold one more sent ahead (not yet started)
  * draining     retired while busy: the current call finishes, no new one is taken
  * stopping     Shutdown sent (or a kill under way); waiting for the process to exit
  * exited       the process ended after we asked it to
@@ -27,6 +27,7 @@ import {
   MessageKind,
   MethodNotFoundError,
   PoolDisposedError,
+  ProtocolError,
   RemoteError,
   SerializationError,
   WorkerCrashedError,
@@ -99,6 +100,10 @@ export class WorkerHandle {
   #exitCode: number | null = null;
   #signal: NodeJS.Signals | null = null;
   #processExit: { code: number | null; signal: NodeJS.Signals | null } | undefined;
+  /** The method that was running when the process ended, if any. */
+  #interruptedMethod: string | undefined;
+  /** Set when we end the worker for breaking the protocol: the cause of its calls' errors. */
+  #protocolCause: ProtocolError | undefined;
   #startTimer: NodeJS.Timeout | undefined;
   #callTimer: NodeJS.Timeout | undefined;
   #graceTimer: NodeJS.Timeout | undefined;
@@ -185,6 +190,10 @@ export class WorkerHandle {
   }
   get signal(): NodeJS.Signals | null {
     return this.#signal;
+  }
+  /** The method that was running when the process ended, if any. */
+  get interruptedMethod(): string | undefined {
+    return this.#interruptedMethod;
   }
   get currentCall(): Call | undefined {
     return this.#call;
@@ -356,6 +365,7 @@ export class WorkerHandle {
       onMessage: (message) => this.#onMessage(message),
       onError: (error) => {
         this.#endReason ??= `protocol error: ${error.message}`;
+        if (error instanceof ProtocolError) this.#protocolCause ??= error;
         this.#stopReason ??= 'protocol';
         this.#kill('protocol error');
       },
@@ -375,13 +385,19 @@ export class WorkerHandle {
     });
     this.#transition('handshaking');
     const { options } = this;
-    channel.send([
-      MessageKind.Init,
-      options.workerModule,
-      options.workerExport,
-      options.workerOptions,
-      { healthIntervalMs: options.healthIntervalMs, maxMessageBytes: options.maxMessageBytes },
-    ]);
+    // workerOptions were checked when the options were resolved; a failure here is still contained.
+    try {
+      channel.send([
+        MessageKind.Init,
+        options.workerModule,
+        options.workerExport,
+        options.workerOptions,
+        { healthIntervalMs: options.healthIntervalMs, maxMessageBytes: options.maxMessageBytes },
+      ]);
+    } catch (error) {
+      this.#endReason = `its Init message could not be encoded: ${(error as Error).message}`;
+      this.#kill('init failed');
+    }
   }
 
   #onMessage(message: Message): void {
@@ -470,6 +486,7 @@ export class WorkerHandle {
   }
 
   #protocolError(why: string): void {
+    this.#protocolCause ??= new ProtocolError(why);
     this.options.logger.error({ pid: this.#pid, why }, `process-sandbox: protocol error from worker ${this.#pid}: ${why}`);
     this.#endReason ??= `protocol error: ${why}`;
     this.#stopReason ??= 'protocol';
@@ -534,13 +551,15 @@ export class WorkerHandle {
     const wasReady = this.#methods.length > 0;
     const call = this.#call;
     this.#call = undefined;
+    this.#interruptedMethod = call?.control ? undefined : call?.method;
     const unstarted = this.#ahead;
     this.#ahead = undefined;
     if (unstarted) this.observer.onUnstarted(this, unstarted);
     if (call && this.#stopReason === 'dispose') {
       call.reject(new PoolDisposedError(call.method, `it was still running when shutdownGraceMs (${this.options.shutdownGraceMs} ms) ran out`));
     } else if (call) {
-      call.reject(limitErrorFor(this.options, this.#pid, code, signal, call.method, this.#stderrTail) ?? new WorkerCrashedError(this.#pid, code, signal, call.method, this.#endReason, this.#fatalError ? { cause: this.#fatalError } : undefined));
+      const cause = this.#fatalError ?? this.#protocolCause;
+      call.reject(limitErrorFor(this.options, this.#pid, code, signal, call.method, this.#stderrTail) ?? new WorkerCrashedError(this.#pid, code, signal, call.method, this.#endReason, cause ? { cause } : undefined));
     }
     if (!wasReady) {
       const how = signal ? `signal ${signal}` : `exit code ${code}`;
