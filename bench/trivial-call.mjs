@@ -383,7 +383,7 @@ function libraryRevision() {
     execFileSync('git', args, { cwd: fileURLToPath(new URL('..', import.meta.url)), stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim();
   try {
     const commit = git('rev-parse', '--short', 'HEAD');
-    const dirty = git('status', '--porcelain', '--', 'packages', 'samples') !== '';
+    const dirty = git('status', '--porcelain', '--untracked-files=no', '--', 'packages', 'samples') !== '';
     return dirty ? `${commit} plus uncommitted changes under packages/ or samples/` : commit;
   } catch {
     return 'unknown (not a git checkout)';
