@@ -65,7 +65,18 @@ interface WireError {
   props: Record<string, unknown>;
 }
 
-const extensions = new ExtensionCodec();
+/**
+ * Plain arrays and plain objects are most of what crosses and are never an extension: answering
+ * them before the nine extension encoders are each asked saves a measurable share of a small call.
+ */
+class SandboxExtensions extends ExtensionCodec {
+  override tryToEncode(object: unknown, context: undefined): ReturnType<ExtensionCodec['tryToEncode']> {
+    if (Array.isArray(object) || Object.getPrototypeOf(object) === Object.prototype) return null;
+    return super.tryToEncode(object, context);
+  }
+}
+
+const extensions = new SandboxExtensions();
 
 extensions.register({
   type: EXT_BIGINT,

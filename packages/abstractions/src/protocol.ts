@@ -88,7 +88,8 @@ export type InitMessage = [
 export type ReadyMessage = [kind: typeof MessageKind.Ready, methods: string[], health: HealthSnapshot];
 /** `session` 0 is the worker's shared implementation; other ids name a session's own instance. */
 export type InvokeMessage = [kind: typeof MessageKind.Invoke, id: number, method: string, args: unknown[], session: number];
-export type ResultMessage = [kind: typeof MessageKind.Result, id: number, value: unknown, health: HealthSnapshot];
+/** `health` is null when the worker's last report is still fresh (it refreshes at most every HEALTH_REFRESH_MS). */
+export type ResultMessage = [kind: typeof MessageKind.Result, id: number, value: unknown, health: HealthSnapshot | null];
 /** `id` 0 means the failure belongs to no call: start-up failure or a fatal error. */
 export type FailureMessage = [
   kind: typeof MessageKind.Failure,
@@ -113,6 +114,9 @@ export type Message = HostToWorker | WorkerToHost;
 /** Environment variables through which the host hands a worker its pipe and token (never argv). */
 export const ENV_PIPE = 'PROCESS_SANDBOX_PIPE';
 export const ENV_TOKEN = 'PROCESS_SANDBOX_TOKEN';
+
+/** A worker measures itself at most this often when attaching health to replies: the measurement costs more than a trivial call. */
+export const HEALTH_REFRESH_MS = 100;
 
 /** The Hello frame is tiny; a first frame larger than this is refused before it is read. */
 export const MAX_HELLO_BYTES = 1024;

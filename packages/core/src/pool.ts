@@ -11,6 +11,7 @@ import { CircuitBreaker, YOUNG_CALLS } from './circuit-breaker.js';
 import { Dispatcher, type WorkerSource } from './dispatcher.js';
 import { sampleProcess, Sampler } from './health-sampler.js';
 import { guardOnExit, unguard } from './host-exit.js';
+import { silentLogger } from './logger.js';
 import { Lease, type LeaseHost } from './lease.js';
 import { reloadOptions, type ReloadOptions, type ResolvedOptions } from './options.js';
 import { PipeDirectory } from './pipe-endpoint.js';
@@ -289,7 +290,8 @@ export class ProcessPool extends SafeEmitter<PoolEvents> implements WorkerSource
   // ─── WorkerObserver: what workers tell us ──────────────────────────────────
 
   onStateChange(worker: WorkerHandle, from: WorkerState, to: WorkerState): void {
-    this.#options.logger.debug({ pid: worker.pid, from, to }, `process-sandbox: worker ${worker.pid} ${from} → ${to}`);
+    // Two transitions per call: build no message for the silent default logger.
+    if (this.#options.logger !== silentLogger) this.#options.logger.debug({ pid: worker.pid, from, to }, `process-sandbox: worker ${worker.pid} ${from} → ${to}`);
     if (to === 'idle') {
       if (from === 'handshaking') {
         this.#methods ??= new Set(worker.methods);
@@ -327,7 +329,7 @@ export class ProcessPool extends SafeEmitter<PoolEvents> implements WorkerSource
   }
 
   onHealth(worker: WorkerHandle, health: HealthSnapshot): void {
-    this.emit('health', { pid: worker.pid, health });
+    if (this.listenerCount('health') > 0) this.emit('health', { pid: worker.pid, health });
     this.#checkLimits(worker);
   }
 

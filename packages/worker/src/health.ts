@@ -5,7 +5,7 @@
  * count is refreshed at most every `HANDLES_TTL_MS` (the host samples /proc/<pid>/fd on its own too).
  */
 import { readdirSync } from 'node:fs';
-import type { HealthSnapshot } from '@process-sandbox/abstractions';
+import { HEALTH_REFRESH_MS, type HealthSnapshot } from '@process-sandbox/abstractions';
 
 const HANDLES_TTL_MS = 100;
 let handles = -1;
@@ -23,6 +23,20 @@ function countHandles(now: number): number {
     handles = getActive ? getActive().length : -1;
   }
   return handles;
+}
+
+let lastAttachedAt = -Infinity;
+
+/**
+ * The snapshot to attach to a reply, or null while the last one attached is younger than
+ * HEALTH_REFRESH_MS: process.memoryUsage() reads /proc/self/stat and costs more than a trivial call,
+ * and the host samples every worker on its own anyway.
+ */
+export function replyHealth(calls: number): HealthSnapshot | null {
+  const now = performance.now();
+  if (now - lastAttachedAt < HEALTH_REFRESH_MS) return null;
+  lastAttachedAt = now;
+  return healthSnapshot(calls);
 }
 
 export function healthSnapshot(calls: number): HealthSnapshot {

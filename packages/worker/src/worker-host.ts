@@ -18,7 +18,7 @@ import {
   type SessionOpenMessage,
   type WorkerSettings,
 } from '@process-sandbox/abstractions';
-import { healthSnapshot } from './health.js';
+import { healthSnapshot, replyHealth } from './health.js';
 import { disposeImplementation, loadImplementation, methodNames, StartupFailure, type Implementation, type ImplementationSource } from './implementation.js';
 
 type Work = InvokeMessage | SessionOpenMessage | SessionCloseMessage;
@@ -123,7 +123,7 @@ export class WorkerHost {
   async #openSession([, id, session, fresh]: SessionOpenMessage): Promise<void> {
     try {
       this.#sessions.set(session, fresh ? await this.#source!.create() : this.#implementation!);
-      this.#channel.send([MessageKind.Result, id, null, healthSnapshot(this.#calls)]);
+      this.#channel.send([MessageKind.Result, id, null, replyHealth(this.#calls)]);
     } catch (error) {
       this.#channel.sendFrame(this.#failureFrame(id, error, FailureReason.Thrown));
     }
@@ -134,7 +134,7 @@ export class WorkerHost {
     this.#sessions.delete(session);
     try {
       if (instance !== undefined && instance !== this.#implementation) await disposeImplementation(instance);
-      this.#channel.send([MessageKind.Result, id, null, healthSnapshot(this.#calls)]);
+      this.#channel.send([MessageKind.Result, id, null, replyHealth(this.#calls)]);
     } catch (error) {
       this.#channel.sendFrame(this.#failureFrame(id, error, FailureReason.Thrown));
     }
@@ -163,7 +163,7 @@ export class WorkerHost {
     this.#calls++;
     let frame: Buffer;
     try {
-      frame = frameMessage([MessageKind.Result, id, value, healthSnapshot(this.#calls)]);
+      frame = frameMessage([MessageKind.Result, id, value, replyHealth(this.#calls)]);
     } catch (error) {
       frame = this.#failureFrame(id, error, FailureReason.Unserializable);
     }
@@ -173,7 +173,7 @@ export class WorkerHost {
   /** A failure frame that always encodes: if the error's own properties cannot cross, they are dropped. */
   #failureFrame(id: number, thrown: unknown, reason: FailureReason): Buffer {
     const error = toError(thrown);
-    const health = this.#implementation ? healthSnapshot(this.#calls) : null;
+    const health = this.#implementation ? replyHealth(this.#calls) : null;
     const message: FailureMessage = [MessageKind.Failure, id, error, reason, health];
     try {
       return frameMessage(message);
