@@ -16,6 +16,7 @@ import { Lease, type LeaseHost } from './lease.js';
 import { reloadOptions, type ReloadOptions, type ResolvedOptions } from './options.js';
 import { PipeDirectory } from './pipe-endpoint.js';
 import { SafeEmitter, type PoolEvents } from './pool-events.js';
+import { SparePlanner } from './spare-planner.js';
 import { RECYCLE_REASONS, RecyclePolicy, type RecycleReason, type WorkerUsage } from './recycle-policy.js';
 import { WorkerHandle, type WorkerObserver, type WorkerState } from './worker-handle.js';
 
@@ -66,8 +67,6 @@ export interface LeaseOptions {
 }
 
 const LIVE_STATES: ReadonlySet<WorkerState> = new Set(['spawning', 'handshaking', 'idle', 'busy']);
-/** Most warm spares kept at once (so at most maxPoolSize + MAX_SPARES processes while recycling). */
-const MAX_SPARES = 3;
 
 export class ProcessPool extends SafeEmitter<PoolEvents> implements WorkerSource, WorkerObserver, LeaseHost {
   #options: ResolvedOptions;
@@ -91,10 +90,10 @@ export class ProcessPool extends SafeEmitter<PoolEvents> implements WorkerSource
   readonly #recycles = Object.fromEntries(RECYCLE_REASONS.map((r) => [r, 0])) as Record<RecycleReason, number>;
   /**
    * Started ahead of need, kept out of service until a worker leaves; then one takes its place.
-   * Usually one; more while workers retire faster than a new one starts (see #promoteSpare).
+   * Usually one; more while workers retire faster than a new one starts (see SparePlanner).
    */
   readonly #spares: WorkerHandle[] = [];
-  #wantedSpares = 1;
+  readonly #sparePlanner: SparePlanner;
   /** Limits each worker has been warned about, so that a resourceWarning is emitted once. */
   readonly #warned = new WeakMap<WorkerHandle, Set<string>>();
   #sampler: Sampler | undefined;
@@ -108,6 +107,7 @@ export class ProcessPool extends SafeEmitter<PoolEvents> implements WorkerSource
     this.#dispatcher.onQueueFull = (method) => this.emit('queueFull', { method, maxQueueSize: options.maxQueueSize });
     this.#dispatcher.onCallSettled = (call, error) => this.#onCallSettled(call, error);
     this.#policy = new RecyclePolicy(options);
+    this.#sparePlanner = new SparePlanner(options.processRecycleThreshold);
     this.#breaker = new CircuitBreaker();
     if (options.healthIntervalMs > 0) this.#sampler = new Sampler(options.healthIntervalMs, () => this.#sample());
     guardOnExit(this);
@@ -296,6 +296,7 @@ export class ProcessPool extends SafeEmitter<PoolEvents> implements WorkerSource
       if (from === 'handshaking') {
         this.#methods ??= new Set(worker.methods);
         this.emit('workerReady', { pid: worker.pid, methods: worker.methods });
+        this.#sparePlanner.started(Date.now() - worker.startedAt);
       } else if (worker.calls >= YOUNG_CALLS) {
         this.#breaker.survived();
       }
@@ -316,6 +317,7 @@ export class ProcessPool extends SafeEmitter<PoolEvents> implements WorkerSource
 
   onCallStarted(worker: WorkerHandle): void {
     if (this.#mayGoAhead(worker)) this.#scheduleAhead();
+    if (this.#options.warmSpare && this.#sparePlanner.callStarted(performance.now(), this.#liveCount())) this.#ensureSpare();
   }
 
   onCallDone(worker: WorkerHandle): void {
@@ -444,30 +446,24 @@ export class ProcessPool extends SafeEmitter<PoolEvents> implements WorkerSource
   #retire(worker: WorkerHandle, reason: RecycleReason): void {
     if (worker.stopReason !== undefined) return;
     this.#recycles[reason]++;
+    if (reason !== 'idle' && reason !== 'reload') this.#sparePlanner.retired(Date.now(), Date.now() - worker.startedAt, this.#liveCount());
     this.emit('workerRecycled', { pid: worker.pid, reason });
     this.#options.logger.info({ pid: worker.pid, reason }, `process-sandbox: recycling worker ${worker.pid} (${reason})`);
     worker.stop(reason);
   }
 
-  /**
-   * A spare becomes a regular worker (a ready one if there is one) and another spare is started. If
-   * none was ready, workers retire faster than one starts: keep one more spare from now on (up to
-   * MAX_SPARES); if two or more were ready, one fewer.
-   */
+  /** A spare becomes a regular worker (a ready one if there is one, else the oldest) and the spares are topped up. */
   #promoteSpare(): void {
     if (this.#spares.length === 0 || this.#stopping) return;
-    const ready = this.#spares.filter((w) => w.state === 'idle');
-    const spare = ready[0] ?? this.#spares[0]!;
+    const spare = this.#spares.find((w) => w.state === 'idle') ?? this.#spares[0]!;
     this.#removeSpare(spare);
-    if (ready.length === 0) this.#wantedSpares = Math.min(this.#wantedSpares + 1, MAX_SPARES);
-    else if (ready.length >= 2) this.#wantedSpares = Math.max(this.#wantedSpares - 1, 1);
     if (spare.state === 'idle') this.#onIdle(spare);
     this.#ensureSpare();
   }
 
   #ensureSpare(): void {
     if (!this.#options.warmSpare) return;
-    while (this.#spares.length < this.#wantedSpares && this.#mayStart()) this.#spares.push(this.#spawn());
+    while (this.#spares.length < this.#sparePlanner.wanted && this.#mayStart()) this.#spares.push(this.#spawn());
   }
 
   #removeSpare(worker: WorkerHandle): void {

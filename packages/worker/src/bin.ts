@@ -24,8 +24,10 @@ if (!pipe || !token) {
   process.exit(64);
 }
 // First the parent-death guard, so that a host killed from now on takes this worker and everything
-// it starts along (Windows: the host's Job Object does it).
-if (parentGuard && process.platform !== 'win32') await startParentGuard(hostPid, lifelineFd);
+// it starts along (Windows: the host's Job Object does it). Its thread takes tens of ms to start:
+// the worker connects and says hello meanwhile, and waits for it only before loading the
+// implementation, the first code that may block or spawn.
+const guardReady = parentGuard && process.platform !== 'win32' ? startParentGuard(hostPid, lifelineFd) : Promise.resolve();
 // Whenever the worker exits by itself, descendants that left its process group go with it (the
 // host kills the group; only the parent links lead to the others, and only while we are alive).
 process.on('exit', () => void killDescendants());
@@ -38,4 +40,4 @@ if (limits) {
     process.exit(WorkerExitCode.StartFailed);
   }
 }
-new WorkerHost(pipe, token);
+new WorkerHost(pipe, token, guardReady);

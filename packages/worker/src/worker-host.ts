@@ -44,7 +44,11 @@ export class WorkerHost {
   #calls = 0;
   #healthTimer: NodeJS.Timeout | undefined;
 
-  constructor(pipePath: string, token: string) {
+  /** Resolves when the worker may load the implementation (its parent-death guard is armed). */
+  readonly #beforeLoad: Promise<unknown>;
+
+  constructor(pipePath: string, token: string, beforeLoad: Promise<unknown> = Promise.resolve()) {
+    this.#beforeLoad = beforeLoad;
     const socket = connect(pipePath);
     // The real limit arrives with Init; until then only Init itself is expected.
     this.#channel = new Channel(socket, 64 * 1024 * 1024, {
@@ -90,6 +94,7 @@ export class WorkerHost {
   async #init(workerModule: string, workerExport: string, options: unknown, settings: WorkerSettings): Promise<void> {
     this.#channel.maxMessageBytes = settings.maxMessageBytes;
     try {
+      await this.#beforeLoad;
       ({ implementation: this.#implementation, source: this.#source } = await loadImplementation(workerModule, workerExport, options));
     } catch (error) {
       const failure = error instanceof StartupFailure ? error : new StartupFailure(String(error), { cause: error });
