@@ -20,7 +20,6 @@
  * the call in flight, if any, exactly once.
  */
 import type { ChildProcess } from 'node:child_process';
-import { createInterface } from 'node:readline';
 import {
   CallTimeoutError,
   FailureReason,
@@ -38,6 +37,8 @@ import {
 } from '@process-sandbox/abstractions';
 import type { Call } from './call.js';
 import type { HostSample } from './health-sampler.js';
+import { WorkerOutput } from './worker-output.js';
+import { WorkerUsage } from './worker-usage.js';
 import type { Lease } from './lease.js';
 import type { ResolvedOptions } from './options.js';
 import { PipeListener, type PipeDirectory } from './pipe-endpoint.js';
@@ -63,7 +64,6 @@ export interface WorkerObserver {
   onCallTimedOut(worker: WorkerHandle, call: Call): void;
 }
 
-const STDERR_TAIL_BYTES = 4096;
 /** After EOF on the pipe, how long a worker may take to exit by itself before it is killed. */
 const EOF_EXIT_GRACE_MS = 1_000;
 
@@ -85,13 +85,10 @@ export class WorkerHandle {
   #ahead: Call | undefined;
   #callTimerMs = 0;
   #methods: readonly string[] = [];
-  #health: HealthSnapshot | undefined;
-  #lastHealthAt: number | undefined;
-  #hostSample: HostSample | undefined;
-  #hostSampleAt: number | undefined;
+  readonly #usage = new WorkerUsage();
+  readonly #output: WorkerOutput;
   #stateSince = performance.now();
   #calls = 0;
-  #stderrTail = '';
   /** Why the process is going away, when we know before it exits (start failure, protocol error, fatal). */
   #endReason: string | undefined;
   #fatalError: Error | undefined;
@@ -124,6 +121,7 @@ export class WorkerHandle {
   ) {
     this.id = id;
     this.generation = generation;
+    this.#output = new WorkerOutput(options.logger, () => this.#pid);
     this.ready = new Promise((resolve, reject) => {
       this.#readyResolve = resolve;
       this.#readyReject = reject;
@@ -143,39 +141,32 @@ export class WorkerHandle {
     return this.#methods;
   }
   get health(): HealthSnapshot | undefined {
-    return this.#health;
+    return this.#usage.health;
   }
   get lastHealthAt(): number | undefined {
-    return this.#lastHealthAt;
+    return this.#usage.healthAt;
   }
   /** The host's latest measurement of this process. */
   get hostSample(): HostSample | undefined {
-    return this.#hostSample;
+    return this.#usage.sample;
   }
   /** How long the worker has been in its current state, in ms. */
   get msInState(): number {
     return performance.now() - this.#stateSince;
   }
-  /** Resident memory and handles from whichever source spoke last: the worker itself or the host's sampler. */
+  /** Resident memory, handles and CPU time from whichever source spoke last: the worker or the host's sampler. */
   get rssBytes(): number | undefined {
-    return this.#hostSampleNewer() ? this.#hostSample?.rssBytes : this.#health?.rss;
+    return this.#usage.rssBytes;
   }
   get handles(): number | undefined {
-    const fromHost = this.#hostSample?.handles;
-    return fromHost !== undefined && this.#hostSampleNewer() ? fromHost : this.#health?.handles;
+    return this.#usage.handles;
   }
   get cpuMs(): number | undefined {
-    if (this.#hostSampleNewer()) return this.#hostSample?.cpuMs;
-    return this.#health ? this.#health.cpuUserMs + this.#health.cpuSystemMs : undefined;
-  }
-  #hostSampleNewer(): boolean {
-    return this.#hostSampleAt !== undefined && (this.#lastHealthAt === undefined || this.#hostSampleAt >= this.#lastHealthAt);
+    return this.#usage.cpuMs;
   }
 
   recordHostSample(sample: HostSample): void {
-    if (this.terminal) return;
-    this.#hostSample = sample;
-    this.#hostSampleAt = Date.now();
+    if (!this.terminal) this.#usage.recordSample(sample);
   }
 
   /** Calls this worker finished (value or thrown error). */
@@ -329,8 +320,8 @@ export class WorkerHandle {
       if (child.pid === undefined) this.#onExit(null, null);
     });
     child.on('exit', (code, signal) => this.#onProcessExit(code, signal));
-    this.#pipeLines(child, 'stdout');
-    this.#pipeLines(child, 'stderr');
+    this.#output.follow(child.stdout, 'stdout');
+    this.#output.follow(child.stderr, 'stderr');
 
     this.#listener.accepted.then(
       ({ channel }) => this.#onConnected(channel),
@@ -339,20 +330,6 @@ export class WorkerHandle {
         this.#kill('pipe error');
       },
     );
-  }
-
-  #pipeLines(child: ChildProcess, stream: 'stdout' | 'stderr'): void {
-    const source = child[stream];
-    if (!source) return;
-    const { logger } = this.options;
-    createInterface({ input: source, crlfDelay: Infinity }).on('line', (line) => {
-      if (stream === 'stderr') {
-        this.#stderrTail = (this.#stderrTail + line + '\n').slice(-STDERR_TAIL_BYTES);
-        logger.warn({ pid: this.#pid, stream }, `[worker ${this.#pid}] ${line}`);
-      } else {
-        logger.info({ pid: this.#pid, stream }, `[worker ${this.#pid}] ${line}`);
-      }
-    });
   }
 
   #onConnected(channel: Channel): void {
@@ -480,8 +457,7 @@ export class WorkerHandle {
   }
 
   #recordHealth(health: HealthSnapshot): void {
-    this.#health = health;
-    this.#lastHealthAt = Date.now();
+    this.#usage.recordHealth(health);
     this.observer.onHealth(this, health);
   }
 
@@ -559,12 +535,12 @@ export class WorkerHandle {
       call.reject(new PoolDisposedError(call.method, `it was still running when shutdownGraceMs (${this.options.shutdownGraceMs} ms) ran out`));
     } else if (call) {
       const cause = this.#fatalError ?? this.#protocolCause;
-      call.reject(limitErrorFor(this.options, this.#pid, code, signal, call.method, this.#stderrTail) ?? new WorkerCrashedError(this.#pid, code, signal, call.method, this.#endReason, cause ? { cause } : undefined));
+      call.reject(limitErrorFor(this.options, this.#pid, code, signal, call.method, this.#output.stderrTail) ?? new WorkerCrashedError(this.#pid, code, signal, call.method, this.#endReason, cause ? { cause } : undefined));
     }
     if (!wasReady) {
       const how = signal ? `signal ${signal}` : `exit code ${code}`;
       const reason = this.#endReason ?? `the worker process exited (${how}) before it was ready`;
-      this.#startError = new WorkerStartError(reason, this.#stderrTail.trimEnd(), this.#pid || undefined, this.#fatalError ? { cause: this.#fatalError } : undefined);
+      this.#startError = new WorkerStartError(reason, this.#output.stderrTail.trimEnd(), this.#pid || undefined, this.#fatalError ? { cause: this.#fatalError } : undefined);
       this.#readyReject(this.#startError);
     }
     const asked = this.#stopReason !== undefined && this.#stopReason !== 'protocol' && this.#stopReason !== 'timeout';
@@ -577,7 +553,7 @@ export class WorkerHandle {
     return this.#startError;
   }
   get stderrTail(): string {
-    return this.#stderrTail;
+    return this.#output.stderrTail;
   }
   get endReason(): string | undefined {
     return this.#endReason;
