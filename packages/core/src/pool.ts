@@ -121,9 +121,11 @@ export class ProcessPool extends SafeEmitter<PoolEvents> implements WorkerSource
   async start(): Promise<void> {
     try {
       const first = Array.from({ length: this.#options.minPoolSize }, () => this.#spawn());
-      // The spare starts alongside, so that it is ready by the first retirement; create() does not wait for it.
+      // The spare starts alongside and create() waits for it too (in parallel, it costs next to
+      // nothing), so that the first retirement finds it ready. A spare that fails to start fails
+      // nothing: the pool carries on without it.
       this.#ensureSpare();
-      await Promise.all(first.map((w) => w.ready));
+      await Promise.all([...first.map((w) => w.ready), ...this.#spares.map((w) => w.ready.catch(() => {}))]);
     } catch (error) {
       await this.dispose();
       throw error;
