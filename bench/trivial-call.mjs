@@ -18,96 +18,23 @@
  *
  * Usage: node bench/trivial-call.mjs [--quick] [--write] [--rounds=N] [--json]
  *   --quick     a few-seconds smoke run (tiny samples; the numbers are not meant to be quoted)
- *   --write     rewrite docs/benchmarks.md with the results, the machine and this command
+ *   --write     rewrite its section of docs/benchmarks.md with the results, the machine and this command
  *   --rounds=N  rounds per measurement (default 5, --quick 2)
  *   --json      also print the raw results as JSON
  *
  * Exits 0 when every call returned the right value and every baseline reply matched its request;
  * 1 otherwise. Pools are disposed and every forked child is gone before it exits.
  */
-import { execFileSync, fork } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { connect, createServer } from 'node:net';
+import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Decoder, Encoder } from '@msgpack/msgpack';
-
-const CHILD_FLAG = '--pingpong-child';
-
-// Message shapes mirror the library's protocol: Invoke [3, id, method, args], Result [4, id, value].
-const INVOKE = 3;
-const RESULT = 4;
-/** Baseline only: "how many requests did you answer?" → [COUNT, id, answered]. */
-const COUNT = 9;
-
-// ─── framing shared by both ends of the baseline ─────────────────────────────
-
-const encoder = new Encoder();
-const decoder = new Decoder();
-
-/** One buffer: uint32 BE length, then the MessagePack body (one write per frame, as the library does). */
-function frame(message) {
-  const body = encoder.encodeSharedRef(message);
-  const out = Buffer.allocUnsafe(4 + body.byteLength);
-  out.writeUInt32BE(body.byteLength, 0);
-  out.set(body, 4);
-  return out;
-}
-
-/**
- * A streaming frame reader: a chunk may hold part of a frame, or several frames and a part.
- * Leftover bytes are kept and joined with the next chunk (only when there is a leftover; fine for
- * the ~15-byte frames here, quadratic for a large frame trickling in, which never happens here).
- */
-class FrameReader {
-  #pending = null;
-
-  constructor(onFrame) {
-    this.onFrame = onFrame;
-  }
-
-  push(chunk) {
-    let buf = this.#pending === null ? chunk : Buffer.concat([this.#pending, chunk]);
-    this.#pending = null;
-    let offset = 0;
-    while (buf.length - offset >= 4) {
-      const size = buf.readUInt32BE(offset);
-      if (buf.length - offset - 4 < size) break;
-      this.onFrame(buf.subarray(offset + 4, offset + 4 + size));
-      offset += 4 + size;
-    }
-    if (offset < buf.length) this.#pending = buf.subarray(offset);
-  }
-
-  get buffered() {
-    return this.#pending === null ? 0 : this.#pending.length;
-  }
-}
-
-/** The reader must hand out exactly the frames written, however the stream is cut. Throws if not. */
-function selfTestFrameReader() {
-  const messages = Array.from({ length: 50 }, (_, i) => [INVOKE, i, 'add', [i, 'x'.repeat(i * 7)]]);
-  const stream = Buffer.concat(messages.map(frame));
-  const cuts = [[1], [3], [4], [5], [17], [stream.length], [2, 9, 1, 300, 4, 4, 64]];
-  for (const sizes of cuts) {
-    const seen = [];
-    const reader = new FrameReader((bytes) => seen.push(decodeFrame(bytes)));
-    for (let offset = 0, k = 0; offset < stream.length; k++) {
-      const size = sizes[k % sizes.length];
-      // subarray of a copy, so the reader cannot rely on chunks sharing one buffer
-      reader.push(Buffer.from(stream.subarray(offset, offset + size)));
-      offset += size;
-    }
-    if (reader.buffered !== 0 || JSON.stringify(seen) !== JSON.stringify(messages)) {
-      throw new Error(`FrameReader self-test failed for chunk sizes ${sizes}`);
-    }
-  }
-}
-
-function decodeFrame(bytes) {
-  return decoder.decode(bytes);
-}
+import { writeSection } from './lib/docs.mjs';
+import { selfTestFrameReader } from './lib/framing.mjs';
+import { libraryRevision } from './lib/machine.mjs';
+import { cpuSupported, withCpu } from './lib/proc.mjs';
+import { RawPool } from './lib/raw-pool.mjs';
+import { concat, spread, summarise } from './lib/stats.mjs';
 
 // ─── the host side ───────────────────────────────────────────────────────────
 
@@ -131,159 +58,6 @@ function parseArgs(argv) {
     process.exit(2);
   }
   return flags;
-}
-
-/** Forked children answering `add` over a Unix socket, one request in flight per child. */
-class RawPool {
-  #server;
-  #children = [];
-  #queue = [];
-  #nextId = 1;
-  #closed = false;
-  completed = 0;
-
-  static async start(size, dir, { detached = false } = {}) {
-    const pool = new RawPool();
-    await pool.#start(size, dir, detached);
-    return pool;
-  }
-
-  async #start(size, dir, detached) {
-    const path = join(dir, `raw-${Math.random().toString(36).slice(2)}.sock`);
-    const server = createServer();
-    this.#server = server;
-    await new Promise((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(path, resolve);
-    });
-    const script = fileURLToPath(import.meta.url);
-    for (let i = 0; i < size; i++) {
-      // execArgv [] so that flags given to this process (--cpu-prof, --inspect) do not reach the children.
-      const proc = fork(script, [CHILD_FLAG, path], { execArgv: [], stdio: ['ignore', 'inherit', 'inherit', 'ipc'], detached });
-      const exited = new Promise((resolve) => proc.once('exit', resolve));
-      // Children are started one at a time (in a private directory), so this connection is this child's.
-      const socket = await new Promise((resolve, reject) => {
-        const onConnection = (s) => {
-          proc.off('exit', onExit);
-          resolve(s);
-        };
-        const onExit = (code, signal) => {
-          server.off('connection', onConnection);
-          reject(new Error(`baseline child exited (${signal ?? code}) before connecting`));
-        };
-        server.once('connection', onConnection);
-        proc.once('exit', onExit);
-      });
-      const child = { proc, exited, socket, inFlight: null, sent: 0, replies: 0 };
-      child.reader = new FrameReader((bytes) => this.#onReply(child, decodeFrame(bytes)));
-      socket.on('data', (chunk) => child.reader.push(chunk));
-      socket.on('error', () => {});
-      socket.on('close', () => this.#onChildGone(child));
-      this.#children.push(child);
-    }
-    server.close(); // nobody else may connect
-  }
-
-  /** Resolves with the child's answer to add(a, b). */
-  call(a, b) {
-    if (this.#closed) return Promise.reject(new Error('baseline pool is closed'));
-    return new Promise((resolve, reject) => {
-      this.#queue.push({ kind: INVOKE, id: this.#nextId++, payload: ['add', [a, b]], resolve, reject });
-      this.#pump();
-    });
-  }
-
-  /** Asks each child how many requests it answered. */
-  async answeredByChild() {
-    const counts = [];
-    for (const child of this.#children) {
-      counts.push(
-        await new Promise((resolve, reject) => {
-          this.#queueFor(child, { kind: COUNT, id: this.#nextId++, payload: [], resolve, reject });
-        }),
-      );
-    }
-    return counts;
-  }
-
-  get pids() {
-    return this.#children.map((c) => c.proc.pid);
-  }
-
-  get sentByChild() {
-    return this.#children.map((c) => c.sent);
-  }
-  get repliesByChild() {
-    return this.#children.map((c) => c.replies);
-  }
-
-  #queueFor(child, request) {
-    if (child.inFlight) throw new Error('internal: child busy');
-    this.#send(child, request);
-  }
-
-  #pump() {
-    for (const child of this.#children) {
-      if (this.#queue.length === 0) return;
-      if (child.inFlight === null) this.#send(child, this.#queue.shift());
-    }
-  }
-
-  #send(child, request) {
-    child.inFlight = request;
-    if (request.kind === INVOKE) child.sent++;
-    child.socket.write(frame([request.kind, request.id, ...request.payload]));
-  }
-
-  #onReply(child, message) {
-    const request = child.inFlight;
-    const [kind, id, value] = message;
-    if (request === null || id !== request.id || (kind !== RESULT && kind !== COUNT) || (kind === COUNT) !== (request.kind === COUNT)) {
-      const error = new Error(`baseline: reply [${kind}, ${id}] does not answer ${request ? `request ${request.id}` : 'anything'}`);
-      failures.push(error.message);
-      request?.reject(error);
-      return;
-    }
-    child.inFlight = null;
-    if (kind === RESULT) {
-      child.replies++;
-      this.completed++;
-    }
-    request.resolve(value);
-    this.#pump();
-  }
-
-  /** A pipe closed (we closed it, or the child died): nothing waiting on this pool may hang. */
-  #onChildGone(child) {
-    this.#closed = true;
-    const error = new Error('baseline child went away');
-    if (child.inFlight) child.inFlight.reject(error);
-    child.inFlight = null;
-    for (const request of this.#queue.splice(0)) request.reject(error);
-  }
-
-  /** Closes every pipe; children exit on EOF, and are killed if they have not after 2 s. */
-  async close() {
-    this.#closed = true;
-    this.#server?.close();
-    for (const child of this.#children) child.socket.end();
-    await Promise.all(
-      this.#children.map(async (child) => {
-        const timer = setTimeout(() => child.proc.kill('SIGKILL'), 2000);
-        await child.exited;
-        clearTimeout(timer);
-      }),
-    );
-  }
-
-  /** Last resort (a signal or an error mid-run). */
-  killAll() {
-    for (const child of this.#children) if (child.proc.exitCode === null && child.proc.signalCode === null) child.proc.kill('SIGKILL');
-  }
-
-  get alive() {
-    return this.#children.filter((c) => c.proc.exitCode === null && c.proc.signalCode === null).length;
-  }
 }
 
 const failures = [];
@@ -317,83 +91,9 @@ async function throughput(call, callers, ms) {
   return { callsPerSecond: (completed * 1000) / elapsed, completed, elapsedMs: elapsed };
 }
 
-function concat(arrays) {
-  const out = new Float64Array(arrays.reduce((n, a) => n + a.length, 0));
-  let offset = 0;
-  for (const a of arrays) {
-    out.set(a, offset);
-    offset += a.length;
-  }
-  return out;
-}
-
-function summarise(latencies) {
-  const sorted = Float64Array.from(latencies).sort();
-  let sum = 0;
-  for (const v of sorted) sum += v;
-  const at = (q) => sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)];
-  return { mean: sum / sorted.length, p50: at(0.5), p99: at(0.99) };
-}
-
-function spread(values) {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  const median = sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
-  return { min: sorted[0], median, max: sorted[sorted.length - 1], values };
-}
-
-/**
- * CPU time a process has used so far, in ns, all threads: the sum of /proc/<pid>/task/<tid>/schedstat
- * (Linux; elsewhere the CPU rows are left out). Splits a call's cost between host and worker.
- */
-function cpuNs(pid) {
-  let total = 0;
-  for (const tid of readdirSync(`/proc/${pid}/task`)) {
-    try {
-      total += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]);
-    } catch {
-      // the thread ended meanwhile
-    }
-  }
-  return total;
-}
-
-function cpuSupported() {
-  try {
-    return cpuNs(process.pid) > 0;
-  } catch {
-    return false;
-  }
-}
-
-/** Runs `fn`, returning its result and the CPU ns used meanwhile by this process and by `pids`. */
-async function withCpu(pids, fn) {
-  if (!cpuSupported.cached) return { result: await fn(), hostNs: NaN, childNs: NaN };
-  const child0 = pids.reduce((n, pid) => n + cpuNs(pid), 0);
-  const host0 = cpuNs(process.pid);
-  const result = await fn();
-  const hostNs = cpuNs(process.pid) - host0;
-  const childNs = pids.reduce((n, pid) => n + cpuNs(pid), 0) - child0;
-  return { result, hostNs, childNs };
-}
-
-/** Which library was measured: the git commit, and whether packages/ or samples/ had local changes. */
-function libraryRevision() {
-  const git = (...args) =>
-    execFileSync('git', args, { cwd: fileURLToPath(new URL('..', import.meta.url)), stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim();
-  try {
-    const commit = git('rev-parse', '--short', 'HEAD');
-    const dirty = git('status', '--porcelain', '--untracked-files=no', '--', 'packages', 'samples') !== '';
-    return dirty ? `${commit} plus uncommitted changes under packages/ or samples/` : commit;
-  } catch {
-    return 'unknown (not a git checkout)';
-  }
-}
-
 async function main() {
   const flags = parseArgs(process.argv.slice(2));
   selfTestFrameReader();
-  cpuSupported.cached = cpuSupported();
   const config = flags.quick
     ? { rounds: flags.rounds ?? 2, warmupCalls: 300, seqBlocks: 2, seqBlockCalls: 500, settleCalls: 50, warmupMs: 150, tputBlocks: 2, tputBlockMs: 150, settleMs: 30, callers: 64 }
     : { rounds: flags.rounds ?? 5, warmupCalls: 3000, seqBlocks: 10, seqBlockCalls: 2000, settleCalls: 200, warmupMs: 1000, tputBlocks: 5, tputBlockMs: 400, settleMs: 50, callers: 64 };
@@ -440,22 +140,23 @@ async function main() {
     proxies.push(seqProxy);
     const poolProxy = await ProcessProxy.create({ workerModule, workerExport: 'CalculatorImpl', minPoolSize: 2, maxPoolSize: 2 });
     proxies.push(poolProxy);
-    const rawSeq = await RawPool.start(1, dir);
+    const onError = (message) => failures.push(message);
+    const rawSeq = await RawPool.start(1, { transport: 'socket', dir, onError });
     raws.push(rawSeq);
-    const rawPool = await RawPool.start(2, dir);
+    const rawPool = await RawPool.start(2, { transport: 'socket', dir, onError });
     raws.push(rawPool);
     // The same baseline with each child in its own session (detached), as the library starts its workers:
     // shows how much of the gap is process placement rather than the library's own work.
-    const detSeq = await RawPool.start(1, dir, { detached: true });
+    const detSeq = await RawPool.start(1, { transport: 'socket', dir, detached: true, onError });
     raws.push(detSeq);
-    const detPool = await RawPool.start(2, dir, { detached: true });
+    const detPool = await RawPool.start(2, { transport: 'socket', dir, detached: true, onError });
     raws.push(detPool);
 
     const livePids = (proxy) => ProcessProxy.poolOf(proxy).livePids();
     const impls = {
       lib: { seq: (a, b) => seqProxy.add(a, b), pool: (a, b) => poolProxy.add(a, b), seqPids: () => livePids(seqProxy), poolPids: () => livePids(poolProxy) },
-      raw: { seq: (a, b) => rawSeq.call(a, b), pool: (a, b) => rawPool.call(a, b), seqPids: () => rawSeq.pids, poolPids: () => rawPool.pids },
-      det: { seq: (a, b) => detSeq.call(a, b), pool: (a, b) => detPool.call(a, b), seqPids: () => detSeq.pids, poolPids: () => detPool.pids },
+      raw: { seq: (a, b) => rawSeq.invoke('add', [a, b]), pool: (a, b) => rawPool.invoke('add', [a, b]), seqPids: () => rawSeq.pids, poolPids: () => rawPool.pids },
+      det: { seq: (a, b) => detSeq.invoke('add', [a, b]), pool: (a, b) => detPool.invoke('add', [a, b]), seqPids: () => detSeq.pids, poolPids: () => detPool.pids },
     };
     const sides = Object.keys(impls);
     /** The sides in a different order for each block: nobody always goes first. */
@@ -535,9 +236,9 @@ async function main() {
     const results = {
       config,
       seq: { mean: compare((x) => x.seq.mean), p50: compare((x) => x.seq.p50), p99: compare((x) => x.seq.p99) },
-      seqCpu: cpuSupported.cached ? { host: compare((x) => x.seqHostCpu), child: compare((x) => x.seqChildCpu), total: compare((x) => x.seqHostCpu + x.seqChildCpu) } : undefined,
+      seqCpu: cpuSupported() ? { host: compare((x) => x.seqHostCpu), child: compare((x) => x.seqChildCpu), total: compare((x) => x.seqHostCpu + x.seqChildCpu) } : undefined,
       tput: compare((x) => x.tput),
-      tputCpu: cpuSupported.cached ? compare((x) => x.tputCpu) : undefined,
+      tputCpu: cpuSupported() ? compare((x) => x.tputCpu) : undefined,
       baselineRoundTrips: rawCompleted,
       libraryCalls: libStats.reduce((n, t) => n + t.calls, 0),
       seconds: (performance.now() - started) / 1000,
@@ -563,9 +264,9 @@ async function main() {
       exitCode = 1;
       console.error(`\nbench: ${failures.length} check(s) failed:\n  ${failures.slice(0, 10).join('\n  ')}`);
     } else if (flags.write) {
-      const docs = new URL('../docs/benchmarks.md', import.meta.url);
-      writeFileSync(docs, report.markdown);
-      console.log(`wrote ${fileURLToPath(docs)}`);
+      const docs = fileURLToPath(new URL('../docs/benchmarks.md', import.meta.url));
+      writeSection(docs, 'trivial-call', report.markdown);
+      console.log(`wrote its section of ${docs}`);
     }
   } catch (error) {
     exitCode = 1;
@@ -624,9 +325,7 @@ function render(results, machine, command, quick) {
   ].join('\n');
 
   const c = results.config;
-  const markdown = `# Benchmarks
-
-<!-- Generated by bench/trivial-call.mjs --write; edits here are overwritten. -->
+  const markdown = `## A trivial call in depth (bench/trivial-call.mjs)
 
 Cost of a trivial call, \`add(1, 2)\` on \`samples/calculator\`, through process-sandbox, next to a raw
 baseline measured by the same script in the same run.${quick ? '\n\n> **Smoke run (`--quick`)**: samples are tiny; do not quote these numbers.' : ''}${
@@ -658,7 +357,7 @@ How to read it:
   starts its workers. Against the plain baseline it shows what that placement alone costs, before any
   library code runs; the last column is what remains for the library itself.
 
-## What is measured
+### What is measured
 
 - **Sequential latency**: one caller awaits ${c.seqCalls.toLocaleString('en-US')} calls one after another per round and side, on a
   pool of one worker (\`minPoolSize: 1, maxPoolSize: 1\`); each call is timed on its own (\`performance.now()\`
@@ -683,7 +382,7 @@ How to read it:
   blocks, divided by the calls made. The host's share includes the benchmark loop itself, equally for
   both sides.
 
-## Machine and run
+### Machine and run
 
 - CPU: ${machine.cpu}, ${machine.cores} cores (${machine.cores <= 2 ? 'note: the throughput test runs the host and two children on these cores, so it is CPU-bound for both sides' : 'host and two children each get a core'})
 - OS: ${machine.os}
@@ -694,35 +393,11 @@ How to read it:
 - Command (from the repository root, after \`npx tsc -b\`): \`${command}\`
 - Total run time: ${results.seconds.toFixed(0)} s
 
-Re-run with \`npm run bench -- --write\` (builds first). \`--quick\` is a few-seconds smoke run.
+Re-run with \`npm run bench:trivial -- --write\` (builds first; rewrites this section only). \`--quick\` is a few-seconds smoke run.
 `;
   return { table, summary, markdown };
 }
 
-// ─── the baseline child ──────────────────────────────────────────────────────
-
-function runChild(socketPath) {
-  const socket = connect(socketPath);
-  let answered = 0;
-  const reader = new FrameReader((bytes) => {
-    const [kind, id, method, args] = decodeFrame(bytes);
-    if (kind === INVOKE) {
-      if (method !== 'add') throw new Error(`baseline child: unknown method ${method}`);
-      answered++;
-      socket.write(frame([RESULT, id, args[0] + args[1]]));
-    } else if (kind === COUNT) {
-      socket.write(frame([COUNT, id, answered]));
-    } else {
-      throw new Error(`baseline child: unexpected message kind ${kind}`);
-    }
-  });
-  socket.on('data', (chunk) => reader.push(chunk));
-  // The parent closed the pipe or went away: nothing more to do.
-  socket.on('close', () => process.exit(0));
-  socket.on('error', () => process.exit(1));
-}
-
 // ─── entry ───────────────────────────────────────────────────────────────────
 
-if (process.argv[2] === CHILD_FLAG) runChild(process.argv[3]);
-else await main();
+await main();
