@@ -323,6 +323,8 @@ export class ProcessPool extends SafeEmitter<PoolEvents> implements WorkerSource
   }
 
   onCallDone(worker: WorkerHandle): void {
+    // With calls sent ahead a worker may never be idle between calls: its survival counts here too.
+    if (worker.calls >= YOUNG_CALLS) this.#breaker.survived();
     // The idle path checks limits in #onIdle; a worker going straight on to its next call, here.
     const reason = worker.generation !== this.#generation ? 'reload' : this.#policy.retireReason(this.#usage(worker));
     if (reason) this.#retire(worker, reason);

@@ -97,6 +97,8 @@ export class WorkerHandle {
   #exitCode: number | null = null;
   #signal: NodeJS.Signals | null = null;
   #processExit: { code: number | null; signal: NodeJS.Signals | null } | undefined;
+  /** We sent Shutdown or a deliberate kill: its exit is our doing, not a crash (unless the reason was a fault). */
+  #stopAsked = false;
   /** The method that was running when the process ended, if any. */
   #interruptedMethod: string | undefined;
   /** Set when we end the worker for breaking the protocol: the cause of its calls' errors. */
@@ -356,7 +358,7 @@ export class WorkerHandle {
         clearTimeout(this.#graceTimer);
         this.#graceTimer = setTimeout(() => {
           this.#endReason ??= 'it closed the pipe but did not exit';
-          this.#kill('pipe closed');
+          this.#kill('pipe closed', false);
         }, Math.min(this.options.shutdownGraceMs, EOF_EXIT_GRACE_MS));
       },
     });
@@ -487,6 +489,7 @@ export class WorkerHandle {
   }
 
   #shutdown(): void {
+    this.#stopAsked = true;
     this.#transition('stopping');
     this.#channel?.send([MessageKind.Shutdown]);
     this.#startGrace();
@@ -497,8 +500,10 @@ export class WorkerHandle {
     this.#graceTimer = setTimeout(() => this.#kill('shutdown grace expired'), this.options.shutdownGraceMs);
   }
 
-  #kill(why: string): void {
+  /** `deliberate`: part of stopping the worker; false for the clean-up of one that already broke. */
+  #kill(why: string, deliberate = true): void {
     if (this.terminal) return;
+    if (deliberate) this.#stopAsked = true;
     if (this.#state !== 'stopping') this.#transition('stopping');
     this.options.logger.debug({ pid: this.#pid, why }, `process-sandbox: killing worker ${this.#pid}: ${why}`);
     if (this.#pid) killProcessTree(this.#pid);
@@ -543,7 +548,9 @@ export class WorkerHandle {
       this.#startError = new WorkerStartError(reason, this.#output.stderrTail.trimEnd(), this.#pid || undefined, this.#fatalError ? { cause: this.#fatalError } : undefined);
       this.#readyReject(this.#startError);
     }
-    const asked = this.#stopReason !== undefined && this.#stopReason !== 'protocol' && this.#stopReason !== 'timeout';
+    // Exited as asked: after Shutdown, or killed by us for a reason that is not a fault. A worker
+    // that dies on its own while draining (retired, finishing its last call) has crashed.
+    const asked = this.#stopReason !== undefined && this.#stopReason !== 'protocol' && this.#stopReason !== 'timeout' && this.#stopAsked;
     this.#transition(asked ? 'exited' : 'crashed');
     this.#exitResolve();
   }
