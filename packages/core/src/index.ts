@@ -6,6 +6,8 @@ export type { PoolEvents, WorkerExit } from './pool-events.js';
 export type { ProcessProxyOptions, RetryOptions, ReloadOptions } from './options.js';
 export type { ResourceLimits } from './resource-limits.js';
 export type { CgroupLimits } from './cgroup.js';
+export type { WorkerPermissions } from './permissions.js';
+export type { WorkerUser } from './isolation.js';
 export type { RecycleReason } from './recycle-policy.js';
 export type { Logger } from './logger.js';
 export type { WorkerState } from './worker-handle.js';

@@ -8,7 +8,9 @@ import { isAbsolute } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ConfigurationError, encodeValue } from '@process-sandbox/abstractions';
 import { resolveCgroup, type CgroupLimits, type ResolvedCgroup } from './cgroup.js';
-import { resolveLimits, type ResolvedLimits, type ResourceLimits } from './resource-limits.js';
+import { minimalEnvironment, passthroughNames, resolveNetworkIsolation, resolveUser, type ResolvedNetworkIsolation, type ResolvedUser, type WorkerUser } from './isolation.js';
+import { resolvePermissions, type ResolvedPermissions, type WorkerPermissions } from './permissions.js';
+import { resolveLimits, workerLimits, type ResolvedLimits, type ResourceLimits } from './resource-limits.js';
 import { checkRuntime } from './runtime-check.js';
 import { silentLogger, type Logger } from './logger.js';
 
@@ -41,8 +43,10 @@ export interface ProcessProxyOptions {
   execPath?: string;
   /** Node flags for workers. Default `[]` (the host's own execArgv are not inherited). */
   execArgv?: string[];
-  /** Environment of workers. Default: the host's `process.env`. Given, it replaces it entirely. */
-  env?: Record<string, string | undefined>;
+  /** Environment of workers. Default: the host's `process.env`. Given, it replaces it entirely; `'minimal'`: only PATH, TZ, LANG, LC_ALL. */
+  env?: Record<string, string | undefined> | 'minimal';
+  /** Names of host environment variables added to `env` (with `'minimal'` or an object). Default: none. */
+  envPassthrough?: string[];
   /** Working directory of workers. Default: the host's. */
   cwd?: string;
   /** Receives the pool's diagnostics and every line workers print. Default: silent. */
@@ -67,6 +71,12 @@ export interface ProcessProxyOptions {
   limits?: ResourceLimits;
   /** One cgroup v2 per worker with these limits; needs a writable delegation. Default: none. */
   cgroup?: CgroupLimits;
+  /** Node's permission model for each worker (JavaScript implementations; native addons are refused under it). Default: off. */
+  permissions?: WorkerPermissions;
+  /** Linux: run workers as this user and group (needs root). Default: the host's. */
+  user?: WorkerUser;
+  /** Linux: start each worker in a fresh network namespace, with no network (needs root or unprivileged user namespaces). Default false. */
+  isolateNetwork?: boolean;
 }
 
 export interface RetryOptions {
@@ -113,6 +123,9 @@ export interface ResolvedOptions {
   retry: Required<RetryOptions> | undefined;
   limits: ResolvedLimits | undefined;
   cgroup: ResolvedCgroup | undefined;
+  permissions: ResolvedPermissions | undefined;
+  user: ResolvedUser | undefined;
+  isolateNetwork: ResolvedNetworkIsolation | undefined;
 }
 
 const KNOWN = new Set<string>([
@@ -121,7 +134,11 @@ const KNOWN = new Set<string>([
   'healthIntervalMs', 'execPath', 'execArgv', 'env', 'cwd', 'logger',
   'maxMemoryMB', 'maxHandles', 'processRecycleThreshold', 'maxProcessLifetimeMs', 'idleTimeoutMs', 'hardMemoryLimitMB', 'warmSpare',
   'limits', 'cgroup', 'retry',
+  'envPassthrough', 'permissions', 'user', 'isolateNetwork',
 ]);
+
+/** Every option `resolveOptions` accepts (docs/configuration.md is checked against this list by test/docs.test.mjs). */
+export const OPTION_NAMES: readonly string[] = Object.freeze([...KNOWN]);
 
 /** The largest delay a Node timer honours; longer ones fire at once. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
@@ -149,12 +166,13 @@ export function resolveOptions(input: ProcessProxyOptions): ResolvedOptions {
     healthIntervalMs: integer(input, 'healthIntervalMs', 1_000, 0, MAX_TIMER_MS),
     execPath: execPath(input.execPath),
     execArgv: stringArray(input, 'execArgv'),
-    env: environment(input.env),
+    env: environment(input.env, input.envPassthrough),
     cwd: input.cwd === undefined ? undefined : directory(input.cwd),
     logger: logger(input.logger),
     ...recyclingOptions(input),
     retry: retryOptions(input.retry),
     ...osLimitOptions(input),
+    ...capabilityOptions(input),
   };
 }
 
@@ -209,13 +227,19 @@ function execPath(value: unknown): string {
   return value;
 }
 
-function environment(value: unknown): Record<string, string | undefined> {
+function environment(value: unknown, passthrough: unknown): Record<string, string | undefined> {
+  const names = passthroughNames(passthrough, value !== undefined);
   if (value === undefined) return process.env;
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new ConfigurationError('env', `expected an object of strings, got ${describe(value)}`);
-  for (const [k, v] of Object.entries(value)) {
-    if (v !== undefined && typeof v !== 'string') throw new ConfigurationError('env', `value of ${k} must be a string, got ${describe(v)}`);
+  if (value !== 'minimal') {
+    if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new ConfigurationError('env', `expected an object of strings, got ${describe(value)}`);
+    for (const [k, v] of Object.entries(value)) {
+      if (v !== undefined && typeof v !== 'string') throw new ConfigurationError('env', `value of ${k} must be a string, got ${describe(v)}`);
+    }
+    if (names.length === 0) return value as Record<string, string | undefined>;
   }
-  return value as Record<string, string | undefined>;
+  const env = value === 'minimal' ? minimalEnvironment() : { ...(value as Record<string, string | undefined>) };
+  for (const name of names) if (process.env[name] !== undefined) env[name] = process.env[name];
+  return env;
 }
 
 function directory(value: unknown): string {
@@ -270,6 +294,18 @@ function osLimitOptions(input: ProcessProxyOptions) {
   return {
     limits: resolveLimits(input.limits, Array.isArray(input.execArgv) ? input.execArgv : []),
     cgroup: resolveCgroup(input.cgroup),
+  };
+}
+
+/** permissions, user, isolateNetwork (permissions.ts, isolation.ts): checked up front, privileges included. */
+function capabilityOptions(input: ProcessProxyOptions) {
+  const execArgv = Array.isArray(input.execArgv) ? input.execArgv : [];
+  const rlimits = workerLimits(resolveLimits(input.limits, execArgv));
+  const user = resolveUser(input.user, modulePath(input.workerModule));
+  return {
+    permissions: resolvePermissions(input.permissions, execPath(input.execPath), execArgv, rlimits, logger(input.logger)),
+    user,
+    isolateNetwork: resolveNetworkIsolation(input.isolateNetwork, user),
   };
 }
 

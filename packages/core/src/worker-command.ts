@@ -4,8 +4,15 @@
  * permissions, runtime, the platform's guard) has one place to grow.
  *
  * Environment: `options.env` (the host's `process.env` unless given; given, it replaces it
- * entirely) plus the library's own variables, which the worker reads and removes before the
- * implementation loads.
+ * entirely; `'minimal'` was resolved into a small object) plus the library's own variables, which
+ * the worker reads and removes before the implementation loads.
+ *
+ * Command line, outermost first, each program exec'ing the next (so the worker keeps its pid):
+ *   [unshare --net …]          isolateNetwork (with the switch to `user`, which must come after it)
+ *   [setpriv --pdeathsig …]    permissions without workerThreads: no watchdog thread may start
+ *   [prlimit …]                permissions with rlimits: the worker can neither load koffi nor spawn
+ *   node [permission flags] [limit flags] [execArgv] bin.js
+ * `user` without isolateNetwork is spawn's own uid/gid.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { ENV_PIPE, ENV_TOKEN } from '@process-sandbox/abstractions';
@@ -13,6 +20,8 @@ import { ENV_LIMITS, workerBinPath } from '@process-sandbox/worker';
 import { placeInCgroup, type ResolvedCgroup } from './cgroup.js';
 import type { Logger } from './logger.js';
 import { platformGuard, type SpawnPlan } from './os/guard.js';
+import { deathSignalWrapper, networkWrapper, openPipeTo, rlimitWrapper, type ResolvedNetworkIsolation, type ResolvedUser } from './isolation.js';
+import { permissionFlags, type ResolvedPermissions } from './permissions.js';
 import { limitFlags, workerLimits, type ResolvedLimits } from './resource-limits.js';
 
 export type WorkerCommand = SpawnPlan;
@@ -26,16 +35,34 @@ export interface CommandOptions {
   limits?: ResolvedLimits;
   cgroup?: ResolvedCgroup;
   logger: Logger;
+  /** Needed by `permissions`: the worker may read it. */
+  workerModule?: string;
+  permissions?: ResolvedPermissions;
+  user?: ResolvedUser;
+  isolateNetwork?: ResolvedNetworkIsolation;
 }
 
 export function workerCommand(options: CommandOptions, pipePath: string, token: string): WorkerCommand {
   const env: Record<string, string | undefined> = { ...options.env, [ENV_PIPE]: pipePath, [ENV_TOKEN]: token };
   const limits = workerLimits(options.limits);
-  if (limits) env[ENV_LIMITS] = JSON.stringify(limits);
-  const plan: SpawnPlan = {
-    file: options.execPath,
+  const { permissions, user, isolateNetwork } = options;
+  const wrappers: string[][] = [];
+  if (isolateNetwork) wrappers.push([...networkWrapper(isolateNetwork, user)]);
+  if (permissions?.setpriv) wrappers.push([...deathSignalWrapper(permissions.setpriv)]);
+  if (limits && permissions?.prlimit) wrappers.push([...rlimitWrapper(permissions.prlimit, limits)]);
+  else if (limits) env[ENV_LIMITS] = JSON.stringify(limits);
+  const node = [
+    options.execPath,
+    ...(permissions ? permissionFlags(permissions, options.workerModule ?? '') : []),
     // The limits' flags first: the user's own execArgv cannot contradict them (options refuse it).
-    args: [...limitFlags(options.limits), ...options.execArgv, workerBinPath],
+    ...limitFlags(options.limits),
+    ...options.execArgv,
+    workerBinPath,
+  ];
+  const [file, ...args] = [...wrappers.flat(), ...node];
+  const plan: SpawnPlan = {
+    file: file!,
+    args,
     options: {
       env,
       cwd: options.cwd,
@@ -43,6 +70,10 @@ export function workerCommand(options: CommandOptions, pipePath: string, token: 
       windowsHide: true,
     },
   };
+  if (user && !isolateNetwork) {
+    plan.options.uid = user.uid;
+    plan.options.gid = user.gid;
+  }
   // POSIX: its own process group and a lifeline for the parent watchdog; Windows: a Job Object.
   platformGuard().prepare(plan);
   return plan;
@@ -53,6 +84,8 @@ export function workerCommand(options: CommandOptions, pipePath: string, token: 
  * life (platform guard) and moves it into its cgroup. Throws like spawn() does.
  */
 export function spawnWorker(command: WorkerCommand, options: CommandOptions): ChildProcess {
+  // The host listens on the pipe already (listen() binds synchronously); let the worker's user in.
+  if (options.user) openPipeTo(command.options.env[ENV_PIPE]!, options.user);
   const child = spawn(command.file, command.args, command.options);
   if (child.pid === undefined) return child; // spawn failed; 'error' follows
   platformGuard().adopt(child, options.logger);

@@ -13,6 +13,7 @@
  *     behind, reparented to init). The parent is checked right after each prctl, closing the race
  *     with a host that died before it.
  */
+import { Socket } from 'node:net';
 import { constants } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { killDescendants } from './descendants.cjs';
@@ -68,6 +69,14 @@ function setDeathSignal(signal: NodeJS.Signals, hostPid: number): boolean {
 export function startParentGuard(hostPid: number, lifelineFd: number): Promise<ParentGuard> {
   const guard: ParentGuard = { watchdog: false, deathSignal: undefined };
   if (process.ppid !== hostPid) endEverything();
+  // Under Node's permission model without --allow-worker (the pool's `permissions` without
+  // workerThreads) no thread may start, and koffi (a native addon) may not load. The host armed
+  // PR_SET_PDEATHSIG=SIGKILL through setpriv instead; the main thread watches too, while it is free.
+  const permission = (process as { permission?: { has(scope: string): boolean } }).permission;
+  if (permission && !permission.has('worker')) {
+    watchFromMainThread(hostPid, lifelineFd);
+    return Promise.resolve(guard);
+  }
   if (setDeathSignal('SIGKILL', hostPid)) guard.deathSignal = 'SIGKILL';
 
   return new Promise((resolve) => {
@@ -110,4 +119,21 @@ export function startParentGuard(hostPid: number, lifelineFd: number): Promise<P
       if (guard.deathSignal && setDeathSignal('SIGKILL', hostPid)) guard.deathSignal = 'SIGKILL';
     });
   });
+}
+
+/** The watchdog's two checks on the main thread (unref'd: they never keep the worker alive). */
+function watchFromMainThread(hostPid: number, lifelineFd: number): void {
+  setInterval(() => {
+    if (process.ppid !== hostPid) endEverything();
+  }, POLL_MS).unref();
+  if (lifelineFd < 0) return;
+  try {
+    const lifeline = new Socket({ fd: lifelineFd, readable: true, writable: false });
+    lifeline.on('data', () => {});
+    lifeline.on('end', () => endEverything());
+    lifeline.on('error', () => {});
+    lifeline.unref();
+  } catch {
+    // Not usable: the poll remains.
+  }
 }
