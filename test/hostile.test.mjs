@@ -13,16 +13,7 @@ import { connect } from 'node:net';
 import { encodeFrame, encodeValue, MessageKind, PROTOCOL_VERSION } from '@process-sandbox/abstractions';
 import { ProcessProxy, WorkerCrashedError } from '@process-sandbox/core';
 import { createProxy, disposeProxies, fixture, memoryLogger, rejectionOf } from './support/pools.mjs';
-import { isAlive, markedProcesses, waitFor } from './support/processes.mjs';
-
-function environOf(pid) {
-  return Object.fromEntries(
-    readFileSync(`/proc/${pid}/environ`, 'latin1')
-      .split('\0')
-      .filter(Boolean)
-      .map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]),
-  );
-}
+import { environOf, isAlive, markedProcesses, waitFor } from './support/processes.mjs';
 
 /**
  * Connects, sends `bytes` and half-closes (so that an incomplete frame does not wait for the hello

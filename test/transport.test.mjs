@@ -5,16 +5,7 @@ import { dirname } from 'node:path';
 import { encodeFrame, encodeValue, MessageKind, PROTOCOL_VERSION } from '@process-sandbox/abstractions';
 import { ProcessProxy } from '@process-sandbox/core';
 import { disposeProxies, fixture, memoryLogger } from './support/pools.mjs';
-import { markedProcesses, waitFor } from './support/processes.mjs';
-
-function environOf(pid) {
-  return Object.fromEntries(
-    readFileSync(`/proc/${pid}/environ`, 'latin1')
-      .split('\0')
-      .filter(Boolean)
-      .map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]),
-  );
-}
+import { environOf, markedProcesses, waitFor } from './support/processes.mjs';
 
 /** Connects, sends `bytes`, and resolves with what came back before the host hung up. */
 function strangerSends(path, bytes) {

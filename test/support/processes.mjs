@@ -58,6 +58,16 @@ export function withDescendants(pids) {
   return all;
 }
 
+/** The environment `pid` was started with (a worker's pipe and token are there, for tests). */
+export function environOf(pid) {
+  return Object.fromEntries(
+    readFileSync(`/proc/${pid}/environ`, 'latin1')
+      .split('\0')
+      .filter(Boolean)
+      .map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]),
+  );
+}
+
 export function commandLine(pid) {
   try {
     return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ').trim();
