@@ -29,6 +29,7 @@
  *   --no-write  do not rewrite docs/benchmarks.md and docs/benchmarks.svg (a full run does)
  *   --json      also print the raw results as JSON
  *   --only=…    only these libraries (ids as printed; for trying things out, never written)
+ *   --workloads=…  only these of seq, tput, buffers, cold, recycle, rss (likewise never written)
  *
  * Exits 0 when every call of every library returned what was sent (and every baseline child's own
  * count of answered requests matches the host's), 1 otherwise. Every pool is closed and every
@@ -44,7 +45,7 @@ import { adapters as allAdapters, fromJson } from './lib/adapters.mjs';
 import { barChart } from './lib/chart.mjs';
 import { writeSection } from './lib/docs.mjs';
 import { selfTestFrameReader } from './lib/framing.mjs';
-import { loadText, machineInfo } from './lib/machine.mjs';
+import { cpuTicks, loadText, machineInfo, otherWork } from './lib/machine.mjs';
 import { childPids, cpuSupported, isAlive, withCpu } from './lib/proc.mjs';
 import { concat, spread, summarise } from './lib/stats.mjs';
 
@@ -138,15 +139,16 @@ async function bufferRoundTrips(adapter, h, payload, ms, maxCalls) {
 // ─── the run ─────────────────────────────────────────────────────────────────
 
 function parseArgs(argv) {
-  const flags = { smoke: false, write: true, json: false, rounds: undefined, only: undefined };
+  const flags = { smoke: false, write: true, json: false, rounds: undefined, only: undefined, workloads: undefined };
   for (const arg of argv) {
     if (arg === '--smoke') flags.smoke = true;
     else if (arg === '--no-write') flags.write = false;
     else if (arg === '--json') flags.json = true;
     else if (arg.startsWith('--rounds=')) flags.rounds = Number(arg.slice('--rounds='.length));
     else if (arg.startsWith('--only=')) flags.only = arg.slice('--only='.length).split(',');
+    else if (arg.startsWith('--workloads=')) flags.workloads = arg.slice('--workloads='.length).split(',');
     else if (arg === '--help' || arg === '-h') {
-      console.log('usage: node bench/compare.mjs [--smoke] [--rounds=N] [--no-write] [--json] [--only=id,id]');
+      console.log('usage: node bench/compare.mjs [--smoke] [--rounds=N] [--no-write] [--json] [--only=id,id] [--workloads=seq,tput,buffers,cold,recycle,rss]');
       process.exit(0);
     } else {
       console.error(`unknown argument: ${arg}`);
@@ -157,7 +159,13 @@ function parseArgs(argv) {
     console.error('--rounds expects a whole number >= 1');
     process.exit(2);
   }
-  if (flags.smoke || flags.only) flags.write = false;
+  const known = ['seq', 'tput', 'buffers', 'cold', 'recycle', 'rss'];
+  const unknown = (flags.workloads ?? []).filter((w) => !known.includes(w));
+  if (unknown.length) {
+    console.error(`unknown workload: ${unknown.join(', ')}; known: ${known.join(', ')}`);
+    process.exit(2);
+  }
+  if (flags.smoke || flags.only || flags.workloads) flags.write = false;
   return flags;
 }
 
@@ -210,6 +218,8 @@ function configFor(flags) {
 }
 
 /** The list turned by k places: nobody always goes first. */
+/** Whether this run measures `workload` (all unless --workloads says otherwise). */
+let want = () => true;
 const rotate = (list, k) => list.map((_, i) => list[(i + k) % list.length]);
 const applies = (adapter, workload) => adapter.workloads === undefined || adapter.workloads.includes(workload);
 const log = (text) => process.stderr.write(`${text}\n`);
@@ -217,10 +227,12 @@ const log = (text) => process.stderr.write(`${text}\n`);
 async function main() {
   const flags = parseArgs(process.argv.slice(2));
   const config = configFor(flags);
+  want = (workload) => flags.workloads === undefined || flags.workloads.includes(workload);
   selfTestFrameReader();
   const started = performance.now();
   const loadAtStart = loadText();
   const load1AtStart = os.loadavg()[0];
+  const ticksAtStart = cpuTicks();
   if (os.loadavg()[0] > os.cpus().length / 2) log(`compare: warning: load average ${loadAtStart} on ${os.cpus().length} cores; expect noisy numbers`);
 
   // Say what is missing up front, rather than failing half-way through the run.
@@ -312,7 +324,7 @@ async function main() {
     const measured = (workload) => adapters.filter((a) => pools[a.id] && applies(a, workload));
 
     // ── sequential latency ──
-    for (let r = 0; r < config.rounds; r++) {
+    for (let r = 0; want('seq') && r < config.rounds; r++) {
       const samples = {};
       const cpu = {};
       const hostCpu = {};
@@ -331,16 +343,18 @@ async function main() {
         push(id, 'seqP50', s.p50);
         push(id, 'seqP99', s.p99);
         push(id, 'seqMean', s.mean);
-        push(id, 'seqCpu', cpu[id] / 1000 / (config.seqBlocks * config.seqBlockCalls));
-        push(id, 'seqHostCpu', hostCpu[id] / 1000 / (config.seqBlocks * config.seqBlockCalls));
+        // (not for the in-process call: a block of it is over before the scheduler's accounting moves)
+        const inProcess = adapters.find((a) => a.id === id)?.inProcess;
+        push(id, 'seqCpu', inProcess ? NaN : cpu[id] / 1000 / (config.seqBlocks * config.seqBlockCalls));
+        push(id, 'seqHostCpu', inProcess ? NaN : hostCpu[id] / 1000 / (config.seqBlocks * config.seqBlockCalls));
       }
-      log(`sequential, round ${r + 1}/${config.rounds}: ${Object.keys(samples).map((id) => `${id} ${results[id].seqP50.at(-1).toFixed(1)}`).join(', ')} µs (p50)`);
+      log(`sequential, round ${r + 1}/${config.rounds}: ${Object.keys(samples).map((id) => `${id} ${results[id].seqP50.at(-1).toFixed(1)}/${results[id].seqP99.at(-1).toFixed(0)}`).join(', ')} µs (p50/p99)`);
     }
 
     // ── throughput, 1 and 2 workers ──
     for (const workers of [1, 2]) {
       const key = `tput${workers}`;
-      for (let r = 0; r < config.rounds; r++) {
+      for (let r = 0; want('tput') && r < config.rounds; r++) {
         for (const a of rotate(measured(key), r)) {
           const h = pools[a.id][workers];
           if (config.tputSettleMs) await throughput(a.id, h, config.callers, config.tputSettleMs);
@@ -356,7 +370,7 @@ async function main() {
     // ── Buffers: pools of one worker; libraries that can be told to use advanced serialization too ──
     const bufferSides = [];
     for (const a of adapters) {
-      if (!applies(a, 'buffers')) continue;
+      if (!applies(a, 'buffers') || !want('buffers')) continue;
       bufferSides.push({ adapter: a, key: a.id, h: pools[a.id]?.[1] });
       if (a.advanced) {
         const variant = { ...a, id: `${a.id} (advanced)`, json: false, variantOf: a.id, serialization: 'advanced' };
@@ -368,8 +382,8 @@ async function main() {
       side.h ??= await create(side.adapter, { workers: 1, serialization: side.adapter.serialization });
       info[side.key] ??= {};
     }
-    const payloads = Object.fromEntries(SIZES.map((n) => [n, Buffer.from(Array.from({ length: n }, (_, i) => (i * 2654435761) >>> 24))]));
-    for (const size of SIZES) {
+    const payloads = Object.fromEntries((bufferSides.length ? SIZES : []).map((n) => [n, Buffer.from(Array.from({ length: n }, (_, i) => (i * 2654435761) >>> 24))]));
+    for (const size of bufferSides.length ? SIZES : []) {
       const payload = payloads[size];
       let active = bufferSides.filter((s) => !info[s.key].skipFrom || info[s.key].skipFrom > size);
       // Never start a round trip expected to take longer than bufferMaxEstimateMs (time scaled by bytes from the size before).
@@ -401,8 +415,8 @@ async function main() {
     await childrenGone(5000);
 
     // ── cold start: create() to the first result, one worker ──
-    const coldSides = adapters.filter((a) => !a.inProcess && !a.variantOf);
-    for (let r = 0; r < config.rounds; r++) {
+    const coldSides = adapters.filter((a) => applies(a, 'cold') && !a.variantOf);
+    for (let r = 0; want('cold') && r < config.rounds; r++) {
       for (const a of rotate(coldSides, r)) {
         const x = nextValue++;
         const t0 = performance.now();
@@ -418,7 +432,7 @@ async function main() {
     }
 
     // ── throughput with a recycle every 100 calls ──
-    const recycleSides = adapters.filter((a) => a.recycle);
+    const recycleSides = want('recycle') ? adapters.filter((a) => a.recycle) : [];
     const perPid = {};
     const recycleHandles = {};
     for (const a of recycleSides) {
@@ -426,7 +440,7 @@ async function main() {
       perPid[a.id] = new Map();
       if (config.recycleWarmupMs) await throughput(a.id, recycleHandles[a.id], config.callers, config.recycleWarmupMs, perPid[a.id]);
     }
-    for (let r = 0; r < config.recycleRounds; r++) {
+    for (let r = 0; recycleSides.length && r < config.recycleRounds; r++) {
       for (const a of rotate(recycleSides, r)) {
         const result = await throughput(a.id, recycleHandles[a.id], config.callers, config.recycleBlockMs, perPid[a.id]);
         push(a.id, 'recycle', result.callsPerSecond);
@@ -447,20 +461,26 @@ async function main() {
     // The raw socket baseline too: what Node itself does under the same load, as a floor.
     const rss = {};
     for (const id of ['process-sandbox', 'raw socket ping-pong']) {
-      if (!adapters.some((a) => a.id === id)) continue;
+      if (!adapters.some((a) => a.id === id) || !want('rss')) continue;
       rss[id] = await rssProbe(id, config.rssCheckpoints, config.callers, (p) => (probe = p));
       log(`host RSS, ${id}: ${rss[id].points.map((p) => `${p.calls.toLocaleString('en-US')} calls ${(p.rss / MiB).toFixed(1)} MiB`).join(', ')}`);
     }
 
+    // Every child has been reaped by now (the pools are closed), so this process's own CPU and its
+    // children's are known: what else the machine did meanwhile is other work.
+    await childrenGone(5000);
+    const other = otherWork(ticksAtStart, cpuTicks());
     const run = {
       flags,
       config,
       seconds: (performance.now() - started) / 1000,
-      machine: { ...machineInfo(), loadAtStart, loadAtEnd: loadText(), busy: Math.max(load1AtStart, os.loadavg()[0]) > os.cpus().length / 2 },
+      machine: { ...machineInfo(), loadAtStart, loadAtEnd: loadText() },
       command: ['node', 'bench/compare.mjs', ...process.argv.slice(2)].join(' '),
       versions: peerVersions(),
       date: new Date().toISOString(),
     };
+    run.machine.otherWork = other;
+    run.machine.busy = other === undefined ? load1AtStart > os.cpus().length / 2 : other > 0.25;
     const report = analyse(adapters, bufferSides, results, info, rss, run);
     console.log(`\n${report.text}`);
     if (flags.json) console.log(JSON.stringify({ run, results, info, rss }, null, 2));
@@ -474,6 +494,7 @@ async function main() {
       writeFileSync(svg, report.svg);
       console.log(`wrote ${docs} and ${svg}`);
     }
+    if (other !== undefined) console.log(`compare: other work on the machine during the run: ${(other * 100).toFixed(0)} % of one core on average`);
     console.log(`\ncompare: ${failures.length === 0 ? 'every result checked and correct' : 'FAILED'}; ${run.seconds.toFixed(1)} s`);
   } catch (error) {
     exitCode = 1;
@@ -628,7 +649,7 @@ function analyse(adapters, bufferSides, results, info, rss, run) {
   const has = (id) => adapters.some((a) => a.id === id);
   const LIB = 'process-sandbox';
   const FLOOR = 'raw socket ping-pong';
-  const DETACHED = 'raw socket, detached';
+  const DETACHED = 'raw socket (detached)';
   const peers = adapters.filter((a) => a.group === 'peer').map((a) => a.id);
   const oneAtATimePeers = adapters.filter((a) => a.group === 'peer' && a.oneAtATime).map((a) => a.id);
   const bufferPeers = bufferSides.filter((s) => s.adapter.group === 'peer').map((s) => s.key);
@@ -686,9 +707,10 @@ function analyse(adapters, bufferSides, results, info, rss, run) {
       target: 'Sequential call ≤ 1.1× the raw socket ping-pong',
       measured: seqFloor
         ? `p50 ${fmt.x(seqFloor.median)} (${fmt.x(seqFloor.min)}–${fmt.x(seqFloor.max)}); mean ${seqFloorMean ? fmt.x(seqFloorMean.median) : 'n/a'}` +
-          (seqDetached ? `; against detached raw children (placed as the library's workers): p50 ${fmt.x(seqDetached.median)} (${fmt.x(seqDetached.min)}–${fmt.x(seqDetached.max)})` : '')
+          (seqDetached ? `; against raw children started detached, like the library's workers: p50 ${fmt.x(seqDetached.median)} (${fmt.x(seqDetached.min)}–${fmt.x(seqDetached.max)})` : '')
         : 'n/a',
       met: seqFloor ? seqFloor.median <= 1.1 : undefined,
+      rounds: seqFloor?.values.map((v) => v <= 1.1),
     });
     const seqPeer = ratio(results, 'seqP50', peers, true);
     const seqBest = best(results, 'seqP50', peers, true);
@@ -696,6 +718,7 @@ function analyse(adapters, bufferSides, results, info, rss, run) {
       target: 'Sequential call no slower than the best peer',
       measured: seqPeer ? `p50 ${fmt.x(seqPeer.median)} (${fmt.x(seqPeer.min)}–${fmt.x(seqPeer.max)}) the best peer's (${seqBest.id}, ${fmt.us(seqBest.s.median)} µs)` : 'n/a',
       met: seqPeer ? seqPeer.median <= 1 : undefined,
+      rounds: seqPeer?.values.map((v) => v <= 1),
     });
     const tput = ratio(results, 'tput2', oneAtATimePeers, false);
     const tputBest = best(results, 'tput2', oneAtATimePeers, false);
@@ -703,12 +726,14 @@ function analyse(adapters, bufferSides, results, info, rss, run) {
       target: 'Throughput with 2 workers ≥ 2× the best peer that runs one call at a time per worker',
       measured: tput ? `${fmt.x(tput.median)} (${fmt.x(tput.min)}–${fmt.x(tput.max)}) the best such peer's (${tputBest.id}, ${fmt.cps(tputBest.s.median)} calls/s)` : 'n/a',
       met: tput ? tput.median >= 2 : undefined,
+      rounds: tput?.values.map((v) => v >= 2),
     });
     const mib = S(LIB, `buf${MiB}`);
     targets.push({
       target: '1 MiB round trip ≥ 1 GB/s',
       measured: mib ? `${cell(mib, fmt.mbps)} MB/s` : 'n/a',
       met: mib ? mib.median >= 1000 : undefined,
+      rounds: mib?.values.map((v) => v >= 1000),
     });
     const probe = rss[LIB];
     if (probe) {
@@ -724,7 +749,14 @@ function analyse(adapters, bufferSides, results, info, rss, run) {
       });
     }
   }
-  const status = (met) => (met === undefined ? 'n/a' : met ? '**met**' : '**not met**');
+  /** Met or not by the median of the rounds, and in how many rounds when they disagree. */
+  const status = ({ met, rounds }) => {
+    if (met === undefined) return 'n/a';
+    const word = met ? '**met**' : '**not met**';
+    const k = rounds?.filter(Boolean).length;
+    if (!rounds || k === 0 || k === rounds.length) return word;
+    return `${word} by the median; met in ${k} of ${rounds.length} rounds`;
+  };
 
   // tables of every side
   const label = (id) => (id === LIB ? `**${id}**` : id);
@@ -746,7 +778,7 @@ function analyse(adapters, bufferSides, results, info, rss, run) {
   const skipped = bufferSides.filter((s) => info[s.key]?.skipWhy).map((s) => `${s.key}: ${info[s.key].skipWhy}`);
 
   const coldRows = adapters
-    .filter((a) => !a.inProcess && !a.variantOf)
+    .filter((a) => applies(a, 'cold') && !a.variantOf)
     .map((a) => {
       const rec = info[a.id]?.recycle;
       return [
@@ -767,7 +799,7 @@ function analyse(adapters, bufferSides, results, info, rss, run) {
   );
   const targetTable = md(
     ['Target', 'Measured (median of rounds, min–max)', 'Status'],
-    targets.map((t) => [t.target, t.measured, status(t.met)]),
+    targets.map((t) => [t.target, t.measured, status(t)]),
     ['---', '---', '---'],
   );
   const rssHeader = ['Host', 'Calls', 'Time (s)', 'RSS (MiB)', 'V8 heap total (MiB)', 'of which new space (MiB)', 'Heap used (MiB)', 'RSS after gc() (MiB)', 'Heap used after gc() (MiB)'];
@@ -799,7 +831,7 @@ function analyse(adapters, bufferSides, results, info, rss, run) {
     '',
     plain(['Measurement', 'process-sandbox', 'raw floor', 'lib / floor', 'best peer', 'lib / best peer'], ratioRows.map((r) => [r.label, r.lib, r.floor, r.floorRatio, r.peer, r.peerRatio])),
     '',
-    ...targets.map((t) => `${t.met === undefined ? 'n/a ' : t.met ? 'MET ' : 'MISS'}  ${t.target}: ${t.measured}`),
+    ...targets.map((t) => `${t.met === undefined ? 'n/a ' : t.met ? 'MET ' : 'MISS'}  ${t.target}: ${t.measured} [${status(t).replace(/\*\*/g, '')}]`),
   ].join('\n');
 
   // chart
@@ -818,7 +850,8 @@ function analyse(adapters, bufferSides, results, info, rss, run) {
         title: 'Throughput, 2 workers, 64 concurrent callers (calls/s)',
         better: 'higher',
         format: (v) => (v >= 1000 ? `${(v / 1000).toFixed(v >= 10_000 ? 0 : 1)}k` : v.toFixed(0)),
-        note: inProcessTput ? `in-process call not drawn (${fmt.cps(inProcessTput.median)} calls/s, off scale)` : undefined,
+        note: `worker-farm keeps up to 10 calls in flight per worker by default${inProcessTput ? `; in-process call not drawn (${fmt.cps(inProcessTput.median)} calls/s, off scale)` : ''}`,
+        tick: (v) => (v >= 1000 ? `${v / 1000}k` : String(v)),
         rows: chartRows('tput2', (a) => !a.inProcess),
       },
       { title: '1 MiB Buffer round trip (MB/s), one worker', better: 'higher', format: fmt.mbps, note: 'each library as configured by default (see docs/benchmarks.md for advanced serialization)', rows: chartRows(`buf${MiB}`) },
@@ -833,7 +866,7 @@ function analyse(adapters, bufferSides, results, info, rss, run) {
 process-sandbox, five other Node process pools and three baselines, measured by one script in one run
 on one machine, with the same workloads: an echo service whose every result is checked.${
     m.busy
-      ? `\n\n> **This run shared the machine with other work** (load average ${m.loadAtStart} at the start, ${m.loadAtEnd} at the end, on ${m.cores} cores):\n> absolute figures are pessimistic and spreads wide; the per-round ratios are the figures to compare.`
+      ? `\n\n> **This run shared the machine with other work** (${m.otherWork !== undefined ? `other processes used ${(m.otherWork * 100).toFixed(0)} % of one core on average; ` : ''}load average ${m.loadAtStart} at the start, on ${m.cores} cores):\n> absolute figures are pessimistic and spreads wide; the per-round ratios are the figures to compare.`
       : ''
   }
 
@@ -901,7 +934,7 @@ ${adapters
   .filter((a) => !a.variantOf)
   .map((a) => `- **${a.id}**${run.versions[a.id] ? ` ${run.versions[a.id]}` : ''}: ${a.dispatch}.`)
   .join('\n')}
-- Variants: **worker-farm, 1 per worker** is worker-farm with \`maxConcurrentCallsPerWorker: 1\`
+- Variants: **worker-farm (1 per worker)** is worker-farm with \`maxConcurrentCallsPerWorker: 1\`
   (throughput only); **… (advanced)** is the library with Node's \`serialization: 'advanced'\` for its
   fork IPC (\`forkOpts\` for workerpool, \`workerOptions\` for worker-farm, \`serialization\` for tinypool;
   Buffers only).
@@ -924,7 +957,8 @@ ${adapters
 
 - CPU: ${m.cpu}, ${m.cores} cores, ${m.memory} memory${m.cores <= 2 ? ' (with 2 cores, the 2-worker throughput runs the host and two workers on two cores: CPU-bound for every library)' : ''}
 - OS: ${m.os}; Node: ${m.node}
-- Load average (1 / 5 / 15 min): ${m.loadAtStart} at the start, ${m.loadAtEnd} at the end
+- Load average (1 / 5 / 15 min): ${m.loadAtStart} at the start, ${m.loadAtEnd} at the end (this run itself keeps about 2 processes busy)
+- Other work on the machine during the run: ${m.otherWork === undefined ? 'unknown' : `${(m.otherWork * 100).toFixed(0)} % of one core on average (CPU time of the whole machine from /proc/stat, less this process and its children's)`}
 - Peers: ${Object.entries(run.versions)
     .map(([k, v]) => `${k} ${v}`)
     .join(', ')}

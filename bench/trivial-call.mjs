@@ -354,8 +354,11 @@ How to read it:
   spent waiting for a CPU.
 - **raw, detached children** is the same baseline with each child started \`detached\` (its own session,
   so on Linux with \`kernel.sched_autogroup_enabled=1\` its own scheduling autogroup), as the library
-  starts its workers. Against the plain baseline it shows what that placement alone costs, before any
-  library code runs; the last column is what remains for the library itself.
+  starts its workers. Against the plain baseline it shows what that difference cost in this run, before
+  any library code runs; the last column is what remains for the library itself. Which vCPU a pair of
+  processes shares sticks to the pair for seconds to minutes, detached or not (in
+  bench/experiments/detached-pingpong.mjs the detached child was the faster one four runs out of five),
+  so a single run's detached penalty is not a constant.
 
 ### What is measured
 

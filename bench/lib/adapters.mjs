@@ -124,7 +124,7 @@ export function adapters({ dir, onError }) {
       create: (options) => workerFarm(options, {}),
     },
     {
-      id: 'worker-farm, 1 per worker',
+      id: 'worker-farm (1 per worker)',
       group: 'peer',
       variantOf: 'worker-farm',
       oneAtATime: true,
@@ -197,13 +197,13 @@ export function adapters({ dir, onError }) {
       create: ({ workers }) => rawAdapter(workers, { transport: 'socket', dir, onError }),
     },
     {
-      id: 'raw socket, detached',
+      id: 'raw socket (detached)',
       group: 'baseline',
       oneAtATime: true,
-      dispatch: 'the raw socket ping-pong with each child started detached (its own session, so on Linux its own scheduling autogroup), as process-sandbox starts its workers; sequential and throughput only',
+      dispatch: 'the raw socket ping-pong with each child started detached (its own session, so on Linux its own scheduling autogroup), as process-sandbox starts its workers; not in the Buffer workload',
       buffers: 'as the raw socket ping-pong',
       noRecycle: 'baseline',
-      workloads: ['seq', 'tput1', 'tput2'],
+      workloads: ['seq', 'tput1', 'tput2', 'cold'],
       create: ({ workers }) => rawAdapter(workers, { transport: 'socket', dir, detached: true, onError }),
     },
     {

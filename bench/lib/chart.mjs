@@ -14,6 +14,15 @@ const ROW_H = 22;
 const PANEL_HEAD = 44;
 const PANEL_GAP = 18;
 
+/** An axis from 0 to a round number at or above `max`, in 3 to 6 steps of 1, 2, 2.5 or 5 × 10^k. */
+function niceAxis(max) {
+  if (!(max > 0)) return { top: 1, step: 0.25 };
+  const raw = max / 4;
+  const power = 10 ** Math.floor(Math.log10(raw));
+  const step = [1, 2, 2.5, 5, 10].map((m) => m * power).find((s) => s >= raw);
+  return { top: Math.ceil(max / step) * step, step };
+}
+
 const esc = (s) => String(s).replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 
 export function barChart({ title, subtitle, panels }) {
@@ -22,16 +31,15 @@ export function barChart({ title, subtitle, panels }) {
   const plotW = WIDTH - LABEL_W - VALUE_W - 20;
   for (const panel of panels) {
     const rows = panel.rows.filter((r) => r.median !== undefined && Number.isFinite(r.median));
-    const top = Math.max(...rows.map((r) => r.max ?? r.median), 0) * 1.05 || 1;
+    const { top, step } = niceAxis(Math.max(...rows.map((r) => r.max ?? r.median), 0));
     const scale = (v) => (Math.max(0, v) / top) * plotW;
     out.push(`<text x="20" y="${y + 16}" class="panel">${esc(panel.title)}</text>`);
     out.push(`<text x="20" y="${y + 32}" class="note">${esc(`${panel.better === 'lower' ? 'lower is better' : 'higher is better'}${panel.note ? ` · ${panel.note}` : ''}`)}</text>`);
     let ry = y + PANEL_HEAD;
-    // grid: 0, 25, 50, 75, 100 % of the axis
-    for (let k = 0; k <= 4; k++) {
-      const gx = LABEL_W + (plotW * k) / 4;
+    for (let v = 0; v <= top + step / 2; v += step) {
+      const gx = LABEL_W + scale(v);
       out.push(`<line x1="${gx.toFixed(1)}" y1="${ry - 4}" x2="${gx.toFixed(1)}" y2="${ry + rows.length * ROW_H - 2}" class="grid"/>`);
-      out.push(`<text x="${gx.toFixed(1)}" y="${ry + rows.length * ROW_H + 10}" class="tick">${esc(panel.format((top * k) / 4))}</text>`);
+      out.push(`<text x="${gx.toFixed(1)}" y="${ry + rows.length * ROW_H + 10}" class="tick">${esc((panel.tick ?? panel.format)(v))}</text>`);
     }
     for (const row of rows) {
       const w = scale(row.median);
