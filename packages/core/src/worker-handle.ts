@@ -76,7 +76,6 @@ export class WorkerHandle {
   readonly startedAt = Date.now();
   #state: WorkerState = 'spawning';
   #pid = 0;
-  #child: ChildProcess | undefined;
   #listener: PipeListener | undefined;
   #channel: Channel | undefined;
   /** The call running in the worker. */
@@ -314,7 +313,6 @@ export class WorkerHandle {
       queueMicrotask(() => this.#onExit(null, null));
       return;
     }
-    this.#child = child;
     this.#pid = child.pid ?? 0;
     child.on('error', (error) => {
       // Spawn failure (ENOENT, EACCES): no 'exit' follows when the process never started.
