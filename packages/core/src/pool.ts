@@ -326,7 +326,7 @@ export class ProcessPool extends SafeEmitter<PoolEvents> implements WorkerSource
     // With calls sent ahead a worker may never be idle between calls: its survival counts here too.
     if (worker.calls >= YOUNG_CALLS) this.#breaker.survived();
     // The idle path checks limits in #onIdle; a worker going straight on to its next call, here.
-    const reason = worker.generation !== this.#generation ? 'reload' : this.#policy.retireReason(this.#usage(worker));
+    const reason = worker.generation !== this.#generation ? 'reload' : this.#retireReasonOf(worker);
     if (reason) this.#retire(worker, reason);
   }
 
@@ -354,7 +354,7 @@ export class ProcessPool extends SafeEmitter<PoolEvents> implements WorkerSource
     if (!worker.canTakeAhead || worker.stopReason !== undefined || worker.generation !== this.#generation) return false;
     const threshold = this.#options.processRecycleThreshold;
     if (threshold !== undefined && worker.calls + 2 > threshold) return false;
-    return this.#policy.retireReason(this.#usage(worker)) === undefined;
+    return this.#retireReasonOf(worker) === undefined;
   }
 
   /** Sends calls ahead at the end of this tick, once every call enqueued in it has its place in line. */
@@ -372,7 +372,7 @@ export class ProcessPool extends SafeEmitter<PoolEvents> implements WorkerSource
   #onIdle(worker: WorkerHandle): void {
     if (worker.generation !== this.#generation) return this.#retire(worker, 'reload');
     // Checked before the worker is offered a call: it never serves past a limit.
-    const reason = this.#policy.retireReason(this.#usage(worker));
+    const reason = this.#retireReasonOf(worker);
     if (reason) return this.#retire(worker, reason);
     if (!this.#dispatcher.offer(worker)) this.#idle.push(worker);
   }
@@ -441,6 +441,11 @@ export class ProcessPool extends SafeEmitter<PoolEvents> implements WorkerSource
   }
 
   // ─── recycling ─────────────────────────────────────────────────────────────
+
+  /** The soft limit `worker` has reached; asked around every call, so nothing is built when no limit is set. */
+  #retireReasonOf(worker: WorkerHandle): RecycleReason | undefined {
+    return this.#policy.recycles ? this.#policy.retireReason(this.#usage(worker)) : undefined;
+  }
 
   #usage(worker: WorkerHandle): WorkerUsage {
     return { rssBytes: worker.rssBytes, handles: worker.handles, calls: worker.calls, ageMs: Date.now() - worker.startedAt };

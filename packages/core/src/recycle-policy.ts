@@ -38,14 +38,12 @@ export const WARNING_FRACTION = 0.8;
 export class RecyclePolicy {
   readonly #limits: RecycleLimits;
 
+  /** Whether any soft limit retires workers (then a warm spare keeps replacements off the callers' path). */
+  readonly recycles: boolean;
+
   constructor(limits: RecycleLimits) {
     this.#limits = limits;
-  }
-
-  /** Whether any limit retires workers: then a warm spare keeps replacements off the callers' path. */
-  get recycles(): boolean {
-    const l = this.#limits;
-    return l.maxMemoryMB !== undefined || l.maxHandles !== undefined || l.processRecycleThreshold !== undefined || l.maxProcessLifetimeMs !== undefined;
+    this.recycles = limits.maxMemoryMB !== undefined || limits.maxHandles !== undefined || limits.processRecycleThreshold !== undefined || limits.maxProcessLifetimeMs !== undefined;
   }
 
   /** The soft limit this worker has reached, if any: retire it before its next call. */
