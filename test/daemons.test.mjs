@@ -63,10 +63,11 @@ describe('no daemon survives', function () {
     });
 
     it('recycle (processRecycleThreshold): the daemon dies with the retired worker, and the next call runs on a new one', async () => {
-      const proxy = await createProxy({ ...spawner, maxPoolSize: 1, processRecycleThreshold: 2 });
+      const proxy = await createProxy({ ...spawner, maxPoolSize: 1, processRecycleThreshold: 3 });
       const pool = ProcessProxy.poolOf(proxy);
       const recycled = nextEvent(pool, 'workerRecycled');
       const { worker, daemon } = await workerWithDaemon(proxy);
+      expect(await proxy.pid()).to.equal(worker); // the third call: the worker retires after it
       expect(await recycled).to.include({ pid: worker });
       await expectDead(daemon, 'daemon');
       expect(await proxy.pid()).to.not.equal(worker);
