@@ -6,7 +6,7 @@ import { expect } from 'chai';
 import { spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { CallTimeoutError, ConfigurationError, ProcessProxy, ResourceLimitError, WorkerCrashedError } from '@process-sandbox/core';
+import { CallTimeoutError, ConfigurationError, ProcessProxy, RemoteError, ResourceLimitError, WorkerCrashedError } from '@process-sandbox/core';
 import { cgroupDirsOf, readCgroupFile, removeOwnWorkerCgroups, waitUntilRemoved } from './support/cgroups.mjs';
 import { createProxy, disposeProxies, fixture, nextEvent, rejectionOf } from './support/pools.mjs';
 import { isAlive, waitFor, waitForExit } from './support/processes.mjs';
@@ -86,6 +86,16 @@ describe('cgroup option (real cgroups)', function () {
     const next = await proxy.pid();
     expect(next).to.not.equal(pid);
     expect(memoryLimit(workerCgroups(next))).to.equal(200 * MiB);
+  });
+
+  it('pidsMax holds: past it the worker cannot start another process (EAGAIN, a RemoteError), and lives on', async () => {
+    // A worker is about a dozen tasks (its threads count): 40 leaves room for some children, not 60.
+    const proxy = await createProxy({ ...spawner, maxPoolSize: 1, cgroup: { pidsMax: 40 } });
+    const pid = await proxy.pid();
+    const error = await rejectionOf(proxy.spawnMany(60));
+    expect(error).to.be.an.instanceOf(RemoteError);
+    expect(error.code).to.equal('EAGAIN');
+    expect(await proxy.pid()).to.equal(pid);
   });
 
   it('hardMemoryLimitMB becomes the cgroup memory limit when cgroup.memoryMax is not given', async () => {
