@@ -83,11 +83,6 @@ function procsOf(dir: string): number[] {
   }
 }
 
-/** Whether any process is still in the cgroup `dir` (zombies not counted by the kernel). */
-export function populated(dir: string): boolean {
-  return procsOf(dir).length > 0;
-}
-
 /**
  * SIGKILL to every process in the cgroup, synchronously, wherever it forked or setsid'd to.
  * v2: cgroup.kill (Linux 5.14+) does it in the kernel, races with fork included. v1, or an older
@@ -151,7 +146,7 @@ export function removeCgroupDirs(dirs: string[], freezer: string | undefined, on
   setTimeout(() => removeCgroupDirs(left, freezer, onGiveUp, attempt + 1), 50).unref();
 }
 
-/** Synchronous best effort, for the host's own exit: empty the cgroups and try to remove them. */
+/** Synchronous best effort, for the host's own exit (already emptied): rmdir what is gone already; the next start sweeps the rest. */
 export function removeCgroupDirsNow(dirs: string[]): void {
   for (const dir of dirs) {
     try {
