@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { CallTimeoutError, ConfigurationError, ProcessProxy, RemoteError, ResourceLimitError, WorkerCrashedError } from '@process-sandbox/core';
 import { cgroupDirsOf, readCgroupFile, removeOwnWorkerCgroups, waitUntilRemoved } from './support/cgroups.mjs';
 import { createProxy, disposeProxies, fixture, nextEvent, rejectionOf } from './support/pools.mjs';
-import { isAlive, waitFor, waitForExit } from './support/processes.mjs';
+import { isAlive, skipBecause, waitFor, waitForExit } from './support/processes.mjs';
 
 const spawner = { workerModule: fixture('spawner.mjs'), workerExport: 'Spawner' };
 const leaky = { workerModule: fixture('leaky.mjs'), workerExport: 'Leaky' };
@@ -30,7 +30,7 @@ describe('cgroup option (real cgroups)', function () {
   let usable;
 
   before(async function () {
-    if (process.getuid?.() !== 0) this.skip('not root: no cgroup hierarchy is writable here');
+    if (process.getuid?.() !== 0) skipBecause(this, 'not root: no cgroup hierarchy is writable here');
     // Whether this machine can make a memory+cpu+pids cgroup at all; if not, the reason is the test's.
     try {
       const proxy = await ProcessProxy.create({ ...spawner, minPoolSize: 0, cgroup: { memoryMax: '256M', cpuMax: 0.5, pidsMax: 100 } });
@@ -38,7 +38,7 @@ describe('cgroup option (real cgroups)', function () {
       usable = true;
     } catch (error) {
       if (!(error instanceof ConfigurationError)) throw error;
-      this.skip(`no writable cgroup hierarchy with memory, cpu and pids: ${error.message}`);
+      skipBecause(this, `no writable cgroup hierarchy with memory, cpu and pids: ${error.message}`);
     }
   });
 

@@ -6,7 +6,7 @@ import { expect } from 'chai';
 import { CallTimeoutError, ProcessProxy, WorkerCrashedError } from '@process-sandbox/core';
 import { cgroupDirsOf, removeOwnWorkerCgroups, waitUntilRemoved } from './support/cgroups.mjs';
 import { createProxy, disposeProxies, fixture, nextEvent, rejectionOf } from './support/pools.mjs';
-import { isAlive, parentOf, waitFor, waitForExit } from './support/processes.mjs';
+import { isAlive, parentOf, skipBecause, waitFor, waitForExit } from './support/processes.mjs';
 
 const spawner = { workerModule: fixture('spawner.mjs'), workerExport: 'Spawner' };
 
@@ -40,7 +40,7 @@ describe('no daemon survives', function () {
 
   describe('the worker is a child subreaper (koffi)', function () {
     before(async function () {
-      if (!(await koffiInWorker())) this.skip('koffi cannot load in the worker here: no subreaper; see docs/reliability.md for what then escapes');
+      if (!(await koffiInWorker())) skipBecause(this, 'koffi cannot load in the worker here: no subreaper; see docs/reliability.md for what then escapes');
     });
 
     it('a double-forked daemon is reparented to the worker, not to init', async () => {
@@ -111,7 +111,7 @@ describe('no daemon survives', function () {
 
   describe('with a per-worker cgroup', function () {
     before(function () {
-      if (process.getuid?.() !== 0) this.skip('not root: no cgroup hierarchy is writable');
+      if (process.getuid?.() !== 0) skipBecause(this, 'not root: no cgroup hierarchy is writable');
     });
 
     async function cgroupProxy(options) {
@@ -125,7 +125,7 @@ describe('no daemon survives', function () {
 
     it('a worker that dies on its own (SIGSEGV, no hook runs): the host kills its daemon through the cgroup, and removes the cgroup', async function () {
       const proxy = await cgroupProxy();
-      if (!proxy) this.skip('no writable cgroup hierarchy on this machine');
+      if (!proxy) skipBecause(this, 'no writable cgroup hierarchy on this machine');
       const { worker, daemon } = await workerWithDaemon(proxy);
       const dirs = Object.values(cgroupDirsOf(worker)).filter((d) => d.includes(`process-sandbox-${process.pid}-`));
       expect(dirs, 'the worker is in its own cgroup').to.not.be.empty;
@@ -141,7 +141,7 @@ describe('no daemon survives', function () {
 
     it('the same daemon in a memory cgroup (v1 or v2 with memory): killed at the crash, every directory removed', async function () {
       const proxy = await cgroupProxy({ cgroup: { memoryMax: '1G' } });
-      if (!proxy) this.skip('no writable memory cgroup on this machine');
+      if (!proxy) skipBecause(this, 'no writable memory cgroup on this machine');
       const { worker, daemon } = await workerWithDaemon(proxy);
       const dirs = Object.values(cgroupDirsOf(worker)).filter((d) => d.includes(`process-sandbox-${process.pid}-`));
       expect(dirs).to.not.be.empty;

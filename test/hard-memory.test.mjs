@@ -7,7 +7,7 @@ import { expect } from 'chai';
 import { readFileSync } from 'node:fs';
 import { ProcessProxy, ResourceLimitError } from '@process-sandbox/core';
 import { createProxy, disposeProxies, fixture, rejectionOf } from './support/pools.mjs';
-import { isAlive, waitFor } from './support/processes.mjs';
+import { isAlive, skipBecause, waitFor } from './support/processes.mjs';
 
 const leaky = { workerModule: fixture('leaky.mjs'), workerExport: 'Leaky' };
 const LIMIT_MB = 300;
@@ -27,7 +27,7 @@ describe('hardMemoryLimitMB while a call runs', function () {
   afterEach(disposeProxies);
 
   it(`a worker allocating 64 MiB blocks flat out with hardMemoryLimitMB ${LIMIT_MB} is killed below 2x the limit, three times running`, async function () {
-    if (process.platform !== 'linux') this.skip('the running-call watch reads /proc; elsewhere the sampler alone enforces the limit');
+    if (process.platform !== 'linux') skipBecause(this, 'the running-call watch reads /proc; elsewhere the sampler alone enforces the limit');
     // The default healthIntervalMs (1 s): what stops the worker is the watch, not the sampler.
     const proxy = await createProxy({ ...leaky, maxPoolSize: 1, hardMemoryLimitMB: LIMIT_MB });
     const pool = ProcessProxy.poolOf(proxy);
