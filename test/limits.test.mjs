@@ -6,7 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigurationError, ProcessProxy, RemoteError, ResourceLimitError } from '@process-sandbox/core';
 import { createProxy, disposeProxies, fixture, rejectionOf } from './support/pools.mjs';
-import { TEST_RUN_MARKER, isAlive, waitFor } from './support/processes.mjs';
+import { TEST_RUN_MARKER, isAlive } from './support/processes.mjs';
+import { cgroupDirsOf, waitUntilRemoved } from './support/cgroups.mjs';
 
 const spawner = { workerModule: fixture('spawner.mjs'), workerExport: 'Spawner' };
 
@@ -82,27 +83,30 @@ describe('limits and runtime', function () {
     });
   });
 
-  describe('cgroup v2', function () {
-    it('gives each worker its own cgroup with the limits when a delegation is writable, else a clear ConfigurationError', async () => {
+  describe('cgroup', function () {
+    // The real-cgroup cases (OOM, every ending, sweep) are in cgroups.test.mjs.
+    it('gives each worker its own cgroup (v2, or v1 hierarchies) with the limits when one is writable, else a clear ConfigurationError', async () => {
       let proxy;
       try {
         proxy = await createProxy({ ...spawner, maxPoolSize: 1, cgroup: { memoryMax: '256M', cpuMax: 0.5 } });
       } catch (error) {
-        // This machine has no usable delegation (e.g. cgroup v1 controllers, or v2 without them).
+        // This machine has no writable cgroup with these controllers (e.g. not root).
         expect(error).to.be.an.instanceOf(ConfigurationError);
         expect(error.option).to.equal('cgroup');
-        expect(error.message).to.match(/no usable cgroup v2 delegation: .+\. The cgroup option needs a cgroup v2 directory/);
+        expect(error.message).to.match(/no usable cgroup for the memory, cpu controller\(s\): cgroup v2: .+; cgroup v1: .+\. The cgroup option needs a cgroup directory/);
         return;
       }
       const pid = await proxy.pid();
-      const path = readFileSync(`/proc/${pid}/cgroup`, 'utf8').split('\n').find((l) => l.startsWith('0::')).slice(3);
-      expect(path).to.match(/process-sandbox-\d+-\d+$/);
-      const mount = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').find((l) => l.includes(' - cgroup2 ')).split(' ')[4];
-      const dir = join(mount, path);
-      expect(readFileSync(join(dir, 'memory.max'), 'utf8').trim()).to.equal(String(256 * 1024 * 1024));
-      expect(readFileSync(join(dir, 'cpu.max'), 'utf8').trim()).to.equal('50000 100000');
+      const dirs = Object.fromEntries(Object.entries(cgroupDirsOf(pid)).filter(([, d]) => /process-sandbox-\d+-\d+$/.test(d)));
+      if (dirs.memory) {
+        expect(readFileSync(join(dirs.memory, 'memory.limit_in_bytes'), 'utf8').trim()).to.equal(String(256 * 1024 * 1024));
+        expect(readFileSync(join(dirs.cpu, 'cpu.cfs_quota_us'), 'utf8').trim()).to.equal('50000');
+      } else {
+        expect(readFileSync(join(dirs.v2, 'memory.max'), 'utf8').trim()).to.equal(String(256 * 1024 * 1024));
+        expect(readFileSync(join(dirs.v2, 'cpu.max'), 'utf8').trim()).to.equal('50000 100000');
+      }
       await ProcessProxy.poolOf(proxy).dispose();
-      expect(await waitFor(() => { try { readFileSync(join(dir, 'cgroup.procs')); return false; } catch { return true; } }, { timeoutMs: 3000 })).to.equal(true);
+      await waitUntilRemoved(Object.values(dirs));
     });
 
     it('rejects a malformed cgroup option', async () => {

@@ -96,3 +96,9 @@ export async function waitForExit(pids, timeoutMs = 5000) {
 export function openFds(pid = 'self') {
   return readdirSync(`/proc/${pid}/fd`).length;
 }
+
+/** this.skip() with the reason printed (mocha itself drops a skip's message). */
+export function skipBecause(context, reason) {
+  console.log(`      (skipped: ${reason})`);
+  context.skip();
+}

@@ -69,7 +69,7 @@ export interface ProcessProxyOptions {
   retry?: RetryOptions;
   /** Hard OS limits applied to each worker before the implementation loads. Default: none. */
   limits?: ResourceLimits;
-  /** One cgroup v2 per worker with these limits; needs a writable delegation. Default: none. */
+  /** One cgroup per worker (v2, or v1 hierarchies) with these limits; needs a writable cgroup. Default: none. */
   cgroup?: CgroupLimits;
   /** Node's permission model for each worker (JavaScript implementations; native addons are refused under it). Default: off. */
   permissions?: WorkerPermissions;
@@ -293,7 +293,8 @@ function recyclingOptions(input: ProcessProxyOptions) {
 function osLimitOptions(input: ProcessProxyOptions) {
   return {
     limits: resolveLimits(input.limits, Array.isArray(input.execArgv) ? input.execArgv : []),
-    cgroup: resolveCgroup(input.cgroup),
+    // The hard memory limit becomes the cgroup's memory limit when none is given: the kernel holds it.
+    cgroup: resolveCgroup(input.cgroup, typeof input.hardMemoryLimitMB === 'number' ? input.hardMemoryLimitMB : undefined),
   };
 }
 

@@ -10,6 +10,7 @@ import type { Call, CallOptions } from './call.js';
 import { CircuitBreaker, YOUNG_CALLS } from './circuit-breaker.js';
 import { Dispatcher, type WorkerSource } from './dispatcher.js';
 import { sampleProcess, Sampler } from './health-sampler.js';
+import { BusyMemoryWatch } from './memory-watch.js';
 import { guardOnExit, unguard } from './host-exit.js';
 import { silentLogger } from './logger.js';
 import { Lease, type LeaseHost } from './lease.js';
@@ -97,6 +98,7 @@ export class ProcessPool extends SafeEmitter<PoolEvents> implements WorkerSource
   /** Limits each worker has been warned about, so that a resourceWarning is emitted once. */
   readonly #warned = new WeakMap<WorkerHandle, Set<string>>();
   #sampler: Sampler | undefined;
+  #memoryWatch: BusyMemoryWatch<WorkerHandle> | undefined;
   #aheadScheduled = false;
 
   constructor(options: ResolvedOptions) {
@@ -110,6 +112,9 @@ export class ProcessPool extends SafeEmitter<PoolEvents> implements WorkerSource
     this.#sparePlanner = new SparePlanner(options.processRecycleThreshold);
     this.#breaker = new CircuitBreaker();
     if (options.healthIntervalMs > 0) this.#sampler = new Sampler(options.healthIntervalMs, () => this.#sample());
+    if (options.hardMemoryLimitMB !== undefined) {
+      this.#memoryWatch = BusyMemoryWatch.start(options.hardMemoryLimitMB * 1024 * 1024, () => this.#running(), (worker, rss) => this.#killOverHardLimit(worker, rss));
+    }
     guardOnExit(this);
   }
 
@@ -238,6 +243,7 @@ export class ProcessPool extends SafeEmitter<PoolEvents> implements WorkerSource
     for (const lease of [...this.#leases]) lease.fail(new PoolDisposedError(undefined, 'the pool was disposed while the lease waited for a worker'));
     this.#stopping = true;
     this.#sampler?.stop();
+    this.#memoryWatch?.stop();
     clearTimeout(this.#breakerTimer);
     for (const worker of this.#workers) worker.stop('dispose', true);
     await Promise.all([...this.#workers].map((w) => w.exited));
@@ -484,13 +490,7 @@ export class ProcessPool extends SafeEmitter<PoolEvents> implements WorkerSource
   #checkLimits(worker: WorkerHandle): void {
     if (!worker.live) return;
     const usage = this.#usage(worker);
-    if (this.#policy.overHardLimit(usage)) {
-      this.#recycles.hardMemory++;
-      this.emit('workerRecycled', { pid: worker.pid, reason: 'hardMemory' });
-      const detail = `resident memory ${Math.round((usage.rssBytes ?? 0) / 1048576)} MiB reached hardMemoryLimitMB (${this.#options.hardMemoryLimitMB})`;
-      worker.killDuringCall('hardMemory', new ResourceLimitError('hardMemory', worker.pid, worker.currentCall?.method, detail));
-      return;
-    }
+    if (this.#policy.overHardLimit(usage)) return this.#killOverHardLimit(worker, usage.rssBytes ?? 0);
     let warned = this.#warned.get(worker);
     for (const warning of this.#policy.warnings(usage)) {
       if (!warned) this.#warned.set(worker, (warned = new Set()));
@@ -504,6 +504,19 @@ export class ProcessPool extends SafeEmitter<PoolEvents> implements WorkerSource
     else if (this.#options.idleTimeoutMs !== undefined && worker.msInState >= this.#options.idleTimeoutMs && this.#liveCount() > this.#options.minPoolSize) {
       this.#retire(worker, 'idle');
     }
+  }
+
+  #killOverHardLimit(worker: WorkerHandle, rssBytes: number): void {
+    if (!worker.live && worker.state !== 'draining') return;
+    this.#recycles.hardMemory++;
+    this.emit('workerRecycled', { pid: worker.pid, reason: 'hardMemory' });
+    const detail = `resident memory ${Math.round(rssBytes / 1048576)} MiB reached hardMemoryLimitMB (${this.#options.hardMemoryLimitMB})`;
+    worker.killDuringCall('hardMemory', new ResourceLimitError('hardMemory', worker.pid, worker.currentCall?.method, detail));
+  }
+
+  /** Workers running a call now (busy, or retiring with their last call): the memory watch's rounds. */
+  *#running(): Iterable<WorkerHandle> {
+    for (const worker of this.#workers) if (worker.currentCall && (worker.state === 'busy' || worker.state === 'draining')) yield worker;
   }
 
   /** The host's own look at every worker: what the OS sees, even of a worker blocked in native code. */

@@ -4,7 +4,11 @@
  * Each worker leads its own process group (spawned detached), so one kill(-pid) reaches every
  * descendant that stayed in the group. tree-kill walks the parent links to find those that left it
  * (setsid, daemonising legacy code); it must run while the worker is still alive to be their
- * parent, so it goes first and the group kill follows in its callback.
+ * parent, so it goes first and the group kill follows in its callback. Meanwhile the group is
+ * stopped (SIGSTOP): listing the tree takes tens of ms, and a worker running away with memory or
+ * forking must not go on meanwhile; a stopped process is still alive, so its parent links hold.
+ * A descendant in another group keeps running until its SIGKILL; the worker is a child subreaper
+ * (see @process-sandbox/worker's subreaper.ts), so a double-forked one is still linked to it.
  */
 import treeKill from 'tree-kill';
 
@@ -33,5 +37,12 @@ export function killProcessTree(pid: number, done?: () => void): void {
   // If listing the tree hangs (a wedged `ps`), the group kill must not wait for it.
   const fallback = setTimeout(finish, 1_000);
   fallback.unref();
+  if (!isWindows) {
+    try {
+      process.kill(-pid, 'SIGSTOP');
+    } catch {
+      // The group is gone already; tree-kill finds nothing and the group kill is a no-op.
+    }
+  }
   treeKill(pid, 'SIGKILL', finish);
 }

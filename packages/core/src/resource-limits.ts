@@ -92,7 +92,7 @@ export function limitErrorFor(
     return new ResourceLimitError('cpu', pid, method, `${detail}; killed by ${signal}`);
   }
   if (options.cgroup && cgroupOomKilled(pid)) {
-    return new ResourceLimitError('hardMemory', pid, method, 'its cgroup reached memory.max (cgroup.memoryMax) and the kernel OOM killer ended it');
+    return new ResourceLimitError('hardMemory', pid, method, 'its cgroup reached its memory limit (cgroup.memoryMax, else hardMemoryLimitMB) and the kernel OOM killer ended it');
   }
   const aborted = signal === 'SIGABRT' || signal === 'SIGTRAP' || exitCode === 134;
   if (limits?.maxHeapMB !== undefined && aborted && HEAP_EXHAUSTED.test(stderrTail)) {

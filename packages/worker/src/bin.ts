@@ -5,6 +5,7 @@
  */
 import { ENV_PIPE, ENV_TOKEN } from '@process-sandbox/abstractions';
 import { killDescendants } from './descendants.cjs';
+import { becomeSubreaper } from './subreaper.js';
 import { ENV_HOST_PID, ENV_LIFELINE_FD, ENV_LIMITS, ENV_PARENT_GUARD } from './guard-env.js';
 import { applyLimits } from './limits.js';
 import { startParentGuard } from './parent-watchdog.js';
@@ -18,6 +19,10 @@ const limits = process.env[ENV_LIMITS];
 const parentGuard = process.env[ENV_PARENT_GUARD] !== '0';
 // Neither the implementation nor anything it spawns needs them.
 for (const name of [ENV_PIPE, ENV_TOKEN, ENV_HOST_PID, ENV_LIFELINE_FD, ENV_LIMITS, ENV_PARENT_GUARD]) delete process.env[name];
+
+// Before anything can spawn: a descendant whose parent dies (a double fork, `setsid cmd &`) is
+// reparented to this worker instead of init, so the descendant walks below still find it.
+becomeSubreaper();
 
 if (!pipe || !token) {
   process.stderr.write(`process-sandbox-worker is started by @process-sandbox/core; ${ENV_PIPE} and ${ENV_TOKEN} are not set.\n`);

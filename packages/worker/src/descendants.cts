@@ -3,8 +3,9 @@
  *
  * The host kills a worker's process group; a descendant that left the group (setsid, a daemonising
  * legacy tool) is only reachable through the parent links, and only while the worker is alive to be
- * its parent. So the worker kills them itself on its way out (exit hook, parent watchdog). Linux
- * only (it reads /proc); elsewhere this finds nothing and the group kill is all there is.
+ * its parent. So the worker kills them itself on its way out (exit hook, parent watchdog). The
+ * worker is a child subreaper (subreaper.ts), so a double-forked daemon is still its descendant
+ * here. Linux only (it reads /proc); elsewhere this finds nothing and the group kill is all there is.
  */
 import { readdirSync, readFileSync } from 'node:fs';
 
