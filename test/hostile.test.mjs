@@ -112,7 +112,8 @@ describe('hostile peers', function () {
         creating.then(() => (ready = true), () => {});
         const report = await intruder.attack(`${TEST_RUN_MARKER}=${process.env[TEST_RUN_MARKER]}`, 5);
         expect(ready, 'the attack ran while the worker was starting').to.equal(false);
-        console.log(`      the intruder saw ${JSON.stringify(report.environ[pid])}, fds ${JSON.stringify(report.fdLinks[pid])}; attempts: ${JSON.stringify(report.attempts.filter((a) => a.pid === pid).map((a) => `${a.what}: ${a.outcome}`).slice(0, 4))}`);
+        const tried = report.attempts.filter((a) => a.pid === pid && a.what.startsWith('open fd')).map((a) => `${a.what}: ${a.outcome}`);
+        console.log(`      the intruder read ${report.environ[pid]?.length} PROCESS_SANDBOX_* variables (${report.environ[pid]?.map((kv) => kv.split('=')[0].slice(16)).join(', ')}), fd 4 = ${report.fdLinks[pid]?.[4]}; ${[...new Set(tried)].slice(0, 3).join(', ')}…`);
         expect(report.targets, 'the intruder found the starting worker').to.include(pid);
         expect(report.successes, JSON.stringify(report.attempts)).to.equal(0);
         expect(report.environ[pid].filter((kv) => /PIPE|TOKEN/.test(kv))).to.deep.equal([]);
@@ -127,6 +128,15 @@ describe('hostile peers', function () {
           for (let i = 0; i < 5; i++) expect(await proxy.echo(`B's value ${i}`)).to.equal(`B's value ${i}`);
           expect(pool.stats().totals).to.include({ failed: 0 });
           expect(logger.lines.filter((l) => l.level === 'error' || /dropped a connection/.test(l.msg))).to.deep.equal([]);
+          if (options.user) {
+            // Running as a user of its own, the worker made itself non-dumpable before its Hello: once
+            // it runs, the other processes of that uid cannot even read its environment or descriptors.
+            const again = await intruder.attack(`${TEST_RUN_MARKER}=${process.env[TEST_RUN_MARKER]}`, 1, [pid]);
+            const onB = again.attempts.filter((a) => a.pid === pid).map((a) => `${a.what}: ${a.outcome}`);
+            expect(onB).to.deep.equal(['read environ: EACCES', 'list fds: EACCES']);
+            expect(again.successes).to.equal(0);
+          }
+          expect(await proxy.echo('still B')).to.equal('still B');
         } finally {
           await ProcessProxy.poolOf(proxy).dispose();
         }

@@ -15,7 +15,7 @@
  * `user` without isolateNetwork is spawn's own uid/gid.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { ENV_LIMITS, workerBinPath } from '@process-sandbox/worker';
+import { ENV_LIMITS, ENV_NOT_DUMPABLE, workerBinPath } from '@process-sandbox/worker';
 import { placeInCgroup, type ResolvedCgroup } from './cgroup.js';
 import type { Logger } from './logger.js';
 import { platformGuard, type SpawnPlan } from './os/guard.js';
@@ -70,6 +70,8 @@ export function workerCommand(options: CommandOptions): WorkerCommand {
       windowsHide: true,
     },
   };
+  // A user of its own: other processes of that uid (other pools' workers) must not read or trace it.
+  if (user) env[ENV_NOT_DUMPABLE] = '1';
   if (user && !isolateNetwork) {
     plan.options.uid = user.uid;
     plan.options.gid = user.gid;

@@ -7,8 +7,9 @@
 import { connect, Socket } from 'node:net';
 import { ENV_CHANNEL_FD, ENV_PIPE, ENV_TOKEN } from '@process-sandbox/abstractions';
 import { killDescendants } from './descendants.cjs';
-import { ENV_HOST_PID, ENV_LIFELINE_FD, ENV_LIMITS, ENV_PARENT_GUARD } from './guard-env.js';
+import { ENV_HOST_PID, ENV_LIFELINE_FD, ENV_LIMITS, ENV_NOT_DUMPABLE, ENV_PARENT_GUARD } from './guard-env.js';
 import { applyLimits } from './limits.js';
+import { libc } from './native.js';
 import { startParentGuard } from './parent-watchdog.js';
 import { WorkerExitCode, WorkerHost } from './worker-host.js';
 
@@ -19,8 +20,9 @@ const hostPid = Number(process.env[ENV_HOST_PID]) || process.ppid;
 const lifelineFd = process.env[ENV_LIFELINE_FD] === undefined ? -1 : Number(process.env[ENV_LIFELINE_FD]);
 const limits = process.env[ENV_LIMITS];
 const parentGuard = process.env[ENV_PARENT_GUARD] !== '0';
+const notDumpable = process.env[ENV_NOT_DUMPABLE] === '1';
 // Neither the implementation nor anything it spawns needs them.
-for (const name of [ENV_CHANNEL_FD, ENV_PIPE, ENV_TOKEN, ENV_HOST_PID, ENV_LIFELINE_FD, ENV_LIMITS, ENV_PARENT_GUARD]) delete process.env[name];
+for (const name of [ENV_CHANNEL_FD, ENV_PIPE, ENV_TOKEN, ENV_HOST_PID, ENV_LIFELINE_FD, ENV_LIMITS, ENV_PARENT_GUARD, ENV_NOT_DUMPABLE]) delete process.env[name];
 
 /** The socket to the host, opened before anything else: nothing of the host's reaches the implementation but through it. */
 function openChannel(): Socket {
@@ -55,4 +57,8 @@ if (limits) {
   }
 }
 // The token proves a pipe's client on Windows; an inherited channel needs none.
+// Running as a user of its own: before the Hello (so before Init brings workerOptions), shut out the
+// other processes of that uid. Best effort: without koffi (or under the permission model) it stays
+// dumpable, as it was in the few ms since exec in any case (docs/reliability.md).
+if (notDumpable) libc()?.setNotDumpable?.();
 new WorkerHost(socket, channelFd === undefined ? token! : '', guardReady);

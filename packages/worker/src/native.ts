@@ -15,6 +15,8 @@ interface Koffi {
 export interface Libc {
   /** prctl(PR_SET_PDEATHSIG, signal); Linux only. */
   setParentDeathSignal?(signal: number): boolean;
+  /** prctl(PR_SET_DUMPABLE, 0); Linux only. */
+  setNotDumpable?(): boolean;
   /** setrlimit(resource, { soft, hard }); throws with errno on failure. */
   setrlimit(resource: number, soft: bigint, hard: bigint): void;
 }
@@ -42,6 +44,8 @@ export function libc(): Libc | undefined {
       const prctl = lib.func('int prctl(int option, unsigned long arg2, unsigned long arg3, unsigned long arg4, unsigned long arg5)');
       const PR_SET_PDEATHSIG = 1;
       result.setParentDeathSignal = (signal) => prctl(PR_SET_PDEATHSIG, signal, 0, 0, 0) === 0;
+      const PR_SET_DUMPABLE = 4;
+      result.setNotDumpable = () => prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) === 0;
     }
     cached = result;
   } catch {
