@@ -6,9 +6,10 @@ import { expect } from 'chai';
 import { spawnSync } from 'node:child_process';
 import { openSync, closeSync, readFileSync, readlinkSync } from 'node:fs';
 import { workerBinPath } from '@process-sandbox/worker';
-import { ProcessProxy } from '@process-sandbox/core';
-import { disposeProxies, fixture } from './support/pools.mjs';
-import { environOf, openFds, waitFor } from './support/processes.mjs';
+import { PROTOCOL_VERSION } from '@process-sandbox/abstractions';
+import { ProcessProxy, WorkerStartError } from '@process-sandbox/core';
+import { disposeProxies, fixture, rejectionOf } from './support/pools.mjs';
+import { environOf, isAlive, openFds, waitFor } from './support/processes.mjs';
 
 const torture = { workerModule: fixture('torture.mjs'), workerExport: 'Torture' };
 
@@ -54,4 +55,25 @@ describe('the channel between host and worker', function () {
       closeSync(file);
     }
   });
+
+  for (const [what, reason] of [
+    ['version', `protocol version ${PROTOCOL_VERSION + 1}, expected ${PROTOCOL_VERSION}`],
+    ['kind', 'first message is kind 2, not Hello'],
+    ['garbage', 'Undecodable frame'],
+  ]) {
+    it(`a worker whose first frame is not a good Hello (${what}) is answered nothing and killed; the start fails saying why`, async () => {
+      const error = await rejectionOf(
+        ProcessProxy.create({
+          ...torture,
+          execArgv: [new URL('./fixtures/bad-hello.mjs', import.meta.url).pathname],
+          env: { ...process.env, BAD_HELLO: what },
+          processStartTimeoutMs: 20_000,
+        }),
+      );
+      expect(error).to.be.an.instanceOf(WorkerStartError);
+      expect(error.message).to.include(`its channel failed before the handshake: ${reason}`);
+      expect(error.stderrTail, 'the host answered nothing').to.not.match(/the host answered/);
+      expect(await waitFor(() => !isAlive(error.pid)), 'the worker is gone').to.equal(true);
+    });
+  }
 });
