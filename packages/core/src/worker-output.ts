@@ -45,19 +45,33 @@ class TokenBucket {
   }
 }
 
-/** Splits a byte stream into lines of at most MAX_LINE_BYTES, holding no more than that meanwhile. */
+/**
+ * Splits a byte stream into lines of at most MAX_LINE_BYTES, holding no more than that meanwhile.
+ * `wants` decides from a line's size whether it is wanted at all; only a wanted line is handed over as
+ * bytes, so a flood of unwanted lines costs a scan for newlines and no allocation per line.
+ */
 class LineSplitter {
   #parts: Buffer[] = [];
   #kept = 0;
   #cut = 0;
 
-  constructor(readonly onLine: (parts: readonly Buffer[], kept: number, cut: number) => void) {}
+  constructor(
+    readonly wants: (kept: number, cut: number) => boolean,
+    readonly onLine: (line: Buffer, cut: number) => void,
+  ) {}
 
   push(chunk: Buffer): void {
     let start = 0;
     for (let nl = chunk.indexOf(NEWLINE); nl !== -1; nl = chunk.indexOf(NEWLINE, start)) {
-      this.#add(chunk.subarray(start, nl), false);
-      this.#emit();
+      if (this.#kept === 0 && this.#cut === 0) {
+        // The whole line is in this chunk: nothing to gather.
+        const kept = Math.min(nl - start, MAX_LINE_BYTES);
+        const cut = nl - start - kept;
+        if (this.wants(kept, cut)) this.onLine(chunk.subarray(start, start + kept), cut);
+      } else {
+        this.#add(chunk.subarray(start, nl), false);
+        this.#emit();
+      }
       start = nl + 1;
     }
     // The unfinished line's head is copied: a slice would keep the whole chunk alive.
@@ -80,14 +94,11 @@ class LineSplitter {
   }
 
   #emit(): void {
-    const { onLine } = this;
-    const parts = this.#parts;
-    const kept = this.#kept;
-    const cut = this.#cut;
+    const [parts, kept, cut] = [this.#parts, this.#kept, this.#cut];
     this.#parts = [];
     this.#kept = 0;
     this.#cut = 0;
-    onLine(parts, kept, cut);
+    if (this.wants(kept, cut)) this.onLine(parts.length === 1 ? parts[0]! : Buffer.concat(parts, kept), cut);
   }
 }
 
@@ -109,7 +120,10 @@ export class WorkerOutput {
 
   follow(source: Readable | null, stream: Stream): void {
     if (!source) return;
-    const lines = new LineSplitter((parts, kept, cut) => this.#line(stream, parts, kept, cut));
+    const lines = new LineSplitter(
+      (kept, cut) => this.#budget(kept, cut),
+      (line, cut) => this.#line(stream, line, cut),
+    );
     source.on('data', (chunk: Buffer) => {
       if (stream === 'stderr') this.#keepTail(chunk);
       lines.push(chunk);
@@ -123,10 +137,15 @@ export class WorkerOutput {
     this.#stderrTail = Buffer.from(tail.subarray(Math.max(0, tail.length - STDERR_TAIL_BYTES)));
   }
 
-  #line(stream: Stream, parts: readonly Buffer[], kept: number, cut: number): void {
-    // Decoded only once it is known to be logged: a flood costs a scan for newlines, no strings.
-    if (!this.#bucket.take(kept)) return this.#dropped(kept + cut);
-    let text = (parts.length === 1 ? parts[0]! : Buffer.concat(parts, kept)).toString('utf8');
+  /** Whether a line of this size may go to the logger now; if not, it is counted as dropped. */
+  #budget(kept: number, cut: number): boolean {
+    if (this.#bucket.take(kept)) return true;
+    this.#dropped(kept + cut);
+    return false;
+  }
+
+  #line(stream: Stream, line: Buffer, cut: number): void {
+    let text = line.toString('utf8');
     if (text.endsWith('\r')) text = text.slice(0, -1);
     const pid = this.pid();
     const obj: Record<string, unknown> = { pid, stream };
