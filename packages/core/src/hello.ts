@@ -2,6 +2,7 @@
  * The first frame on a worker's channel, whatever carries it: a Hello of this protocol version,
  * with the worker's pid and (Windows' named pipe only) the token that proves who connected.
  */
+import type { ChildProcess } from 'node:child_process';
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { MessageKind, PROTOCOL_VERSION, type Channel, type Message } from '@process-sandbox/abstractions';
 import type { SpawnPlan } from './os/guard.js';
@@ -25,7 +26,7 @@ export interface WorkerEndpoint {
   /** Adds what the worker needs to find its end (stdio, environment) to the spawn plan. */
   prepare(plan: SpawnPlan): void;
   /** Called synchronously right after a successful spawn. */
-  attach(child: import('node:child_process').ChildProcess): void;
+  attach(child: ChildProcess): void;
   /** Drops everything not yet handed over. Idempotent. */
   close(): void;
 }
