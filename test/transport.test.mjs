@@ -1,61 +1,79 @@
+// The channel between host and worker. POSIX: one end of a socketpair the worker inherits on
+// descriptor 4, named nowhere (not in argv, not in the environment, not in the file system); a pool
+// leaves no descriptor behind. A worker started without it says what is missing. (hostile.test.mjs
+// covers the same-uid intruder and the Windows pipe listener.)
 import { expect } from 'chai';
-import { readFileSync, statSync } from 'node:fs';
-import { connect } from 'node:net';
-import { dirname } from 'node:path';
-import { encodeFrame, encodeValue, MessageKind, PROTOCOL_VERSION } from '@process-sandbox/abstractions';
-import { ProcessProxy } from '@process-sandbox/core';
-import { disposeProxies, fixture, memoryLogger } from './support/pools.mjs';
-import { environOf, markedProcesses, waitFor } from './support/processes.mjs';
+import { spawnSync } from 'node:child_process';
+import { openSync, closeSync, readFileSync, readlinkSync } from 'node:fs';
+import { workerBinPath } from '@process-sandbox/worker';
+import { PROTOCOL_VERSION } from '@process-sandbox/abstractions';
+import { ProcessProxy, WorkerStartError } from '@process-sandbox/core';
+import { disposeProxies, fixture, rejectionOf } from './support/pools.mjs';
+import { environOf, isAlive, openFds, waitFor } from './support/processes.mjs';
 
-/** Connects, sends `bytes`, and resolves with what came back before the host hung up. */
-function strangerSends(path, bytes) {
-  return new Promise((resolve, reject) => {
-    const received = [];
-    const socket = connect(path, () => socket.write(bytes));
-    socket.on('data', (d) => received.push(d));
-    socket.on('error', reject);
-    socket.on('close', () => resolve(Buffer.concat(received)));
-  });
-}
+const torture = { workerModule: fixture('torture.mjs'), workerExport: 'Torture' };
 
-describe('the pipe between host and worker', function () {
+describe('the channel between host and worker', function () {
+  this.timeout(30_000);
   afterEach(disposeProxies);
 
-  it('lives in a private 0700 directory, the token never in argv, and a stranger with a wrong token is dropped unanswered', async () => {
-    const logger = memoryLogger();
-    const before = new Set(markedProcesses());
-    // The worker waits 1.5 s before connecting, which leaves the listening pipe open to strangers.
-    const creating = ProcessProxy.create({
-      workerModule: fixture('torture.mjs'),
-      workerExport: 'Torture',
-      execArgv: ['--import', 'data:text/javascript,await new Promise((r) => setTimeout(r, 1500))'],
-      logger,
-    });
-    const workerPid = await waitFor(() => markedProcesses().find((p) => !before.has(p)));
-    expect(workerPid, 'the worker process appeared').to.be.a('number');
-    const env = environOf(workerPid);
-    const pipe = env.PROCESS_SANDBOX_PIPE;
-    const token = env.PROCESS_SANDBOX_TOKEN;
-    expect(pipe).to.be.a('string');
-    expect(token).to.be.a('string').with.length.above(30);
-    expect(statSync(dirname(pipe)).mode & 0o777).to.equal(0o700);
-    expect(readFileSync(`/proc/${workerPid}/cmdline`, 'latin1')).to.not.include(token);
-
-    const wrongToken = encodeFrame(encodeValue([MessageKind.Hello, PROTOCOL_VERSION, 'x'.repeat(token.length), 4242]));
-    expect((await strangerSends(pipe, wrongToken)).length, 'no byte answered to a wrong token').to.equal(0);
-    const garbage = Buffer.from([0, 0, 0, 3, 0xc1, 0xc1, 0xc1]);
-    expect((await strangerSends(pipe, garbage)).length, 'no byte answered to garbage').to.equal(0);
-    const oversized = Buffer.from([0x7f, 0xff, 0xff, 0xff, 1, 2, 3]);
-    expect((await strangerSends(pipe, oversized)).length, 'no byte answered to a 2 GiB length prefix').to.equal(0);
-
-    const proxy = await creating;
-    try {
-      expect(await proxy.pid()).to.equal(workerPid);
-      expect(logger.lines.filter((l) => /dropped a connection/.test(l.msg))).to.have.length(3);
-    } finally {
-      await ProcessProxy.poolOf(proxy).dispose();
+  it('is a socket the worker inherits on descriptor 4, named nowhere; pools leave no descriptor behind', async () => {
+    // Warm up, so that what the first pool loads once (modules, the sampler's caches) is not counted.
+    const warm = await ProcessProxy.create(torture);
+    await ProcessProxy.poolOf(warm).dispose();
+    const fdsBefore = openFds();
+    for (let i = 0; i < 3; i++) {
+      const proxy = await ProcessProxy.create({ ...torture, minPoolSize: 2, maxPoolSize: 2 });
+      const pool = ProcessProxy.poolOf(proxy);
+      for (const pid of pool.livePids()) {
+        expect(readlinkSync(`/proc/${pid}/fd/4`), `worker ${pid}'s descriptor 4`).to.match(/^socket:\[\d+\]$/);
+        expect(readFileSync(`/proc/${pid}/cmdline`, 'latin1')).to.not.match(/PROCESS_SANDBOX|\.sock|pipe/);
+        const env = environOf(pid);
+        expect(env.PROCESS_SANDBOX_CHANNEL_FD).to.equal('4');
+        expect(Object.keys(env).filter((name) => /PIPE|TOKEN/.test(name))).to.deep.equal([]);
+      }
+      expect(await proxy.echo({ i })).to.deep.equal({ i });
+      await pool.dispose();
     }
-    // The socket was unlinked once the real worker connected, and the directory is gone after dispose.
-    expect(() => statSync(dirname(pipe))).to.throw(/ENOENT/);
+    const settled = await waitFor(() => openFds() <= fdsBefore, { timeoutMs: 5000 });
+    expect(settled, `host descriptors: ${openFds()} after three pools, ${fdsBefore} before`).to.equal(true);
   });
+
+  it('a worker started without its channel exits 64 and says what is missing', () => {
+    const env = { ...process.env };
+    for (const name of Object.keys(env)) if (name.startsWith('PROCESS_SANDBOX_') && name !== 'PROCESS_SANDBOX_TEST_RUN') delete env[name];
+    const none = spawnSync(process.execPath, [workerBinPath], { env, encoding: 'utf8', timeout: 10_000 });
+    expect(none.status).to.equal(64);
+    expect(none.stderr).to.match(/started by @process-sandbox\/core; neither PROCESS_SANDBOX_CHANNEL_FD nor PROCESS_SANDBOX_PIPE and PROCESS_SANDBOX_TOKEN are set/);
+    // Descriptor 4 is a file, not a socket.
+    const file = openSync(new URL(import.meta.url), 'r');
+    try {
+      const wrong = spawnSync(process.execPath, [workerBinPath], { env: { ...env, PROCESS_SANDBOX_CHANNEL_FD: '4', PROCESS_SANDBOX_PARENT_GUARD: '0' }, stdio: ['ignore', 'pipe', 'pipe', 'ignore', file], encoding: 'utf8', timeout: 10_000 });
+      expect(wrong.status).to.equal(64);
+      expect(wrong.stderr).to.match(/descriptor 4 \(PROCESS_SANDBOX_CHANNEL_FD\) is not the channel to the host/);
+    } finally {
+      closeSync(file);
+    }
+  });
+
+  for (const [what, reason] of [
+    ['version', `protocol version ${PROTOCOL_VERSION + 1}, expected ${PROTOCOL_VERSION}`],
+    ['kind', 'first message is kind 2, not Hello'],
+    ['garbage', 'Undecodable frame'],
+  ]) {
+    it(`a worker whose first frame is not a good Hello (${what}) is answered nothing and killed; the start fails saying why`, async () => {
+      const error = await rejectionOf(
+        ProcessProxy.create({
+          ...torture,
+          execArgv: [new URL('./fixtures/bad-hello.mjs', import.meta.url).pathname],
+          env: { ...process.env, BAD_HELLO: what },
+          processStartTimeoutMs: 20_000,
+        }),
+      );
+      expect(error).to.be.an.instanceOf(WorkerStartError);
+      expect(error.message).to.include(`its channel failed before the handshake: ${reason}`);
+      expect(error.stderrTail, 'the host answered nothing').to.not.match(/the host answered/);
+      expect(await waitFor(() => !isAlive(error.pid)), 'the worker is gone').to.equal(true);
+    });
+  }
 });

@@ -6,7 +6,8 @@
  * labelled tuple types below are the documentation of each field.
  *
  * The conversation:
- *   worker → host  Hello     (first frame; proves the worker knows the token handed over out of band)
+ *   worker → host  Hello     (first frame: protocol version and pid; on Windows also the token handed
+ *                    over out of band; on POSIX the channel is an inherited socket and the token is '')
  *   host   → worker Init     (what to load; only sent to a worker whose Hello checked out)
  *   worker → host  Ready     (the implementation's method names) — or Failure with id 0 if loading failed
  *   host   → worker Invoke   (one call; the worker runs them strictly one at a time, in arrival order)
@@ -77,6 +78,7 @@ export interface WorkerSettings {
   maxMessageBytes: number;
 }
 
+/** `token` is '' on POSIX, where the channel is inherited and nobody else can write on it. */
 export type HelloMessage = [kind: typeof MessageKind.Hello, version: number, token: string, pid: number];
 export type InitMessage = [
   kind: typeof MessageKind.Init,
@@ -111,7 +113,13 @@ export type HostToWorker = InitMessage | InvokeMessage | ShutdownMessage | Sessi
 export type WorkerToHost = HelloMessage | ReadyMessage | ResultMessage | FailureMessage | HealthMessage;
 export type Message = HostToWorker | WorkerToHost;
 
-/** Environment variables through which the host hands a worker its pipe and token (never argv). */
+/**
+ * POSIX: the channel is a socket the worker inherits, on this descriptor (stdio index 4, after the
+ * lifeline on 3); ENV_CHANNEL_FD tells the worker its number. Nothing secret: no path, no token.
+ */
+export const CHANNEL_FD = 4;
+export const ENV_CHANNEL_FD = 'PROCESS_SANDBOX_CHANNEL_FD';
+/** Windows: the named pipe the worker connects to, and the token it proves itself with (never argv). */
 export const ENV_PIPE = 'PROCESS_SANDBOX_PIPE';
 export const ENV_TOKEN = 'PROCESS_SANDBOX_TOKEN';
 

@@ -7,20 +7,19 @@
  *    `envPassthrough`, and the library's own (removed by the worker before the implementation loads).
  *    Not HOME: os.homedir() still answers from the password database.
  *  - `user: { uid, gid }` (Linux): workers run as that user, with no supplementary groups. Needs root
- *    (CAP_SETUID, CAP_SETGID, and CAP_CHOWN for the pipe). The pool's pipe directory, otherwise 0700
- *    and the host's, becomes 0710 with the workers' group, so that only that group can pass through
- *    it (nobody can list it); each worker's socket is 0600 and the worker user's.
+ *    (CAP_SETUID, CAP_SETGID). The channel to the host is a socket the worker inherits
+ *    (inherited-channel.ts): no file to open to that user, and nothing another user can reach.
  *  - `isolateNetwork: true` (Linux): each worker starts in a fresh network namespace through
  *    util-linux's `unshare --net`, which holds only a loopback device, down: no address, no route,
- *    nothing to connect to. The pipe to the host is a Unix socket named by a path, which a network
- *    namespace does not affect. Needs root (CAP_SYS_ADMIN), or unprivileged user namespaces (then
+ *    nothing to connect to. The channel to the host is an inherited socket, which a network namespace
+ *    does not affect. Needs root (CAP_SYS_ADMIN), or unprivileged user namespaces (then
  *    `unshare --user --net`; not with `user`). Probed once, when the options are resolved.
  *
  * Every tool here execs the next (unshare, setpriv, prlimit, then node): the worker keeps its pid, its
  * process group and the lifeline descriptor.
  */
 import { execFileSync } from 'node:child_process';
-import { accessSync, chmodSync, chownSync, constants, readFileSync, statSync } from 'node:fs';
+import { accessSync, constants, readFileSync, statSync } from 'node:fs';
 import { delimiter, dirname, join } from 'node:path';
 import { ConfigurationError } from '@process-sandbox/abstractions';
 import { workerBinPath, type WorkerLimits } from '@process-sandbox/worker';
@@ -64,7 +63,6 @@ export interface ResolvedNetworkIsolation {
 }
 
 /** Capability bits of the effective set (linux/capability.h). */
-const CAP_CHOWN = 0n;
 const CAP_SETGID = 6n;
 const CAP_SETUID = 7n;
 const CAP_SYS_ADMIN = 21n;
@@ -92,7 +90,7 @@ export function resolveUser(value: unknown, workerModule: string): ResolvedUser 
   }
   if (process.platform !== 'linux') throw new ConfigurationError('user', `running workers as another user is supported on Linux only, not on ${process.platform}`);
   const caps = effectiveCapabilities();
-  const missing = [['CAP_SETUID', CAP_SETUID], ['CAP_SETGID', CAP_SETGID], ['CAP_CHOWN', CAP_CHOWN]].filter(([, bit]) => !hasCapability(caps, bit as bigint)).map(([name]) => name);
+  const missing = [['CAP_SETUID', CAP_SETUID], ['CAP_SETGID', CAP_SETGID]].filter(([, bit]) => !hasCapability(caps, bit as bigint)).map(([name]) => name);
   if (missing.length > 0) {
     throw new ConfigurationError('user', `running workers as uid ${uid} needs root (or ${missing.join(', ')}); this process runs as uid ${process.getuid?.()} without ${missing.join(', ')}`);
   }
@@ -197,17 +195,4 @@ export function rlimitWrapper(prlimit: string, limits: WorkerLimits): Wrapper {
   if (limits.maxCpuSeconds !== undefined) args.push(`--cpu=${limits.maxCpuSeconds}:${limits.maxCpuSeconds + 1}`);
   args.push('--');
   return args;
-}
-
-/**
- * Lets `user` reach the socket at `pipePath` and keeps everyone else out: the pool's directory is
- * entered by the workers' group only (0710, host-owned), the socket is the worker user's (0600).
- * Called after the host listens on it and before the worker is spawned.
- */
-export function openPipeTo(pipePath: string, user: ResolvedUser): void {
-  const dir = dirname(pipePath);
-  chownSync(dir, process.getuid!(), user.gid);
-  chmodSync(dir, 0o710);
-  chownSync(pipePath, user.uid, user.gid);
-  chmodSync(pipePath, 0o600);
 }

@@ -1,128 +1,122 @@
 /**
- * Where a worker connects: one listening pipe per worker, inside a private directory.
+ * Windows: the worker connects to a named pipe, `\\.\pipe\process-sandbox-<random>`, one listener per
+ * worker (POSIX needs none: inherited-channel.ts). Pipe names are not files: nothing is left behind.
  *
- * POSIX: a Unix domain socket in a fresh `mkdtemp` directory (mode 0700, so no other user can even
- * reach the socket), removed when the pool is disposed. Windows: `\\.\pipe\process-sandbox-<random>`.
+ * The name and a token reach the worker through its environment, which another process of the same
+ * user can read; so the pipe admits strangers, and the token is what keeps them out. The first frame
+ * on a connection must be a Hello carrying this worker's token; a connection that sends anything
+ * else, a wrong token, or nothing before the deadline, is dropped without a single byte in reply.
+ * The first good Hello closes the listener: nobody else can connect afterwards.
  *
- * The first frame on a connection must be a Hello carrying this worker's token. A connection that
- * sends anything else, a wrong token, or nothing before the deadline, is dropped without a single
- * byte in reply. The first good Hello closes the listener: nobody else can connect afterwards.
+ * Strangers are bounded, so that a flood of connections cannot hold the host's handles: at most
+ * MAX_UNPROVEN connections wait for their Hello at once (any further one is destroyed as it arrives),
+ * and after MAX_STRANGERS connections that failed to prove the token the listener gives up and the
+ * worker's start fails (the pool starts another worker, on a new pipe, with a new token). A process
+ * that can read the worker's environment can also end the worker; what it cannot do is read the Init
+ * or answer a call.
+ *
+ * NOT EXERCISED BY CI on Windows itself (see os/windows.ts); the listener logic is the one the
+ * project's tests ran on POSIX before the inherited channel replaced it there.
  */
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import { mkdtempSync, rmSync, unlinkSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
 import { createServer, type Server, type Socket } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import {
-  Channel,
-  MAX_HELLO_BYTES,
-  MessageKind,
-  PROTOCOL_VERSION,
-  ProtocolError,
-  type Message,
-} from '@process-sandbox/abstractions';
+import { Channel, ENV_PIPE, ENV_TOKEN, MAX_HELLO_BYTES, ProtocolError, type Message } from '@process-sandbox/abstractions';
+import { digest, helloProblem, type EndpointEvents, type WorkerEndpoint } from './hello.js';
 import type { Logger } from './logger.js';
+import type { SpawnPlan } from './os/guard.js';
 
-const isWindows = process.platform === 'win32';
+/** Connections waiting for their Hello at once; a further one is destroyed as it arrives. */
+export const MAX_UNPROVEN = 4;
+/** Connections that failed to prove the token, per listener, before it gives up. */
+export const MAX_STRANGERS = 64;
+/** Drops logged one by one per listener; the rest are counted in the final line. */
+const LOGGED_DROPS = 8;
 
-export class PipeDirectory {
-  readonly path: string | undefined;
-  #next = 0;
+let nextPipe = 0;
 
-  constructor() {
-    this.path = isWindows ? undefined : mkdtempSync(join(tmpdir(), 'process-sandbox-'));
-  }
-
-  newPipePath(): string {
-    const name = `w${++this.#next}-${randomBytes(4).toString('hex')}`;
-    return isWindows ? `\\\\.\\pipe\\process-sandbox-${randomBytes(12).toString('hex')}-${name}` : join(this.path!, `${name}.sock`);
-  }
-
-  remove(): void {
-    if (this.path) rmSync(this.path, { recursive: true, force: true });
-  }
+export function newPipePath(): string {
+  return `\\\\.\\pipe\\process-sandbox-${randomBytes(12).toString('hex')}-w${++nextPipe}-${randomBytes(4).toString('hex')}`;
 }
 
-export interface AcceptedWorker {
-  channel: Channel;
-  /** The pid the worker reported in its Hello. */
-  pid: number;
-}
-
-/** Listens on `path` for the one worker that knows `token`. */
-export class PipeListener {
-  readonly token = randomBytes(32).toString('base64url');
-  readonly accepted: Promise<AcceptedWorker>;
+/** Listens on a fresh named pipe for the one worker that knows the token. */
+export class PipeListener implements WorkerEndpoint {
+  readonly path: string;
+  readonly #token = randomBytes(32).toString('base64url');
+  readonly #tokenDigest = digest(this.#token);
   readonly #server: Server;
-  readonly #path: string;
   readonly #strangers = new Set<Socket>();
-  readonly #tokenDigest = digest(this.token);
-  #closed = false;
+  readonly #events: EndpointEvents;
+  readonly #logger: Logger;
+  #refused = 0;
+  #done = false;
 
-  constructor(path: string, maxMessageBytes: number, helloTimeoutMs: number, logger: Logger) {
-    this.#path = path;
+  /** `path`: a Unix socket path instead of a named pipe, for the tests that run this logic on POSIX. */
+  constructor(maxMessageBytes: number, helloTimeoutMs: number, logger: Logger, events: EndpointEvents, path = newPipePath()) {
+    this.path = path;
+    this.#events = events;
+    this.#logger = logger;
     this.#server = createServer();
-    this.accepted = new Promise<AcceptedWorker>((resolve, reject) => {
-      this.#server.on('error', (error) => {
-        this.close();
-        reject(error);
-      });
-      this.#server.on('connection', (socket) => {
-        if (this.#closed) {
-          socket.destroy();
-          return;
-        }
-        this.#strangers.add(socket);
-        socket.setTimeout(helloTimeoutMs, () => socket.destroy());
-        const drop = (why: string): void => {
-          logger.warn({ pipe: path, why }, `process-sandbox: dropped a connection to a worker pipe: ${why}`);
-          socket.destroy();
-        };
-        const channel = new Channel(socket, MAX_HELLO_BYTES, {
-          onMessage: (message: Message) => {
-            const why = this.#checkHello(message);
-            if (why) return drop(why);
-            this.#strangers.delete(socket);
-            socket.setTimeout(0);
-            channel.maxMessageBytes = maxMessageBytes;
-            this.close();
-            resolve({ channel, pid: message[3] as number });
-          },
-          onError: (error) => drop(error instanceof ProtocolError ? error.message : `socket error: ${error.message}`),
-          onClose: () => this.#strangers.delete(socket),
-        });
+    this.#server.on('error', (error) => this.#fail(error));
+    this.#server.on('connection', (socket) => {
+      if (this.#done || this.#strangers.size >= MAX_UNPROVEN) {
+        socket.destroy();
+        if (!this.#done) this.#stranger(`more than ${MAX_UNPROVEN} connections waiting for their Hello`);
+        return;
+      }
+      this.#strangers.add(socket);
+      socket.setTimeout(helloTimeoutMs, () => drop('no Hello before the deadline'));
+      const drop = (why: string): void => {
+        socket.destroy();
+        this.#strangers.delete(socket);
+        this.#stranger(why);
+      };
+      const channel = new Channel(socket, MAX_HELLO_BYTES, {
+        onMessage: (message: Message) => {
+          if (this.#done) return socket.destroy();
+          const why = helloProblem(message, this.#tokenDigest);
+          if (why) return drop(why);
+          this.#strangers.delete(socket);
+          socket.setTimeout(0);
+          channel.maxMessageBytes = maxMessageBytes;
+          this.close();
+          this.#events.onAccepted({ channel, pid: message[3] as number });
+        },
+        onError: (error) => drop(error instanceof ProtocolError ? error.message : `socket error: ${error.message}`),
+        onClose: () => this.#strangers.delete(socket),
       });
     });
-    this.accepted.catch(() => {}); // observed by the owner; never an unhandled rejection
-    this.#server.listen(path);
+    this.#server.listen(this.path);
   }
 
-  #checkHello(message: Message): string | undefined {
-    if (message[0] !== MessageKind.Hello) return `first message is kind ${message[0]}, not Hello`;
-    if (message[1] !== PROTOCOL_VERSION) return `protocol version ${String(message[1])}, expected ${PROTOCOL_VERSION}`;
-    if (typeof message[2] !== 'string' || typeof message[3] !== 'number') return 'malformed Hello';
-    // Compare digests, so the comparison takes the same time whatever the length or content.
-    if (!timingSafeEqual(digest(message[2]), this.#tokenDigest)) return 'wrong token';
-    return undefined;
+  prepare(plan: SpawnPlan): void {
+    plan.options.env[ENV_PIPE] = this.path;
+    plan.options.env[ENV_TOKEN] = this.#token;
+  }
+
+  attach(): void {}
+
+  #stranger(why: string): void {
+    this.#refused++;
+    if (this.#refused <= LOGGED_DROPS) {
+      this.#logger.warn({ pipe: this.path, why }, `process-sandbox: dropped a connection to a worker pipe: ${why}`);
+    }
+    if (this.#refused >= MAX_STRANGERS) {
+      this.#fail(new Error(`${this.#refused} connections to its pipe failed to prove the token (someone is connecting to worker pipes); the last: ${why}`));
+    }
+  }
+
+  #fail(error: Error): void {
+    if (this.#done) return;
+    this.close();
+    this.#events.onFailed(error);
   }
 
   /** Stops listening and drops every unproven connection. Idempotent. */
   close(): void {
-    if (this.#closed) return;
-    this.#closed = true;
+    if (this.#done) return;
+    this.#done = true;
     this.#server.close();
     for (const socket of this.#strangers) socket.destroy();
     this.#strangers.clear();
-    if (!isWindows) {
-      try {
-        unlinkSync(this.#path);
-      } catch {
-        // already gone
-      }
-    }
   }
-}
-
-function digest(text: string): Buffer {
-  return createHash('sha256').update(text).digest();
 }

@@ -15,7 +15,6 @@ import { guardOnExit, unguard } from './host-exit.js';
 import { silentLogger } from './logger.js';
 import { Lease, type LeaseHost } from './lease.js';
 import { reloadOptions, type ReloadOptions, type ResolvedOptions } from './options.js';
-import { PipeDirectory } from './pipe-endpoint.js';
 import { SafeEmitter, type PoolEvents } from './pool-events.js';
 import { SparePlanner } from './spare-planner.js';
 import { RECYCLE_REASONS, RecyclePolicy, type RecycleReason, type WorkerUsage } from './recycle-policy.js';
@@ -72,7 +71,6 @@ const LIVE_STATES: ReadonlySet<WorkerState> = new Set(['spawning', 'handshaking'
 export class ProcessPool extends SafeEmitter<PoolEvents> implements WorkerSource, WorkerObserver, LeaseHost {
   #options: ResolvedOptions;
   readonly #dispatcher: Dispatcher;
-  readonly #pipes: PipeDirectory;
   readonly #workers = new Set<WorkerHandle>();
   /** Idle workers, most recently used last: handing out the warmest keeps the others free to shrink. */
   readonly #idle: WorkerHandle[] = [];
@@ -104,7 +102,6 @@ export class ProcessPool extends SafeEmitter<PoolEvents> implements WorkerSource
   constructor(options: ResolvedOptions) {
     super(options.logger);
     this.#options = options;
-    this.#pipes = new PipeDirectory();
     this.#dispatcher = new Dispatcher(options, this);
     this.#dispatcher.onQueueFull = (method) => this.emit('queueFull', { method, maxQueueSize: options.maxQueueSize });
     this.#dispatcher.onCallSettled = (call, error) => this.#onCallSettled(call, error);
@@ -247,7 +244,6 @@ export class ProcessPool extends SafeEmitter<PoolEvents> implements WorkerSource
     clearTimeout(this.#breakerTimer);
     for (const worker of this.#workers) worker.stop('dispose', true);
     await Promise.all([...this.#workers].map((w) => w.exited));
-    this.#pipes.remove();
     unguard(this);
     this.emit('disposed');
   }
@@ -384,7 +380,7 @@ export class ProcessPool extends SafeEmitter<PoolEvents> implements WorkerSource
   }
 
   #spawn(): WorkerHandle {
-    const worker = new WorkerHandle(this.#nextWorkerId++, this.#options, this.#pipes, this, this.#generation);
+    const worker = new WorkerHandle(this.#nextWorkerId++, this.#options, this, this.#generation);
     this.#workers.add(worker);
     if (worker.pid) this.emit('workerStarted', { pid: worker.pid });
     return worker;

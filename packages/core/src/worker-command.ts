@@ -15,12 +15,11 @@
  * `user` without isolateNetwork is spawn's own uid/gid.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { ENV_PIPE, ENV_TOKEN } from '@process-sandbox/abstractions';
-import { ENV_LIMITS, workerBinPath } from '@process-sandbox/worker';
+import { ENV_LIMITS, ENV_NOT_DUMPABLE, workerBinPath } from '@process-sandbox/worker';
 import { placeInCgroup, type ResolvedCgroup } from './cgroup.js';
 import type { Logger } from './logger.js';
 import { platformGuard, type SpawnPlan } from './os/guard.js';
-import { deathSignalWrapper, networkWrapper, openPipeTo, rlimitWrapper, type ResolvedNetworkIsolation, type ResolvedUser } from './isolation.js';
+import { deathSignalWrapper, networkWrapper, rlimitWrapper, type ResolvedNetworkIsolation, type ResolvedUser } from './isolation.js';
 import { permissionFlags, type ResolvedPermissions } from './permissions.js';
 import { limitFlags, workerLimits, type ResolvedLimits } from './resource-limits.js';
 
@@ -42,8 +41,9 @@ export interface CommandOptions {
   isolateNetwork?: ResolvedNetworkIsolation;
 }
 
-export function workerCommand(options: CommandOptions, pipePath: string, token: string): WorkerCommand {
-  const env: Record<string, string | undefined> = { ...options.env, [ENV_PIPE]: pipePath, [ENV_TOKEN]: token };
+/** The command, without the channel: its endpoint (worker-endpoint.ts) adds what the worker needs to find it. */
+export function workerCommand(options: CommandOptions): WorkerCommand {
+  const env: Record<string, string | undefined> = { ...options.env };
   const limits = workerLimits(options.limits);
   const { permissions, user, isolateNetwork } = options;
   const wrappers: string[][] = [];
@@ -70,6 +70,8 @@ export function workerCommand(options: CommandOptions, pipePath: string, token: 
       windowsHide: true,
     },
   };
+  // A user of its own: other processes of that uid (other pools' workers) must not read or trace it.
+  if (user) env[ENV_NOT_DUMPABLE] = '1';
   if (user && !isolateNetwork) {
     plan.options.uid = user.uid;
     plan.options.gid = user.gid;
@@ -84,8 +86,6 @@ export function workerCommand(options: CommandOptions, pipePath: string, token: 
  * life (platform guard) and moves it into its cgroup. Throws like spawn() does.
  */
 export function spawnWorker(command: WorkerCommand, options: CommandOptions): ChildProcess {
-  // The host listens on the pipe already (listen() binds synchronously); let the worker's user in.
-  if (options.user) openPipeTo(command.options.env[ENV_PIPE]!, options.user);
   const child = spawn(command.file, command.args, command.options);
   if (child.pid === undefined) return child; // spawn failed; 'error' follows
   platformGuard().adopt(child, options.logger);

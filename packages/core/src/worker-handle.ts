@@ -7,7 +7,7 @@
  *      │             │          └──────────────────────→ stopping ─→ exited
  *      └─────────────┴──────────┴──────┴─────┴────────────┴─→ crashed
  *
- * spawning     the process is started; we wait for it to connect and prove its token
+ * spawning     the process is started; we wait for its Hello on the channel
  * handshaking  Init sent; we wait for Ready (or a start failure)
  * idle / busy  serving; `busy` runs one call, and may hold one more sent ahead (not yet started)
  * draining     retired while busy: the current call finishes, no new one is taken
@@ -41,10 +41,10 @@ import { WorkerOutput } from './worker-output.js';
 import { WorkerUsage } from './worker-usage.js';
 import type { Lease } from './lease.js';
 import type { ResolvedOptions } from './options.js';
-import { PipeListener, type PipeDirectory } from './pipe-endpoint.js';
 import { killProcessGroup, killProcessTree } from './process-tree.js';
 import { limitErrorFor } from './resource-limits.js';
 import { spawnWorker, workerCommand } from './worker-command.js';
+import { workerEndpoint, type WorkerEndpoint } from './worker-endpoint.js';
 
 
 export type WorkerState = 'spawning' | 'handshaking' | 'idle' | 'busy' | 'draining' | 'stopping' | 'exited' | 'crashed';
@@ -76,7 +76,7 @@ export class WorkerHandle {
   readonly startedAt = Date.now();
   #state: WorkerState = 'spawning';
   #pid = 0;
-  #listener: PipeListener | undefined;
+  #endpoint: WorkerEndpoint | undefined;
   #channel: Channel | undefined;
   /** The call running in the worker. */
   #call: Call | undefined;
@@ -116,7 +116,6 @@ export class WorkerHandle {
   constructor(
     id: number,
     readonly options: ResolvedOptions,
-    pipes: PipeDirectory,
     readonly observer: WorkerObserver,
     generation = 0,
   ) {
@@ -129,7 +128,7 @@ export class WorkerHandle {
     });
     this.ready.catch(() => {}); // the pool observes it; never an unhandled rejection
     this.exited = new Promise((resolve) => (this.#exitResolve = resolve));
-    this.#spawn(pipes.newPipePath());
+    this.#spawn();
   }
 
   get state(): WorkerState {
@@ -296,9 +295,18 @@ export class WorkerHandle {
     else this.#graceTimer = undefined;
   }
 
-  #spawn(pipePath: string): void {
+  #spawn(): void {
     const { options } = this;
-    this.#listener = new PipeListener(pipePath, options.maxMessageBytes, options.processStartTimeoutMs, options.logger);
+    // Called back synchronously from the channel's data handler: the channel is ours before it reads on.
+    const endpoint = workerEndpoint(options.maxMessageBytes, options.processStartTimeoutMs, options.logger, {
+      onAccepted: ({ channel }) => this.#onConnected(channel),
+      onFailed: (error) => {
+        this.#endReason ??= `its channel failed before the handshake: ${error.message}`;
+        if (error instanceof ProtocolError) this.#protocolCause ??= error;
+        this.#kill('channel failed');
+      },
+    });
+    this.#endpoint = endpoint;
     this.#startTimer = setTimeout(() => {
       this.#endReason = `it did not become ready within processStartTimeoutMs (${options.processStartTimeoutMs} ms)`;
       this.#kill('start timeout');
@@ -306,7 +314,8 @@ export class WorkerHandle {
 
     let child: ChildProcess;
     try {
-      const command = workerCommand(options, pipePath, this.#listener.token);
+      const command = workerCommand(options);
+      endpoint.prepare(command);
       child = spawnWorker(command, options);
     } catch (error) {
       this.#endReason = `spawning ${options.execPath} failed: ${(error as Error).message}`;
@@ -314,6 +323,7 @@ export class WorkerHandle {
       return;
     }
     this.#pid = child.pid ?? 0;
+    if (child.pid !== undefined) endpoint.attach(child);
     child.on('error', (error) => {
       // Spawn failure (ENOENT, EACCES): no 'exit' follows when the process never started.
       this.#endReason ??= `spawning ${options.execPath} failed: ${error.message}`;
@@ -322,14 +332,6 @@ export class WorkerHandle {
     child.on('exit', (code, signal) => this.#onProcessExit(code, signal));
     this.#output.follow(child.stdout, 'stdout');
     this.#output.follow(child.stderr, 'stderr');
-
-    this.#listener.accepted.then(
-      ({ channel }) => this.#onConnected(channel),
-      (error: Error) => {
-        this.#endReason ??= `could not listen on the worker pipe: ${error.message}`;
-        this.#kill('pipe error');
-      },
-    );
   }
 
   #onConnected(channel: Channel): void {
@@ -522,7 +524,7 @@ export class WorkerHandle {
     if (this.terminal) return;
     this.#exitCode = code;
     this.#signal = signal;
-    this.#listener?.close();
+    this.#endpoint?.close();
     this.#channel?.destroy();
     // Leftovers in its group (children it spawned and never reaped) go with it.
     if (this.#pid) killProcessGroup(this.#pid);

@@ -1,33 +1,49 @@
 #!/usr/bin/env node
 /**
- * Entry point of a worker process. Spawned by @process-sandbox/core, never by hand: the pipe path
- * and the token arrive through the environment (never argv, where `ps` would show the token).
+ * Entry point of a worker process. Spawned by @process-sandbox/core, never by hand. Its channel to
+ * the host: on POSIX a socket it inherits, on the descriptor named by PROCESS_SANDBOX_CHANNEL_FD;
+ * on Windows a named pipe and a token, through the environment (never argv, where `ps` would show them).
  */
-import { ENV_PIPE, ENV_TOKEN } from '@process-sandbox/abstractions';
+import { connect, Socket } from 'node:net';
+import { ENV_CHANNEL_FD, ENV_PIPE, ENV_TOKEN } from '@process-sandbox/abstractions';
 import { killDescendants } from './descendants.cjs';
+import { ENV_HOST_PID, ENV_LIFELINE_FD, ENV_LIMITS, ENV_NOT_DUMPABLE, ENV_PARENT_GUARD } from './guard-env.js';
 import { becomeSubreaper } from './subreaper.js';
-import { ENV_HOST_PID, ENV_LIFELINE_FD, ENV_LIMITS, ENV_PARENT_GUARD } from './guard-env.js';
 import { applyLimits } from './limits.js';
+import { libc } from './native.js';
 import { startParentGuard } from './parent-watchdog.js';
 import { WorkerExitCode, WorkerHost } from './worker-host.js';
 
+const channelFd = process.env[ENV_CHANNEL_FD];
 const pipe = process.env[ENV_PIPE];
 const token = process.env[ENV_TOKEN];
 const hostPid = Number(process.env[ENV_HOST_PID]) || process.ppid;
 const lifelineFd = process.env[ENV_LIFELINE_FD] === undefined ? -1 : Number(process.env[ENV_LIFELINE_FD]);
 const limits = process.env[ENV_LIMITS];
 const parentGuard = process.env[ENV_PARENT_GUARD] !== '0';
+const notDumpable = process.env[ENV_NOT_DUMPABLE] === '1';
 // Neither the implementation nor anything it spawns needs them.
-for (const name of [ENV_PIPE, ENV_TOKEN, ENV_HOST_PID, ENV_LIFELINE_FD, ENV_LIMITS, ENV_PARENT_GUARD]) delete process.env[name];
+for (const name of [ENV_CHANNEL_FD, ENV_PIPE, ENV_TOKEN, ENV_HOST_PID, ENV_LIFELINE_FD, ENV_LIMITS, ENV_PARENT_GUARD, ENV_NOT_DUMPABLE]) delete process.env[name];
 
 // Before anything can spawn: a descendant whose parent dies (a double fork, `setsid cmd &`) is
 // reparented to this worker instead of init, so the descendant walks below still find it.
 becomeSubreaper();
 
-if (!pipe || !token) {
-  process.stderr.write(`process-sandbox-worker is started by @process-sandbox/core; ${ENV_PIPE} and ${ENV_TOKEN} are not set.\n`);
+/** The socket to the host, opened before anything else: nothing of the host's reaches the implementation but through it. */
+function openChannel(): Socket {
+  if (channelFd !== undefined) {
+    try {
+      return new Socket({ fd: Number(channelFd), readable: true, writable: true });
+    } catch (error) {
+      process.stderr.write(`process-sandbox-worker: descriptor ${channelFd} (${ENV_CHANNEL_FD}) is not the channel to the host: ${(error as Error).message}\n`);
+      process.exit(64);
+    }
+  }
+  if (pipe && token) return connect(pipe);
+  process.stderr.write(`process-sandbox-worker is started by @process-sandbox/core; neither ${ENV_CHANNEL_FD} nor ${ENV_PIPE} and ${ENV_TOKEN} are set.\n`);
   process.exit(64);
 }
+const socket = openChannel();
 // First the parent-death guard, so that a host killed from now on takes this worker and everything
 // it starts along (Windows: the host's Job Object does it). Its thread takes tens of ms to start:
 // the worker connects and says hello meanwhile, and waits for it only before loading the
@@ -45,4 +61,9 @@ if (limits) {
     process.exit(WorkerExitCode.StartFailed);
   }
 }
-new WorkerHost(pipe, token, guardReady);
+// The token proves a pipe's client on Windows; an inherited channel needs none.
+// Running as a user of its own: before the Hello (so before Init brings workerOptions), shut out the
+// other processes of that uid. Best effort: without koffi (or under the permission model) it stays
+// dumpable, as it was in the few ms since exec in any case (docs/reliability.md).
+if (notDumpable) libc()?.setNotDumpable?.();
+new WorkerHost(socket, channelFd === undefined ? token! : '', guardReady);

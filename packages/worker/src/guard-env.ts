@@ -15,6 +15,13 @@ export const ENV_LIMITS = 'PROCESS_SANDBOX_LIMITS';
  */
 export const ENV_PARENT_GUARD = 'PROCESS_SANDBOX_PARENT_GUARD';
 
+/**
+ * `1`: the worker runs as a user of its own (the `user` option), and makes itself non-dumpable
+ * (prctl PR_SET_DUMPABLE 0) before it says Hello: other processes of that uid (other pools' workers)
+ * can then no longer read its memory, environment or descriptors, nor ptrace it.
+ */
+export const ENV_NOT_DUMPABLE = 'PROCESS_SANDBOX_NOT_DUMPABLE';
+
 /** The file descriptor the host gives the lifeline in the worker (stdio index 3). */
 export const LIFELINE_FD = 3;
 

@@ -17,6 +17,8 @@ export interface Libc {
   setParentDeathSignal?(signal: number): boolean;
   /** prctl(PR_SET_CHILD_SUBREAPER, 1): orphaned descendants reparent to this process; Linux only. */
   becomeSubreaper?(): boolean;
+  /** prctl(PR_SET_DUMPABLE, 0); Linux only. */
+  setNotDumpable?(): boolean;
   /** setrlimit(resource, { soft, hard }); throws with errno on failure. */
   setrlimit(resource: number, soft: bigint, hard: bigint): void;
 }
@@ -46,6 +48,8 @@ export function libc(): Libc | undefined {
       result.setParentDeathSignal = (signal) => prctl(PR_SET_PDEATHSIG, signal, 0, 0, 0) === 0;
       const PR_SET_CHILD_SUBREAPER = 36;
       result.becomeSubreaper = () => prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) === 0;
+      const PR_SET_DUMPABLE = 4;
+      result.setNotDumpable = () => prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) === 0;
     }
     cached = result;
   } catch {

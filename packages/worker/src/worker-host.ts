@@ -3,7 +3,7 @@
  * invocations strictly one at a time in arrival order. An async method is awaited before the next
  * call starts, whatever the host sends meanwhile.
  */
-import { connect } from 'node:net';
+import type { Socket } from 'node:net';
 import {
   Channel,
   FailureReason,
@@ -47,9 +47,9 @@ export class WorkerHost {
   /** Resolves when the worker may load the implementation (its parent-death guard is armed). */
   readonly #beforeLoad: Promise<unknown>;
 
-  constructor(pipePath: string, token: string, beforeLoad: Promise<unknown> = Promise.resolve()) {
+  /** `socket`: the channel to the host; `token`: what the Hello carries ('' on an inherited channel). */
+  constructor(socket: Socket, token: string, beforeLoad: Promise<unknown> = Promise.resolve()) {
     this.#beforeLoad = beforeLoad;
-    const socket = connect(pipePath);
     // The real limit arrives with Init; until then only Init itself is expected.
     this.#channel = new Channel(socket, 64 * 1024 * 1024, {
       onMessage: (message) => this.#onMessage(message),
