@@ -76,8 +76,8 @@ export function findCycle(root: unknown, maxDepth: number): PathKey[] | undefine
   let visits = 0;
   const walk = (value: unknown, key: PathKey | undefined): boolean => {
     if (typeof value !== 'object' || value === null) return false;
-    if (key instanceof PathSlot && key.text === 'cause' && value instanceof Error) return false;
-    if (onPath.has(value)) return true;
+    // A cause (or AggregateError member) that loops back to an error is cut by the codec, not refused.
+    if (onPath.has(value)) return !(key instanceof PathSlot && (key.text === 'cause' || key.text.startsWith('errors ')) && value instanceof Error);
     if (onPath.size >= maxDepth || ++visits > VISIT_BUDGET) return false;
     onPath.add(value);
     for (const [k, child] of children(value)) {
