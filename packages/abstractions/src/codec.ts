@@ -102,7 +102,15 @@ class SandboxExtensions extends ExtensionCodec {
     if (Array.isArray(object) || Object.getPrototypeOf(object) === Object.prototype) return null;
     return super.tryToEncode(object, context);
   }
+
+  /** An extension type nobody registered is malformed input, not a value (MessagePack would hand back an ExtData). */
+  override decode(data: Uint8Array, type: number, context: undefined): unknown {
+    if (!KNOWN_EXTENSIONS.has(type)) throw malformed(`unknown extension type ${type}`);
+    return super.decode(data, type, context);
+  }
 }
+
+const KNOWN_EXTENSIONS = new Set([EXT_TIMESTAMP, EXT_UNDEFINED, EXT_BIGINT, EXT_MAP, EXT_SET, EXT_ERROR, EXT_BUFFER, EXT_TYPED_ARRAY, EXT_ARRAY_BUFFER, EXT_REGEXP, EXT_INVALID_DATE]);
 
 const extensions = new SandboxExtensions();
 

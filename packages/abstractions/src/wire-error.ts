@@ -159,6 +159,9 @@ export function fromWireError(wire: unknown): Error {
     else define(error, key, props[key]);
   }
   if (apart !== undefined) define(error, 'remoteProps', apart);
+  // Enumerable, unlike AggregateError's own: whoever copies the error's own properties (RemoteError
+  // does) keeps the members too.
+  if (errors !== undefined) define(error, 'errors', errors);
   if (error.name !== name) Object.defineProperty(error, 'name', { value: name, writable: true, configurable: true });
   Object.defineProperty(error, 'stack', { value: stack, writable: true, configurable: true });
   return error;

@@ -64,7 +64,8 @@ class Copier {
       this.#budget -= bytes.byteLength;
       return { ok: true, value };
     } catch (error) {
-      return { ok: false, why: boundText(guarded(() => (error as Error).message, 'cannot be encoded'), 300) };
+      const text = guarded(() => String((error as Error).message), 'cannot be encoded');
+      return { ok: false, why: boundText(text.replace(/^Value cannot cross the process boundary: (<value> )?/, ''), 300) };
     }
   }
 
@@ -111,8 +112,9 @@ class Copier {
     let count = 0;
     for (const key of keys) {
       if (OWN_FIELDS.has(key)) continue;
-      if (count >= MAX_ERROR_PROPS) {
-        notes.push(`only the first ${MAX_ERROR_PROPS} own properties are reported`);
+      // One place is kept for unserializableProps.
+      if (count >= MAX_ERROR_PROPS - 1) {
+        notes.push(`only the first ${MAX_ERROR_PROPS - 1} own properties are reported`);
         break;
       }
       const descriptor = guarded(() => Object.getOwnPropertyDescriptor(thrown, key), undefined);
