@@ -6,7 +6,7 @@ import { expect } from 'chai';
 import fc from 'fast-check';
 import { decodeValue, encodeValue, MAX_BIGINT_BYTES, MAX_CAUSE_DEPTH, MAX_DEPTH, SerializationError } from '@process-sandbox/abstractions';
 import { ProcessProxy, RemoteError } from '@process-sandbox/core';
-import { checkCodecInternals } from '../packages/abstractions/dist/codec.js';
+import { checkCodecInternals } from '../packages/abstractions/dist/codec-check.js';
 import { createProxy, disposeProxies, fixture, rejectionOf } from './support/pools.mjs';
 
 // ─── Raw MessagePack, to forge what the encoder would never write ──────────────────────────────

@@ -24,16 +24,16 @@
  * ProtocolError.
  */
 import { decodeTimestampExtension, Decoder, encodeTimestampExtension, Encoder, ExtensionCodec } from '@msgpack/msgpack';
+import { bigIntBytes, decodeBigInt, encodeBigInt, MAX_BIGINT_BYTES } from './bigint-ext.js';
 import { SerializationError } from './errors.js';
 import { describePath, findCycle, findRefused, formatPath, type PathKey } from './value-paths.js';
 import { fromWireError, isError, toWireError } from './wire-error.js';
 
 export { describePath, formatPath, PathSlot, type PathKey } from './value-paths.js';
+export { MAX_BIGINT_BYTES } from './bigint-ext.js';
 
 /** Deepest nesting of a value, counted across Maps, Sets, Errors and the rest (cycles show up as this). */
 export const MAX_DEPTH = 100;
-/** Largest BigInt magnitude that crosses: 1 MiB (about 2.5 million decimal digits). */
-export const MAX_BIGINT_BYTES = 1024 * 1024;
 
 export interface EncodeOptions {
   /** Refuse the value as soon as its encoding passes this many bytes. */
@@ -201,33 +201,6 @@ extensions.register({
   },
 });
 
-/** Sign byte (0 or 1), then the magnitude big-endian: hex conversion both ways is linear in V8. */
-function encodeBigInt(value: bigint): Uint8Array {
-  const negative = value < 0n;
-  let hex = value === 0n ? '' : (negative ? -value : value).toString(16);
-  if (hex.length % 2 === 1) hex = `0${hex}`;
-  if (hex.length / 2 > MAX_BIGINT_BYTES) throw new SizeLimitReached('BigInt'); // explained by toSerializationError
-  const out = Buffer.allocUnsafe(1 + hex.length / 2);
-  out[0] = negative ? 1 : 0;
-  out.write(hex, 1, 'hex');
-  return out;
-}
-
-function decodeBigInt(data: Uint8Array): bigint {
-  if (data.byteLength === 0) throw malformed('empty BigInt extension');
-  const sign = data[0]!;
-  const length = data.byteLength - 1;
-  if (sign > 1) throw malformed(`BigInt sign byte ${sign}, expected 0 or 1`);
-  if (length > MAX_BIGINT_BYTES) throw malformed(`BigInt of ${length} bytes, over the limit of ${MAX_BIGINT_BYTES}`);
-  if (length === 0) {
-    if (sign === 1) throw malformed('BigInt negative zero');
-    return 0n;
-  }
-  if (data[1] === 0) throw malformed('BigInt magnitude with a leading zero byte');
-  const magnitude = BigInt(`0x${Buffer.from(data.buffer, data.byteOffset + 1, length).toString('hex')}`);
-  return sign === 1 ? -magnitude : magnitude;
-}
-
 function encodeError(error: Error): Uint8Array {
   encoding.errors.push(error);
   try {
@@ -244,9 +217,9 @@ const UNRECOGNIZED_PROTO_KEY = "Unrecognized object: own key '__proto__'";
 
 /**
  * The members of @msgpack/msgpack's Encoder that the codec replaces or reads. They are private in
- * its typings, so the version is pinned exactly (package.json) and checked at load (below).
+ * its typings, so the version is pinned exactly (package.json) and checked at load (codec-check.ts).
  */
-interface EncoderInternals {
+export interface EncoderInternals {
   doEncode(value: unknown, depth: number): void;
   encodeExtension(ext: typeof UNDEFINED_EXT): void;
   ensureBufferSizeToWrite(size: number): void;
@@ -258,7 +231,7 @@ interface EncoderInternals {
   depthBase: number;
 }
 
-interface DecoderInternals {
+export interface DecoderInternals {
   pushArrayState(size: number): void;
   pushMapState(size: number): void;
   stack: { length: number };
@@ -350,7 +323,7 @@ function refusal(value: unknown): string | undefined {
     case 'symbol':
       return `is a ${typeof value}, which cannot be sent to another process`;
     case 'bigint': {
-      const bytes = Math.ceil((value < 0n ? -value : value).toString(16).length / 2);
+      const bytes = bigIntBytes(value);
       return bytes > MAX_BIGINT_BYTES ? `is a BigInt of ${bytes} bytes, over the limit of ${MAX_BIGINT_BYTES} bytes` : undefined;
     }
     case 'object':
@@ -366,7 +339,7 @@ function toSerializationError(value: unknown, error: unknown, options: EncodeOpt
     const where = (path: readonly PathKey[]): string => (options?.describePath ? options.describePath(path, value) : `<value>${formatPath(path)}`);
     const text = error instanceof Error ? error.message : String(error);
     let reason: string;
-    if (error instanceof SizeLimitReached && error.message !== 'BigInt') {
+    if (error instanceof SizeLimitReached) {
       const limit = options?.maxBytes ?? encoding.maxBytes;
       reason = `${where([])} encodes to more than ${limit} bytes, over ${options?.limitName ?? 'the limit'} (${limit})`;
     } else if (text.startsWith('Too deep objects')) {
@@ -444,44 +417,3 @@ export function decodeValue(bytes: Uint8Array): unknown {
     throw malformed(error instanceof Error ? error.message : 'unknown error');
   }
 }
-
-// ─── Load-time check of the library internals used above ───────────────────────────────────────
-
-/**
- * Throws a clear error if @msgpack/msgpack's Encoder or Decoder no longer has the private members
- * the codec replaces, or if the codec built on them no longer behaves (undefined kept, size limit
- * and depth limit enforced). Run once at import; exported for the test that proves it can fail.
- */
-export function checkCodecInternals(EncoderClass: unknown = Encoder, DecoderClass: unknown = Decoder): void {
-  const fail = (what: string): never => {
-    throw new Error(`process-sandbox: @msgpack/msgpack is not the version the codec was written for (3.1.3, pinned in @process-sandbox/abstractions): ${what}. Reinstall the pinned version.`);
-  };
-  const encoderProto = (EncoderClass as { prototype?: Record<string, unknown> }).prototype ?? {};
-  for (const name of ['doEncode', 'encodeExtension', 'ensureBufferSizeToWrite', 'resizeBuffer', 'encodeSharedRef']) {
-    if (typeof encoderProto[name] !== 'function') fail(`Encoder has no method ${name}()`);
-  }
-  const decoderProto = (DecoderClass as { prototype?: Record<string, unknown> }).prototype ?? {};
-  for (const name of ['pushArrayState', 'pushMapState', 'decode']) {
-    if (typeof decoderProto[name] !== 'function') fail(`Decoder has no method ${name}()`);
-  }
-  if (EncoderClass !== Encoder || DecoderClass !== Decoder) return; // a stand-in under test: the members were the point
-  const probe = new Decoder() as unknown as DecoderInternals;
-  if (typeof probe.stack?.length !== 'number') fail('Decoder has no stack.length');
-  const back = decodeValue(Buffer.from(encodeValue({ u: undefined }))) as Record<string, unknown>;
-  if (!Object.hasOwn(back, 'u') || back.u !== undefined) fail('undefined did not survive a round trip');
-  const refused = (run: () => unknown): boolean => {
-    try {
-      run();
-      return false;
-    } catch (error) {
-      return error instanceof SerializationError;
-    }
-  };
-  if (!refused(() => encodeValue(new Array(64).fill(1), { maxBytes: 16 }))) fail('the encode size limit is not enforced');
-  let deep: unknown = 1;
-  for (let i = 0; i < MAX_DEPTH + 1; i++) deep = [deep];
-  if (!refused(() => decodeValue(new Uint8Array(MAX_DEPTH + 2).fill(0x91)))) fail('the decode depth limit is not enforced');
-  if (!refused(() => encodeValue(deep))) fail('the encode depth limit is not enforced');
-}
-
-checkCodecInternals();
