@@ -301,19 +301,20 @@ function encodeAt(value: unknown, depthBase: number): Uint8Array {
  * Throws SerializationError, saying where, for what cannot cross.
  */
 export function encodeValue(value: unknown, options?: EncodeOptions): Uint8Array {
-  const outermost = level === 0 || options !== undefined;
-  const saved = { maxBytes: encoding.maxBytes, errors: encoding.errors };
-  if (outermost) {
-    encoding.maxBytes = options?.maxBytes ?? Infinity;
-    encoding.errors = [];
-  }
+  // Called again while a value is being encoded (from a getter or a Proxy trap in it) without
+  // options: that value's limit and errors carry on, and the outermost call explains.
+  if (level > 0 && options === undefined) return encodeAt(value, 0);
+  const savedMaxBytes = encoding.maxBytes;
+  const savedErrors = encoding.errors;
+  encoding.maxBytes = options?.maxBytes ?? Infinity;
+  if (level > 0) encoding.errors = [];
   try {
     return encodeAt(value, 0);
   } catch (error) {
-    // Only the outermost level explains; inner levels pass the error up unchanged.
-    throw outermost ? toSerializationError(value, error, options) : error;
+    throw toSerializationError(value, error, options);
   } finally {
-    if (outermost) Object.assign(encoding, saved);
+    encoding.maxBytes = savedMaxBytes;
+    encoding.errors = savedErrors;
   }
 }
 
