@@ -4,10 +4,12 @@
 // Proxies, 70 MB stacks, loops). Timings are printed, never asserted.
 import { expect } from 'chai';
 import fc from 'fast-check';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { decodeValue, encodeValue, MAX_BIGINT_BYTES, MAX_CAUSE_DEPTH, MAX_DEPTH, SerializationError } from '@process-sandbox/abstractions';
-import { ProcessProxy, RemoteError } from '@process-sandbox/core';
+import { ProcessProxy, ProcessSandboxError, RemoteError } from '@process-sandbox/core';
 import { checkCodecInternals } from '../packages/abstractions/dist/codec-check.js';
 import { createProxy, disposeProxies, fixture, rejectionOf } from './support/pools.mjs';
+import { isAlive, waitFor } from './support/processes.mjs';
 
 // ─── Raw MessagePack, to forge what the encoder would never write ──────────────────────────────
 
@@ -261,7 +263,7 @@ describe('hostile values: the codec', function () {
       ]) {
         const error = decodeError(wire(record));
         expect(error, what).to.be.an.instanceOf(SerializationError);
-        expect(error.message, what).to.include('Malformed Error extension');
+        expect(error.message, what).to.include('Cannot decode value: malformed Error extension');
       }
     });
 
@@ -439,5 +441,29 @@ describe('hostile values: through real workers', function () {
     expect(huge).to.be.an.instanceOf(SerializationError);
     expect(huge.message).to.include('the call echo() encodes to more than 8388608 bytes, over maxMessageBytes (8388608)');
     expect(pool.stats().totals.calls).to.equal(before);
+  });
+});
+
+describe('hostile values: forged by a worker', function () {
+  this.timeout(60_000);
+  afterEach(disposeProxies);
+
+  it('each forged value kills that worker with a decode error; the host stays responsive and the next call works', async () => {
+    const delay = monitorEventLoopDelay({ resolution: 10 });
+    delay.enable();
+    // A pool per forgery: young workers crashing in a row would (rightly) open the circuit breaker.
+    for (const kind of ['decimal-bigint', 'huge-bigint', 'deep-arrays', 'lying-length', 'error-stack-object', 'error-name-number']) {
+      const proxy = await createProxy({ workerModule: fixture('torture.mjs'), execArgv: [new URL('./fixtures/forging-worker.mjs', import.meta.url).pathname], maxPoolSize: 1 });
+      const pid = await proxy.pid();
+      const error = await rejectionOf(proxy.forge(kind));
+      expect(error, kind).to.be.an.instanceOf(ProcessSandboxError);
+      expect(error.message, kind).to.include('Cannot decode value');
+      console.log(`      ${kind}: ${error.message}`);
+      await waitFor(() => !isAlive(pid));
+      expect(await proxy.echo(kind), `the next call after ${kind}`).to.equal(kind);
+      await disposeProxies();
+    }
+    delay.disable();
+    console.log(`      longest event-loop stall while pools started and decoded forged values: ${(delay.max / 1e6).toFixed(1)} ms`);
   });
 });

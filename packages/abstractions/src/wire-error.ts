@@ -118,7 +118,7 @@ function ownProps(error: Error): Record<string, unknown> {
 }
 
 function malformed(what: string): SerializationError {
-  return new SerializationError(`Malformed Error extension: ${what}`);
+  return new SerializationError(`Cannot decode value: malformed Error extension: ${what}`);
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {
@@ -126,7 +126,10 @@ function isRecord(value: unknown): value is Record<string, unknown> {
 }
 
 function checkText(value: unknown, field: string, max: number): string {
-  if (typeof value !== 'string') throw malformed(`'${field}' is a ${value === null ? 'null' : typeof value}, expected a string`);
+  if (typeof value !== 'string') {
+    const kind = value === null ? 'null' : typeof value === 'object' ? 'an object' : typeof value === 'undefined' ? 'undefined' : `a ${typeof value}`;
+    throw malformed(`'${field}' is ${kind}, expected a string`);
+  }
   // The encoder bounds these (with a marker); a longer one was not made by this codec.
   if (value.length > max + 64) throw malformed(`'${field}' is ${value.length} characters long, over the limit of ${max}`);
   return value;
