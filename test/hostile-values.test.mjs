@@ -10,6 +10,7 @@ import { ProcessProxy, ProcessSandboxError, RemoteError } from '@process-sandbox
 import { checkCodecInternals } from '../packages/abstractions/dist/codec-check.js';
 import { createProxy, disposeProxies, fixture, rejectionOf } from './support/pools.mjs';
 import { isAlive, waitFor } from './support/processes.mjs';
+import { failureFrame } from '../packages/worker/dist/reported-error.js';
 
 // ─── Raw MessagePack, to forge what the encoder would never write ──────────────────────────────
 
@@ -317,6 +318,96 @@ describe('hostile values: the codec', function () {
       decode() {}
     }
     expect(() => checkCodecInternals(NotTheEncoder, NotTheDecoder)).to.throw(/@msgpack\/msgpack is not the version the codec was written for.*doEncode/);
+  });
+});
+
+describe('hostile values: what an implementation throws, reported (fast-check)', function () {
+  this.timeout(60_000);
+
+  /** Things to put where a string is expected, or to throw: each one bites in its own way. */
+  const nasty = fc.constantFrom(
+    'plain',
+    'throwing toString',
+    'throwing getter',
+    'proxy',
+    'revoked proxy',
+    'symbol',
+    'huge string',
+    'function',
+    'null',
+  );
+  function make(kind, inner) {
+    switch (kind) {
+      case 'plain':
+        return inner;
+      case 'throwing toString':
+        return { toString() { throw new Error('toString'); }, valueOf() { throw new Error('valueOf'); }, [Symbol.toPrimitive]() { throw new Error('toPrimitive'); } };
+      case 'throwing getter':
+        return Object.defineProperty({}, 'x', { enumerable: true, get() { throw new Error('getter'); } });
+      case 'proxy':
+        return new Proxy(typeof inner === 'object' && inner !== null ? inner : {}, { get() { throw new Error('get trap'); }, ownKeys() { throw new Error('ownKeys trap'); }, getPrototypeOf() { throw new Error('getPrototypeOf trap'); } });
+      case 'revoked proxy': {
+        const { proxy, revoke } = Proxy.revocable({}, {});
+        revoke();
+        return proxy;
+      }
+      case 'symbol':
+        return Symbol('s');
+      case 'huge string':
+        return 'h'.repeat(200_000);
+      case 'function':
+        return () => 1;
+      default:
+        return null;
+    }
+  }
+  const thrownValue = fc
+    .record({
+      base: fc.oneof(fc.constant('error'), fc.constant('aggregate'), fc.anything({ maxDepth: 2, withBigInt: true, withMap: true, withSet: true, withDate: true })),
+      name: nasty,
+      message: nasty,
+      stack: nasty,
+      prop: nasty,
+      cause: fc.oneof(nasty, fc.constant('loop'), fc.constant('none')),
+      wrap: fc.constantFrom('none', 'none', 'proxy', 'revoked proxy'),
+      maxBytes: fc.constantFrom(1024, 4096, 65536, 64 * 1024 * 1024),
+    })
+    .map(({ base, name, message, stack, prop, cause, wrap, maxBytes }) => {
+      let thrown = base;
+      if (base === 'error' || base === 'aggregate') {
+        const error = base === 'error' ? new Error('m') : new AggregateError([new Error('member'), make(prop, 1)], 'agg');
+        const define = (key, kind, fallback) => {
+          if (kind === 'throwing getter') Object.defineProperty(error, key, { get() { throw new Error(`${key} getter`); } });
+          else Object.defineProperty(error, key, { value: make(kind, fallback), writable: true, configurable: true });
+        };
+        // The stack first: defining it makes V8 format the captured one, which reads name and message.
+        define('stack', stack, 'Error: m');
+        define('name', name, 'Error');
+        define('message', message, 'm');
+        error.extra = make(prop, { a: 1 });
+        if (cause === 'loop') error.cause = error;
+        else if (cause !== 'none') error.cause = make(cause, new Error('cause'));
+        thrown = error;
+      }
+      if (wrap !== 'none') thrown = make(wrap, thrown);
+      return { thrown, maxBytes };
+    });
+
+  it('failureFrame never throws, always fits maxBytes, and decodes to a Failure carrying an Error', () => {
+    fc.assert(
+      fc.property(thrownValue, ({ thrown, maxBytes }) => {
+        const frame = failureFrame(7, thrown, 0, null, maxBytes);
+        expect(frame.length - 4).to.be.at.most(maxBytes);
+        const message = decodeValue(frame.subarray(4));
+        expect(message[0]).to.equal(5);
+        expect(message[1]).to.equal(7);
+        expect(message[2]).to.be.an.instanceOf(Error);
+        expect(message[2].name).to.be.a('string');
+        expect(message[2].message).to.be.a('string');
+        expect([0, 1]).to.include(message[3]);
+      }),
+      { numRuns: 500 },
+    );
   });
 });
 
