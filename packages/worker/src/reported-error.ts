@@ -174,8 +174,19 @@ export function reportableError(thrown: unknown): Error {
 }
 
 /** Names a place in a Result message for error messages: `the result: items[2]`. */
-export function describeResultPath(path: readonly PathKey[]): string {
+function describeResultPath(path: readonly PathKey[]): string {
   return path[0] === 2 ? describePath('the result', path.slice(1)) : describePath('the reply', path);
+}
+
+/** Options for encoding a Result, made once: `maxBytes()` is read at each encoding (it changes at Init). */
+export function resultEncodeOptions(maxBytes: () => number): EncodeOptions {
+  return {
+    get maxBytes() {
+      return maxBytes();
+    },
+    limitName: 'maxMessageBytes',
+    describePath: describeResultPath,
+  };
 }
 
 /**
@@ -186,6 +197,8 @@ export function describeResultPath(path: readonly PathKey[]): string {
 export function failureFrame(id: number, thrown: unknown, reason: FailureReason, health: FailureMessage[4], maxBytes: number): Buffer {
   const options: EncodeOptions = { maxBytes, limitName: 'maxMessageBytes', describePath: (path) => describePath('the error', path) };
   const error = reportableError(thrown);
+  // The host says "The result of m() cannot cross the process boundary: " itself.
+  if (reason === FailureReason.Unserializable) error.message = error.message.replace(/^Value cannot cross the process boundary: /, '');
   let why: string;
   try {
     return frameMessage([MessageKind.Failure, id, error, reason, health], options);

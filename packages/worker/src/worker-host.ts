@@ -18,7 +18,7 @@ import {
   type WorkerSettings,
 } from '@process-sandbox/abstractions';
 import { healthSnapshot, replyHealth } from './health.js';
-import { describeResultPath, failureFrame, reportableError } from './reported-error.js';
+import { failureFrame, reportableError, resultEncodeOptions } from './reported-error.js';
 import { disposeImplementation, loadImplementation, methodNames, StartupFailure, type Implementation, type ImplementationSource } from './implementation.js';
 
 type Work = InvokeMessage | SessionOpenMessage | SessionCloseMessage;
@@ -43,6 +43,8 @@ export class WorkerHost {
   #exiting = false;
   #calls = 0;
   #healthTimer: NodeJS.Timeout | undefined;
+  /** How a result is encoded: within the channel's maxMessageBytes (known once Init came), paths named. */
+  readonly #resultOptions = resultEncodeOptions(() => this.#channel.maxMessageBytes);
 
   /** Resolves when the worker may load the implementation (its parent-death guard is armed). */
   readonly #beforeLoad: Promise<unknown>;
@@ -168,11 +170,7 @@ export class WorkerHost {
     this.#calls++;
     let frame: Buffer;
     try {
-      frame = frameMessage([MessageKind.Result, id, value, replyHealth(this.#calls)], {
-        maxBytes: this.#channel.maxMessageBytes,
-        limitName: 'maxMessageBytes',
-        describePath: describeResultPath,
-      });
+      frame = frameMessage([MessageKind.Result, id, value, replyHealth(this.#calls)], this.#resultOptions);
     } catch (error) {
       frame = this.#failureFrame(id, error, FailureReason.Unserializable);
     }
