@@ -7,7 +7,7 @@
  * Outbound: one `write` per frame.
  */
 import type { Socket } from 'node:net';
-import { decodeValue, encodeValue } from './codec.js';
+import { decodeValue, encodeValue, type EncodeOptions } from './codec.js';
 import { ProtocolError } from './errors.js';
 import { encodeFrame, FrameDecoder } from './framing.js';
 import type { Message } from './protocol.js';
@@ -19,9 +19,12 @@ export interface ChannelHandlers {
   onClose(): void;
 }
 
-/** Encodes a message into a ready-to-write frame. Throws SerializationError if it cannot be encoded. */
-export function frameMessage(message: Message): Buffer {
-  return encodeFrame(encodeValue(message));
+/**
+ * Encodes a message into a ready-to-write frame. Throws SerializationError if it cannot be encoded,
+ * or as soon as its body passes `options.maxBytes`.
+ */
+export function frameMessage(message: Message, options?: EncodeOptions): Buffer {
+  return encodeFrame(encodeValue(message, options));
 }
 
 export class Channel {

@@ -11,7 +11,6 @@ import {
   MessageKind,
   PROTOCOL_VERSION,
 
-  type FailureMessage,
   type InvokeMessage,
   type Message,
   type SessionCloseMessage,
@@ -19,6 +18,7 @@ import {
   type WorkerSettings,
 } from '@process-sandbox/abstractions';
 import { healthSnapshot, replyHealth } from './health.js';
+import { failureFrame, reportableError, resultEncodeOptions } from './reported-error.js';
 import { disposeImplementation, loadImplementation, methodNames, StartupFailure, type Implementation, type ImplementationSource } from './implementation.js';
 
 type Work = InvokeMessage | SessionOpenMessage | SessionCloseMessage;
@@ -43,6 +43,8 @@ export class WorkerHost {
   #exiting = false;
   #calls = 0;
   #healthTimer: NodeJS.Timeout | undefined;
+  /** How a result is encoded: within the channel's maxMessageBytes (known once Init came), paths named. */
+  readonly #resultOptions = resultEncodeOptions(() => this.#channel.maxMessageBytes);
 
   /** Resolves when the worker may load the implementation (its parent-death guard is armed). */
   readonly #beforeLoad: Promise<unknown>;
@@ -168,27 +170,17 @@ export class WorkerHost {
     this.#calls++;
     let frame: Buffer;
     try {
-      frame = frameMessage([MessageKind.Result, id, value, replyHealth(this.#calls)]);
+      frame = frameMessage([MessageKind.Result, id, value, replyHealth(this.#calls)], this.#resultOptions);
     } catch (error) {
       frame = this.#failureFrame(id, error, FailureReason.Unserializable);
     }
     this.#channel.sendFrame(frame);
   }
 
-  /** A failure frame that always encodes: if the error's own properties cannot cross, they are dropped. */
+  /** A failure frame that always encodes, whatever was thrown (see reported-error.ts). */
   #failureFrame(id: number, thrown: unknown, reason: FailureReason): Buffer {
-    const error = toError(thrown);
     const health = this.#implementation ? replyHealth(this.#calls) : null;
-    const message: FailureMessage = [MessageKind.Failure, id, error, reason, health];
-    try {
-      return frameMessage(message);
-    } catch (encodeError) {
-      const plain = new Error(error.message);
-      plain.name = error.name;
-      plain.stack = error.stack;
-      (plain as { unserializableProps?: string }).unserializableProps = (encodeError as Error).message;
-      return frameMessage([MessageKind.Failure, id, plain, reason === FailureReason.Thrown ? reason : FailureReason.Unserializable, health]);
-    }
+    return failureFrame(id, thrown, reason, health, this.#channel.maxMessageBytes);
   }
 
   async #shutdown(): Promise<void> {
@@ -222,19 +214,7 @@ export class WorkerHost {
   }
 }
 
+/** What was thrown, as an Error that can be read without running its code (see reported-error.ts). */
 function toError(thrown: unknown): Error {
-  if (thrown instanceof Error) return thrown;
-  const error = new Error(typeof thrown === 'string' ? thrown : `non-Error value thrown: ${safeString(thrown)}`);
-  error.name = 'NonErrorThrown';
-  (error as { thrown?: unknown }).thrown = thrown;
-  return error;
+  return reportableError(thrown);
 }
-
-function safeString(value: unknown): string {
-  try {
-    return typeof value === 'object' ? JSON.stringify(value) : String(value);
-  } catch {
-    return Object.prototype.toString.call(value);
-  }
-}
-
