@@ -41,6 +41,9 @@ fail() {
 started=$(date +%s)
 cache=${PROCESS_SANDBOX_WINE_CACHE:-$HOME/.cache/process-sandbox-wine}
 mkdir -p "$cache" || fail "cannot create $cache"
+# One run per cache at a time: the prefix, its wineserver and the exit's `wineserver -k` are shared.
+exec 9>"$cache/lock"
+flock -w 900 9 || fail "another Windows suite held $cache/lock for 15 minutes"
 
 # ─── Wine ────────────────────────────────────────────────────────────────────
 find_wine() {
@@ -115,11 +118,12 @@ out="$cache/suite.log"
 suite_started=$(date +%s)
 say "running ${#files[@]} test files with node.exe under Wine"
 # mocha's own bin, not npx: node.exe runs it directly. stdin from /dev/null, output to a file.
-timeout -k 10 420 "$wine" "$node_dir/node.exe" node_modules/mocha/bin/mocha.js "${files[@]}" </dev/null >"$out" 2>&1
+timeout -k 10 600 "$wine" "$node_dir/node.exe" node_modules/mocha/bin/mocha.js --no-color "${files[@]}" </dev/null >"$out" 2>&1
 status=$?
 "$wineserver" -k >/dev/null 2>&1 || true
-cat "$out"
-[ "$status" -eq 124 ] && say "the suite ran out of time (420 s)"
+# Indented, so that no line of it reads as the Linux run's count ("N passed, N failed") that .ci/run prints last.
+sed 's/^/  /' "$out"
+[ "$status" -eq 124 ] && say "the suite ran out of time (600 s)"
 count=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$out" | tail -n 1)
 [ -n "$count" ] || fail "no test count found (exit status $status)"
 failed=$(echo "$count" | sed -E 's/^[0-9]+ passed, ([0-9]+) failed.*/\1/')

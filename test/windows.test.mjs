@@ -3,7 +3,6 @@
 // on any other platform it is skipped. Grandchildren are node processes (Windows has no `sleep`).
 import { spawn, execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -11,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { expect } from 'chai';
 import { CallTimeoutError, ProcessProxy, WorkerCrashedError, WorkerStartError } from '@process-sandbox/core';
 import { createProxy, disposeProxies, fixture, nextEvent, rejectionOf } from './support/pools.mjs';
-import { isAlive, waitFor, waitForExit } from './support/processes.mjs';
+import { isAlive, underWine, waitFor, waitForExit } from './support/processes.mjs';
 
 const torture = { workerModule: fixture('torture.mjs'), workerExport: 'Torture' };
 const spawner = { workerModule: fixture('spawner.mjs'), workerExport: 'Spawner' };
@@ -19,22 +18,11 @@ const leaky = { workerModule: fixture('leaky.mjs'), workerExport: 'Leaky' };
 /** Generous: a node.exe start under Wine takes ~0.4 s on an idle machine. */
 const GONE_MS = 15_000;
 
-/** Wine's ntdll exports wine_get_version; Windows' does not. */
-function underWine() {
-  try {
-    createRequire(import.meta.url)('koffi').load('ntdll.dll').func('const char *wine_get_version()');
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 describe('Windows: Job Objects and kernel32 figures', function () {
-  let wine = false;
+  const wine = underWine;
   let processFigures;
   before(async function () {
     if (process.platform !== 'win32') this.skip(); // Windows only: Job Objects and kernel32
-    wine = underWine();
     ({ processFigures } = await import('../packages/core/dist/os/windows.js'));
   });
   afterEach(disposeProxies);

@@ -6,6 +6,9 @@ import { readdirSync, readFileSync } from 'node:fs';
 
 const win32 = process.platform === 'win32' ? await import('./win32-processes.mjs') : undefined;
 
+/** True when running on Wine (CI's Windows suite): Wine 8 reports no process handle counts. */
+export const underWine = win32?.underWine ?? false;
+
 export const TEST_RUN_MARKER = 'PROCESS_SANDBOX_TEST_RUN';
 process.env[TEST_RUN_MARKER] ??= `${process.pid}-${Date.now()}`;
 const marker = `${TEST_RUN_MARKER}=${process.env[TEST_RUN_MARKER]}`;

@@ -35,6 +35,16 @@ const PROCESS_QUERY_LIMITED_INFORMATION = 0x1000;
 const STILL_ACTIVE = 259;
 const INVALID_HANDLE_VALUE = 0xffff_ffff_ffff_ffffn;
 
+/** Wine's ntdll exports wine_get_version; Windows' does not. Some figures only Windows gives. */
+export const underWine = (() => {
+  try {
+    koffi.load('ntdll.dll').func('const char *wine_get_version()');
+    return true;
+  } catch {
+    return false;
+  }
+})();
+
 /** Every process: pid → { ppid, exe }. */
 export function snapshot() {
   const snap = CreateToolhelp32Snapshot(TH32CS_SNAPPROCESS, 0);

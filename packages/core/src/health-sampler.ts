@@ -24,7 +24,9 @@ const isWindows = process.platform === 'win32';
 export async function sampleProcess(pid: number, intervalMs: number): Promise<HostSample | undefined> {
   if (isWindows) {
     const figures = processFigures(pid);
-    if (figures) return { rssBytes: figures.workingSetBytes, cpuMs: figures.cpuMs, handles: figures.handles };
+    // A live Windows process always holds handles: 0 means the count is not implemented (Wine),
+    // and the worker's own report is then the better figure.
+    if (figures) return { rssBytes: figures.workingSetBytes, cpuMs: figures.cpuMs, handles: figures.handles || undefined };
     // No koffi: pidusage, for what it can still tell.
   }
   try {
