@@ -19,6 +19,10 @@ function strangerSends(path, bytes) {
 }
 
 describe('the pipe between host and worker', function () {
+  before(function () {
+    // POSIX-specific: a Unix socket in a 0700 directory, checked through /proc/<pid>/environ (Windows: a named pipe, test/windows.test.mjs).
+    if (process.platform === 'win32') this.skip();
+  });
   afterEach(disposeProxies);
 
   it('lives in a private 0700 directory, the token never in argv, and a stranger with a wrong token is dropped unanswered', async () => {
