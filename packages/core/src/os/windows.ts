@@ -68,12 +68,12 @@ function lastError(k: Kernel32): string {
 function containInJob(pid: number): string | undefined {
   const k = api();
   if (!k) return 'koffi (an optional dependency) is not available';
-  const process = k.OpenProcess(PROCESS_SET_QUOTA | PROCESS_TERMINATE | PROCESS_QUERY_LIMITED_INFORMATION | PROCESS_VM_READ, 0, pid);
-  if (!process) return `OpenProcess(${pid}) failed (${lastError(k)})`;
+  const processHandle = k.OpenProcess(PROCESS_SET_QUOTA | PROCESS_TERMINATE | PROCESS_QUERY_LIMITED_INFORMATION | PROCESS_VM_READ, 0, pid);
+  if (!processHandle) return `OpenProcess(${pid}) failed (${lastError(k)})`;
   const job = k.CreateJobObjectW(null, null);
   if (!job) {
     const why = `CreateJobObjectW failed (${lastError(k)})`;
-    k.CloseHandle(process);
+    k.CloseHandle(processHandle);
     return why;
   }
   const EXTENDED = k.types.structs.JOBOBJECT_EXTENDED_LIMIT_INFORMATION;
@@ -98,13 +98,13 @@ function containInJob(pid: number): string | undefined {
   };
   let why: string | undefined;
   if (!k.SetInformationJobObject(job, JobObjectExtendedLimitInformation, info, koffi!.sizeof(EXTENDED))) why = `SetInformationJobObject failed (${lastError(k)})`;
-  else if (!k.AssignProcessToJobObject(job, process)) why = `AssignProcessToJobObject(${pid}) failed (${lastError(k)})`;
+  else if (!k.AssignProcessToJobObject(job, processHandle)) why = `AssignProcessToJobObject(${pid}) failed (${lastError(k)})`;
   if (why) {
     k.CloseHandle(job);
-    k.CloseHandle(process);
+    k.CloseHandle(processHandle);
     return why;
   }
-  jobs.set(pid, { job, process });
+  jobs.set(pid, { job, process: processHandle });
   return undefined;
 }
 
@@ -137,24 +137,26 @@ function release(pid: number): void {
  * it has a job; otherwise opens one for the duration of the call.
  */
 export function processFigures(pid: number): ProcessFigures | undefined {
-  let k: Kernel32 | undefined;
   try {
-    k = api();
+    const k = api();
+    return k ? figuresOf(k, pid) : undefined;
   } catch {
-    return undefined;
+    return undefined; // koffi or kernel32 unusable here: the sampler falls back to pidusage
   }
-  if (!k) return undefined;
+}
+
+function figuresOf(k: Kernel32, pid: number): ProcessFigures | undefined {
   const held = jobs.get(pid)?.process;
-  const process = held ?? k.OpenProcess(PROCESS_QUERY_LIMITED_INFORMATION | PROCESS_VM_READ, 0, pid);
-  if (!process) return undefined;
+  const processHandle = held ?? k.OpenProcess(PROCESS_QUERY_LIMITED_INFORMATION | PROCESS_VM_READ, 0, pid);
+  if (!processHandle) return undefined;
   try {
     const MEMORY = k.types.structs.PROCESS_MEMORY_COUNTERS_EX;
     const memory: Record<string, number> = {};
     const handles = [0];
     const [created, exited, kernel, user] = [{}, {}, {}, {}] as Array<{ dwLowDateTime: number; dwHighDateTime: number }>;
-    if (!k.K32GetProcessMemoryInfo(process, memory, koffi!.sizeof(MEMORY))) return undefined;
-    if (!k.GetProcessHandleCount(process, handles)) return undefined;
-    if (!k.GetProcessTimes(process, created, exited, kernel, user)) return undefined;
+    if (!k.K32GetProcessMemoryInfo(processHandle, memory, koffi!.sizeof(MEMORY))) return undefined;
+    if (!k.GetProcessHandleCount(processHandle, handles)) return undefined;
+    if (!k.GetProcessTimes(processHandle, created, exited, kernel, user)) return undefined;
     return {
       workingSetBytes: Number(memory.WorkingSetSize),
       privateBytes: Number(memory.PrivateUsage),
@@ -162,7 +164,7 @@ export function processFigures(pid: number): ProcessFigures | undefined {
       cpuMs: fileTimeMs(kernel!) + fileTimeMs(user!),
     };
   } finally {
-    if (!held) k.CloseHandle(process);
+    if (!held) k.CloseHandle(processHandle);
   }
 }
 
