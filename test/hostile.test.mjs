@@ -10,6 +10,7 @@ import { expect } from 'chai';
 import fc from 'fast-check';
 import { readFileSync } from 'node:fs';
 import { connect } from 'node:net';
+import { fileURLToPath } from 'node:url';
 import { encodeFrame, encodeValue, MessageKind, PROTOCOL_VERSION } from '@process-sandbox/abstractions';
 import { ProcessProxy, WorkerCrashedError } from '@process-sandbox/core';
 import { createProxy, disposeProxies, fixture, memoryLogger, rejectionOf } from './support/pools.mjs';
@@ -147,7 +148,7 @@ describe('hostile peers', function () {
   });
 
   describe('a worker that breaks the protocol', function () {
-    const fake = { workerModule: fixture('torture.mjs'), execArgv: [new URL('./fixtures/fake-worker.mjs', import.meta.url).pathname], maxPoolSize: 1 };
+    const fake = { workerModule: fixture('torture.mjs'), execArgv: [fileURLToPath(new URL('./fixtures/fake-worker.mjs', import.meta.url))], maxPoolSize: 1 };
 
     /** Counts each promise's settlements; resolves with { outcome, count } once the run is over. */
     function counted(promise) {
