@@ -49,7 +49,10 @@ flock -w 900 9 || fail "another Windows suite held $cache/lock for 15 minutes"
 find_wine() {
   wine=$(command -v wine64 || true)
   [ -z "$wine" ] && [ -x /usr/lib/wine/wine64 ] && wine=/usr/lib/wine/wine64
-  wineserver=$(command -v wineserver || true)
+  # The wineserver of that same Wine: its sibling first (Debian: /usr/lib/wine), then the PATH.
+  wineserver=
+  [ -n "$wine" ] && [ -x "$(dirname "$wine")/wineserver" ] && wineserver=$(dirname "$wine")/wineserver
+  [ -z "$wineserver" ] && wineserver=$(command -v wineserver || true)
   [ -z "$wineserver" ] && [ -x /usr/lib/wine/wineserver ] && wineserver=/usr/lib/wine/wineserver
   [ -n "$wine" ] && [ -n "$wineserver" ]
 }
