@@ -113,6 +113,26 @@ describe('Windows: Job Objects and kernel32 figures', function () {
     }
   });
 
+  it('a host that calls process.exit without disposing takes its workers (one blocked) and their grandchildren along', async function () {
+    const scratch = mkdtempSync(join(tmpdir(), 'ps-win-'));
+    const host = spawn(process.execPath, [fileURLToPath(fixture('orphan-host.mjs')), 'exit', scratch], { stdio: ['ignore', 'pipe', 'inherit'] });
+    try {
+      const exited = new Promise((resolve) => host.once('exit', resolve));
+      const line = await new Promise((resolve, reject) => {
+        host.once('exit', (code) => reject(new Error(`the host exited (${code}) before reporting`)));
+        createInterface({ input: host.stdout }).once('line', resolve);
+      });
+      const { workers, grandchildren } = JSON.parse(line);
+      expect(workers).to.have.length(2);
+      expect(grandchildren).to.have.length(2);
+      expect(await exited).to.equal(0);
+      await waitForExit([...workers, ...grandchildren], GONE_MS);
+    } finally {
+      if (isAlive(host.pid)) host.kill();
+      rmSync(scratch, { recursive: true, force: true, maxRetries: 10 });
+    }
+  });
+
   it("the host's sampler reads working set and CPU time from kernel32 (no wmic), and handle counts where Windows gives them", async () => {
     const proxy = await createProxy({ ...torture, maxPoolSize: 1, healthIntervalMs: 100 });
     const pool = ProcessProxy.poolOf(proxy);
