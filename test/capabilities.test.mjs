@@ -48,6 +48,10 @@ async function tcpServer() {
 }
 
 describe('capabilities of JavaScript plugins', function () {
+  before(function () {
+    // POSIX-specific: the Node permission model with setpriv/prlimit, uid switching, network namespaces, /proc and /bin/sh fixtures.
+    if (process.platform === 'win32') this.skip();
+  });
   this.timeout(30_000);
   afterEach(disposeProxies);
 

@@ -14,6 +14,7 @@ import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'no
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { encodeFrame, encodeValue, MessageKind, PROTOCOL_VERSION } from '@process-sandbox/abstractions';
 import { ProcessProxy, WorkerCrashedError } from '@process-sandbox/core';
 import { MAX_STRANGERS, MAX_UNPROVEN, PipeListener } from '../packages/core/dist/pipe-endpoint.js';
@@ -64,6 +65,10 @@ function unixSocketName(inode) {
 }
 
 describe('hostile peers', function () {
+  before(function () {
+    // POSIX-specific: it finds a worker's pipe and token in /proc/<pid>/environ.
+    if (process.platform === 'win32') this.skip();
+  });
   this.timeout(30_000);
   afterEach(disposeProxies);
 
@@ -277,7 +282,7 @@ describe('hostile peers', function () {
   });
 
   describe('a worker that breaks the protocol', function () {
-    const fake = { workerModule: fixture('torture.mjs'), execArgv: [new URL('./fixtures/fake-worker.mjs', import.meta.url).pathname], maxPoolSize: 1 };
+    const fake = { workerModule: fixture('torture.mjs'), execArgv: [fileURLToPath(new URL('./fixtures/fake-worker.mjs', import.meta.url))], maxPoolSize: 1 };
 
     /** Counts each promise's settlements; resolves with { outcome, count } once the run is over. */
     function counted(promise) {

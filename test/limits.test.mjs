@@ -19,6 +19,10 @@ function rlimit(pid, name) {
 }
 
 describe('limits and runtime', function () {
+  before(function () {
+    // POSIX-specific: rlimits, cgroups and /proc figures (maxHeapMB on Windows: options validation and the Windows suite).
+    if (process.platform === 'win32') this.skip();
+  });
   afterEach(disposeProxies);
 
   describe('OS limits', function () {

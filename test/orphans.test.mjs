@@ -76,6 +76,10 @@ function startHost(mode, { parentGuard = true } = {}) {
 }
 
 describe('no orphans', function () {
+  before(function () {
+    // POSIX-specific: process groups, POSIX signals, the parent watchdog and /proc; the Windows counterpart (Job Objects) is test/windows.test.mjs.
+    if (process.platform === 'win32') this.skip();
+  });
   afterEach(async function () {
     await disposeProxies();
     for (const host of hosts.splice(0)) if (host.exitCode === null && host.signalCode === null) host.kill('SIGKILL');

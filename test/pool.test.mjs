@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { PoolDisposedError, ProcessProxy, QueueFullError, QueueTimeoutError } from '@process-sandbox/core';
 import { createProxy, disposeProxies, fixture, memoryLogger, nextEvent, rejectionOf } from './support/pools.mjs';
-import { isAlive, waitFor } from './support/processes.mjs';
+import { isAlive, underWine, waitFor } from './support/processes.mjs';
 
 const torture = { workerModule: fixture('torture.mjs'), workerExport: 'Torture' };
 
@@ -140,7 +140,8 @@ describe('the pool', function () {
         expect(w.pid).to.be.a('number').above(0);
         expect(w.state).to.equal('idle');
         expect(w.rssBytes).to.be.a('number').above(10 * 1024 * 1024);
-        expect(w.handles).to.be.a('number').above(2);
+        // Wine 8 counts no process handles (a stub): the worker's own figure (libuv handles) stands in.
+        expect(w.handles).to.be.a('number').above(underWine ? 0 : 2);
       }
       expect(workers.reduce((n, w) => n + w.calls, 0)).to.equal(4);
       expect(totals).to.include({ calls: 4, succeeded: 3, failed: 1, crashes: 0, timeouts: 0, queued: 0, inFlight: 0 });

@@ -15,6 +15,10 @@ const torture = { workerModule: fixture('torture.mjs'), workerExport: 'Torture' 
 
 describe('the channel between host and worker', function () {
   this.timeout(30_000);
+  before(function () {
+    // POSIX-specific: an inherited socket, checked through /proc/<pid>/environ and /proc/<pid>/fd (Windows: a named pipe, test/windows.test.mjs).
+    if (process.platform === 'win32') this.skip();
+  });
   afterEach(disposeProxies);
 
   it('is a socket the worker inherits on descriptor 4, named nowhere; pools leave no descriptor behind', async () => {

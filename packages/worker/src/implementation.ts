@@ -6,7 +6,7 @@
  * to fix; the worker reports it to the host as a start failure.
  */
 import { isAbsolute } from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 
 export class StartupFailure extends Error {
   override name = 'StartupFailure';
@@ -20,6 +20,32 @@ export interface ImplementationSource {
   create(): Promise<Implementation>;
 }
 
+/**
+ * True when `error` says that the module at `url` itself does not exist (not one it imports).
+ * Compared as URLs, or else as the platform's own path (Node's message names `C:\\...` on
+ * Windows), never by assuming POSIX slashes.
+ */
+function isMissing(error: unknown, url: string): boolean {
+  const { code, url: missing } = error as { code?: string; url?: unknown };
+  if (code !== 'ERR_MODULE_NOT_FOUND') return false;
+  if (typeof missing === 'string') return sameUrl(missing, url);
+  let path: string;
+  try {
+    path = fileURLToPath(url);
+  } catch {
+    return false;
+  }
+  return String((error as Error).message).includes(`'${path}'`);
+}
+
+function sameUrl(a: string, b: string): boolean {
+  try {
+    return new URL(a).href === new URL(b).href;
+  } catch {
+    return false;
+  }
+}
+
 export async function loadImplementation(workerModule: string, workerExport: string, options: unknown): Promise<{ implementation: Implementation; source: ImplementationSource }> {
   const url = workerModule.startsWith('file:') ? workerModule : isAbsolute(workerModule) ? pathToFileURL(workerModule).href : undefined;
   if (url === undefined) throw new StartupFailure(`workerModule must be an absolute path or a file: URL, got '${workerModule}'`);
@@ -28,8 +54,7 @@ export async function loadImplementation(workerModule: string, workerExport: str
   try {
     namespace = (await import(url)) as Record<string, unknown>;
   } catch (error) {
-    const code = (error as { code?: string }).code;
-    if (code === 'ERR_MODULE_NOT_FOUND' && String((error as Error).message).includes(workerModule.replace(/^file:\/\//, ''))) {
+    if (isMissing(error, url)) {
       throw new StartupFailure(`workerModule not found: ${workerModule}`, { cause: error });
     }
     throw new StartupFailure(`loading ${workerModule} threw: ${describe(error)}`, { cause: error });
