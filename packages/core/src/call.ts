@@ -3,8 +3,42 @@
  * here and settled only through `resolve`/`reject`, which act once: whichever path ends a call
  * first (reply, crash, timeout, abort, dispose) wins, and later attempts do nothing.
  */
-import { WorkerCrashedError } from '@process-sandbox/abstractions';
+import { attachCallerStack, WorkerCrashedError } from '@process-sandbox/abstractions';
 import type { WorkerHandle } from './worker-handle.js';
+
+/**
+ * Where a call was made: the stack captured (not formatted) when the caller made it. V8 only walks
+ * the frames here (about 2 µs); it formats them into text when `stack` is first read, which happens
+ * only if the call fails with a library error.
+ */
+export interface CallSite {
+  stack?: unknown;
+}
+
+/** Captures the caller's stack, without the frames at and above `above` (the library's entry point). */
+export function captureCallSite(above: Function): CallSite {
+  const site: CallSite = {};
+  Error.captureStackTrace(site, above);
+  return site;
+}
+
+/** This package's own files: their frames at the top of a call site are the library's, not the caller's. */
+const LIBRARY_DIRECTORY = new URL('.', import.meta.url).href;
+
+/** The caller's frames of a call site, as stack lines, without the library's own at the top. */
+function callerFrames(site: CallSite): string {
+  let stack: unknown;
+  try {
+    stack = site.stack; // formatted now, once
+  } catch {
+    return ''; // a throwing Error.prepareStackTrace
+  }
+  if (typeof stack !== 'string') return '';
+  const lines = stack.split('\n').slice(1);
+  let first = 0;
+  while (first < lines.length - 1 && lines[first]!.includes(LIBRARY_DIRECTORY)) first++;
+  return lines.slice(first).join('\n');
+}
 
 /** Per-call options, given through `ProcessProxy.with(proxy, options)`. */
 export interface CallOptions {
@@ -35,6 +69,8 @@ export class Call {
    * Returns true if it re-queued the call instead.
    */
   retry: ((error: WorkerCrashedError) => boolean) | undefined;
+  /** Where the caller made the call (undefined with `captureCallerStack: false`). */
+  callSite: CallSite | undefined;
   #settled = false;
   #resolve!: (value: unknown) => void;
   #reject!: (error: Error) => void;
@@ -70,6 +106,9 @@ export class Call {
     if (this.#settled) return false;
     if (this.retry && error instanceof WorkerCrashedError && this.retry(error)) return false;
     this.#settled = true;
+    // The library's errors are made in a socket or timer callback: their stacks say nothing of
+    // the caller. Give them the caller's frames, captured when the call was made.
+    if (this.callSite !== undefined) attachCallerStack(error, this.method, callerFrames(this.callSite));
     this.#reject(error);
     return true;
   }

@@ -24,7 +24,7 @@ import {
   QueueTimeoutError,
   type WorkerCrashedError,
 } from '@process-sandbox/abstractions';
-import { Call, type CallOptions } from './call.js';
+import { Call, captureCallSite, type CallOptions } from './call.js';
 import type { ResolvedOptions } from './options.js';
 import type { WorkerHandle } from './worker-handle.js';
 
@@ -123,6 +123,7 @@ export class Dispatcher {
       throw new SerializationError(`The arguments of ${method}() encode to ${frame.length - 4} bytes, over maxMessageBytes (${this.#options.maxMessageBytes})`);
     }
     const call = new Call(id, method, frame, options?.timeoutMs ?? this.#options.methodCallTimeoutMs, options);
+    if (this.#options.captureCallerStack) call.callSite = captureCallSite(Dispatcher.prototype.prepare);
     this.totals.calls++;
     this.#unsettled++;
     call.promise.then(
