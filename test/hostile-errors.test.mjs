@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import { inspect } from 'node:util';
 import { ConfigurationError, ProcessProxy, RemoteError, WorkerCrashedError } from '@process-sandbox/core';
 import { createProxy, disposeProxies, fixture, memoryLogger, nextEvent, rejectionOf } from './support/pools.mjs';
-import { isAlive, waitFor, waitForExit } from './support/processes.mjs';
+import { waitFor, waitForExit } from './support/processes.mjs';
 
 const workerModule = fixture('hostile-errors.mjs');
 
@@ -335,20 +335,27 @@ describe('fatal errors in the worker are attributed to the call that was running
     expect(settled.slice(1)).to.deep.equal(['leakRejection:ERR_PS_WORKER_CRASHED', 'ping:success', 'pid:success']);
   });
 
-  it('an unhandled rejection while a call runs fails that call; the call sent ahead runs once, on the replacement', async () => {
-    const { proxy, pid } = await singleWorker();
-    const runs = join(dir, 'runs');
-    const running = proxy.rejectWhileRunning(500);
-    const ahead = proxy.appendRun(runs, 'ahead');
-    const error = await rejectionOf(running);
-    expect(error).to.be.an.instanceOf(WorkerCrashedError);
-    expect(error.method).to.equal('rejectWhileRunning');
-    expect(error.cause?.message).to.equal('stray rejection while running');
-    const aheadPid = await ahead;
-    expect(aheadPid).to.not.equal(pid);
-    expect(readFileSync(runs, 'utf8')).to.equal(`ahead ${aheadPid}\n`); // exactly once, never in the dying worker
-    expect(isAlive(pid)).to.equal(false);
-  });
+  for (const [method, args, message] of [
+    ['rejectWhileRunning', [500], 'stray rejection while running'],
+    // The method ends just after the rejection is reported: the dying worker must not start the next call.
+    ['rejectThenFinishSoon', [], 'stray rejection, then finished'],
+  ]) {
+    it(`an unhandled rejection while a call runs fails that call; the call sent ahead runs once, on the replacement (${method})`, async () => {
+      const { proxy, pid } = await singleWorker();
+      const runs = join(dir, 'runs');
+      const running = proxy[method](...args);
+      const ahead = proxy.appendRun(runs, 'ahead');
+      const error = await rejectionOf(running);
+      expect(error).to.be.an.instanceOf(WorkerCrashedError);
+      expect(error.method).to.equal(method);
+      expect(error.exitCode).to.equal(70);
+      expect(error.cause?.message).to.equal(message);
+      const aheadPid = await ahead;
+      expect(aheadPid).to.not.equal(pid);
+      expect(readFileSync(runs, 'utf8')).to.equal(`ahead ${aheadPid}\n`); // exactly once, never in the dying worker
+      await waitForExit([pid]);
+    });
+  }
 
   it('an uncaught exception while a call runs fails that call', async () => {
     const { proxy, pid } = await singleWorker();
