@@ -244,28 +244,46 @@ describe("the caller's frames in the stack of an error", function () {
   async function aCallerNamedDistinctly(proxy, method) {
     return await proxy[method]();
   }
+  /** Not async, and does not await: only a captured call site can show it. */
+  function aSyncMiddleman(proxy, method) {
+    return proxy[method]();
+  }
+  async function anAsyncOuter(proxy, method) {
+    return await aSyncMiddleman(proxy, method);
+  }
 
-  it("a RemoteError's stack shows the remote stack, then the caller's own function", async () => {
+  it("a RemoteError's stack shows the remote stack, then the caller's own async function (default: async frames)", async () => {
     const proxy = await createProxy({ workerModule, workerExport: 'HostileErrors' });
     const error = await rejectionOf(aCallerNamedDistinctly(proxy, 'throwConstructorNull'));
     expect(error).to.be.an.instanceOf(RemoteError);
     const [remote, local] = error.stack.split(/\n {4}--- in worker \d+, throwConstructorNull\(\) called at ---\n/);
     expect(remote).to.match(/^Error: no constructor\n\s+at HostileErrors\.throwConstructorNull/);
-    expect(local, error.stack).to.be.a('string').and.match(/^\s+at aCallerNamedDistinctly \(.*hostile-errors\.test\.mjs/);
-    expect(local).to.not.include('worker-handle.js').and.not.include('dispatcher.js');
+    expect(local, error.stack).to.be.a('string').and.match(/^\s+at async aCallerNamedDistinctly \(.*hostile-errors\.test\.mjs/);
+    expect(local).to.not.include('worker-handle.js').and.not.include('dispatcher.js').and.not.include('node:internal');
   });
 
   it("other errors a call fails with get the caller's frames appended", async () => {
     const proxy = await createProxy({ workerModule, workerExport: 'HostileErrors' });
     const error = await rejectionOf(aCallerNamedDistinctly(proxy, 'leakRejection'));
     expect(error).to.be.an.instanceOf(WorkerCrashedError);
-    expect(error.stack).to.match(/\n {4}--- leakRejection\(\) called at ---\n\s+at aCallerNamedDistinctly /);
+    expect(error.stack).to.match(/\n {4}--- leakRejection\(\) called at ---\n\s+at async aCallerNamedDistinctly /);
   });
 
-  it('captureCallerStack: false leaves the stack as received', async () => {
-    const proxy = await createProxy({ workerModule, workerExport: 'HostileErrors', captureCallerStack: false });
-    const error = await rejectionOf(aCallerNamedDistinctly(proxy, 'throwConstructorNull'));
-    expect(error.stack).to.include('throwConstructorNull() awaited at ---').and.not.include('aCallerNamedDistinctly');
+  it('a call through a lease gets them too', async () => {
+    const proxy = await createProxy({ workerModule, workerExport: 'HostileErrors' });
+    const error = await ProcessProxy.session(proxy, (leased) => rejectionOf(aCallerNamedDistinctly(leased, 'throwConstructorNull')));
+    expect(error).to.be.an.instanceOf(RemoteError);
+    expect(error.stack).to.match(/called at ---\n\s+at async aCallerNamedDistinctly /);
+  });
+
+  it('async frames show the awaiting async functions only; captureCallerStack: true shows the whole synchronous stack', async () => {
+    const plain = await createProxy({ workerModule, workerExport: 'HostileErrors' });
+    const asyncOnly = await rejectionOf(anAsyncOuter(plain, 'throwConstructorNull'));
+    expect(asyncOnly.stack).to.match(/called at ---\n\s+at async anAsyncOuter /).and.not.include('aSyncMiddleman');
+    const captured = await createProxy({ workerModule, workerExport: 'HostileErrors', captureCallerStack: true });
+    const full = await rejectionOf(anAsyncOuter(captured, 'throwConstructorNull'));
+    expect(full.stack).to.match(/called at ---\n\s+at aSyncMiddleman \(.*\n\s+at anAsyncOuter /);
+    expect(full.stack.split('called at ---')[1]).to.not.include('dispatcher.js').and.not.include('process-proxy.js');
   });
 
   it('captureCallerStack must be a boolean', async () => {

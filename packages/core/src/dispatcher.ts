@@ -24,7 +24,7 @@ import {
   QueueTimeoutError,
   type WorkerCrashedError,
 } from '@process-sandbox/abstractions';
-import { Call, captureCallSite, type CallOptions } from './call.js';
+import { Call, callerView, captureCallSite, type CallOptions } from './call.js';
 import type { ResolvedOptions } from './options.js';
 import type { WorkerHandle } from './worker-handle.js';
 
@@ -98,7 +98,7 @@ export class Dispatcher {
     this.#queued.add(call);
     if (this.#options.queueTimeoutMs !== undefined) this.#armQueueTimeout(call, this.#options.queueTimeoutMs);
     this.#enter(call);
-    return call.promise;
+    return callerView(call);
   }
 
   /**
