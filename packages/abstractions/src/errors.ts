@@ -124,8 +124,8 @@ function jsonSafe(value: unknown): unknown {
 const annotated = new WeakSet<Error>();
 
 /**
- * Adds the caller's frames (captured when the call was made) to an error the call settles with,
- * once per error. A RemoteError's local part, captured in the host's receive path and made of
+ * Adds the caller's frames to an error a call failed with, once per error (the same error may fail
+ * several calls). A RemoteError's local part, captured in the host's receive path and made of
  * library frames only, is replaced; other library errors get them appended. Never throws.
  * @internal used by @process-sandbox/core
  */
