@@ -211,6 +211,13 @@ describe('RemoteError built directly from hostile values', function () {
     });
   }
 
+  it('never throws for hostile method and pid arguments either', () => {
+    const error = new RemoteError(new Error('e'), { toString: thrower }, { valueOf: thrower });
+    expectPrintable(error);
+    expect(error.method).to.equal('[an object]');
+    expect(error.pid).to.equal(0);
+  });
+
   it('keeps at most 64 properties, and never runs an accessor', () => {
     const error = new RemoteError(cases['10,000 own properties'], 'm', 1);
     expect(Object.keys(error.remoteProps)).to.have.length(64);

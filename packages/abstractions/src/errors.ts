@@ -3,7 +3,7 @@
  * branch on it without `instanceof` across package copies.
  */
 
-import { bound, PROTOCOL_KEYS, readRemoteError, REMOTE_ERROR_LIMITS } from './remote-error-view.js';
+import { boundedText, PROTOCOL_KEYS, readRemoteError, REMOTE_ERROR_LIMITS } from './remote-error-view.js';
 
 export class ProcessSandboxError extends Error {
   static readonly code: string = 'ERR_PROCESS_SANDBOX';
@@ -60,7 +60,7 @@ export class RemoteError extends ProcessSandboxError {
     super(view.message, view.hasCause ? { cause: view.cause } : undefined);
     this.remoteName = view.name;
     this.remoteStack = view.stack;
-    this.method = typeof method === 'string' ? bound(method, REMOTE_ERROR_LIMITS.nameChars) : String(method);
+    this.method = boundedText(method, REMOTE_ERROR_LIMITS.nameChars);
     this.pid = typeof pid === 'number' ? pid : 0;
     if (view.code !== undefined) this.code = view.code;
     const props = Object.create(null) as Record<string, unknown>;
