@@ -7,6 +7,7 @@ export { encodeValue, decodeValue, describePath, formatPath, PathSlot, MAX_DEPTH
 export { MAX_CAUSE_DEPTH, MAX_ERROR_PROPS } from './wire-error.js';
 export { boundText, guarded, safeText, MAX_ERROR_NAME, MAX_ERROR_TEXT } from './safe-read.js';
 export { Channel, frameMessage, type ChannelHandlers } from './channel.js';
+export { readRemoteError, REMOTE_ERROR_LIMITS, type RemoteErrorView } from './remote-error-view.js';
 
 // Fails at import, with a clear message, if @msgpack/msgpack is not the version the codec patches.
 checkCodecInternals();

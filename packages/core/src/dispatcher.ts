@@ -26,7 +26,7 @@ import {
   type PathKey,
   type WorkerCrashedError,
 } from '@process-sandbox/abstractions';
-import { Call, type CallOptions } from './call.js';
+import { Call, callerView, captureCallSite, type CallOptions } from './call.js';
 import type { ResolvedOptions } from './options.js';
 import type { WorkerHandle } from './worker-handle.js';
 
@@ -104,7 +104,7 @@ export class Dispatcher {
     this.#queued.add(call);
     if (this.#options.queueTimeoutMs !== undefined) this.#armQueueTimeout(call, this.#options.queueTimeoutMs);
     this.#enter(call);
-    return call.promise;
+    return callerView(call);
   }
 
   /**
@@ -126,6 +126,7 @@ export class Dispatcher {
     // one over maxMessageBytes (which the worker would refuse) fails as soon as the encoding passes it.
     const frame = frameMessage([MessageKind.Invoke, id, method, args, session], this.#encodeOptions);
     const call = new Call(id, method, frame, options?.timeoutMs ?? this.#options.methodCallTimeoutMs, options);
+    if (this.#options.captureCallerStack) call.callSite = captureCallSite(Dispatcher.prototype.prepare);
     this.totals.calls++;
     this.#unsettled++;
     call.promise.then(

@@ -77,6 +77,8 @@ export interface ProcessProxyOptions {
   user?: WorkerUser;
   /** Linux: start each worker in a fresh network namespace, with no network (needs root or unprivileged user namespaces). Default false. */
   isolateNetwork?: boolean;
+  /** Capture the caller's whole synchronous stack at each call, for the stacks of errors the call fails with (costs several µs per call). Default false: the frames of the async functions awaiting the call, at no cost. */
+  captureCallerStack?: boolean;
 }
 
 export interface RetryOptions {
@@ -126,6 +128,7 @@ export interface ResolvedOptions {
   permissions: ResolvedPermissions | undefined;
   user: ResolvedUser | undefined;
   isolateNetwork: ResolvedNetworkIsolation | undefined;
+  captureCallerStack: boolean;
 }
 
 const KNOWN = new Set<string>([
@@ -134,7 +137,7 @@ const KNOWN = new Set<string>([
   'healthIntervalMs', 'execPath', 'execArgv', 'env', 'cwd', 'logger',
   'maxMemoryMB', 'maxHandles', 'processRecycleThreshold', 'maxProcessLifetimeMs', 'idleTimeoutMs', 'hardMemoryLimitMB', 'warmSpare',
   'limits', 'cgroup', 'retry',
-  'envPassthrough', 'permissions', 'user', 'isolateNetwork',
+  'envPassthrough', 'permissions', 'user', 'isolateNetwork', 'captureCallerStack',
 ]);
 
 /** Every option `resolveOptions` accepts (docs/configuration.md is checked against this list by test/docs.test.mjs). */
@@ -169,6 +172,7 @@ export function resolveOptions(input: ProcessProxyOptions): ResolvedOptions {
     env: environment(input.env, input.envPassthrough),
     cwd: input.cwd === undefined ? undefined : directory(input.cwd),
     logger: logger(input.logger),
+    captureCallerStack: boolean(input, 'captureCallerStack', false),
     ...recyclingOptions(input),
     retry: retryOptions(input.retry),
     ...osLimitOptions(input),
@@ -190,6 +194,13 @@ function string(input: ProcessProxyOptions, name: keyof ProcessProxyOptions, fal
   const value = input[name];
   if (value === undefined) return fallback;
   if (typeof value !== 'string' || value === '') throw new ConfigurationError(name, `expected a non-empty string, got ${describe(value)}`);
+  return value;
+}
+
+function boolean(input: ProcessProxyOptions, name: keyof ProcessProxyOptions, fallback: boolean): boolean {
+  const value = input[name];
+  if (value === undefined) return fallback;
+  if (typeof value !== 'boolean') throw new ConfigurationError(name, `expected a boolean, got ${describe(value)}`);
   return value;
 }
 

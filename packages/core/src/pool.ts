@@ -5,7 +5,7 @@
  * stops starting them when they keep dying young (circuit breaker), rolls them onto new code
  * (reload), and takes them all down on dispose.
  */
-import { PoolDisposedError, ResourceLimitError, type HealthSnapshot } from '@process-sandbox/abstractions';
+import { classCodeOf, PoolDisposedError, ResourceLimitError, type HealthSnapshot } from '@process-sandbox/abstractions';
 import type { Call, CallOptions } from './call.js';
 import { CircuitBreaker, YOUNG_CALLS } from './circuit-breaker.js';
 import { Dispatcher, type WorkerSource } from './dispatcher.js';
@@ -436,7 +436,7 @@ export class ProcessPool extends SafeEmitter<PoolEvents> implements WorkerSource
     this.emit('callSettled', {
       method: call.method,
       // The class's code, not the instance's: a RemoteError carries the remote error's own code.
-      outcome: error === undefined ? 'success' : String((error.constructor as { code?: unknown }).code ?? error.name),
+      outcome: error === undefined ? 'success' : outcomeOf(error),
       durationMs: performance.now() - call.enqueuedAt,
       queueWaitMs: call.startedAt === undefined ? undefined : call.startedAt - call.enqueuedAt,
     });
@@ -538,5 +538,21 @@ export class ProcessPool extends SafeEmitter<PoolEvents> implements WorkerSource
   #removeIdle(worker: WorkerHandle): void {
     const i = this.#idle.indexOf(worker);
     if (i >= 0) this.#idle.splice(i, 1);
+  }
+}
+
+/**
+ * The `outcome` of a failed call: its error class's static code, looked up through the prototype
+ * chain (an own `constructor` property cannot shadow it); a short `name` for an error that is not
+ * the library's. Never throws, and its values are few (they label metrics).
+ */
+function outcomeOf(error: Error): string {
+  const code = classCodeOf(error);
+  if (code !== undefined) return code;
+  try {
+    const name: unknown = error.name;
+    return typeof name === 'string' && name.length <= 64 ? name : 'Error';
+  } catch {
+    return 'Error';
   }
 }
