@@ -433,8 +433,7 @@ export class ProcessPool extends SafeEmitter<PoolEvents> implements WorkerSource
     if (this.listenerCount('callSettled') === 0) return;
     this.emit('callSettled', {
       method: call.method,
-      // The class's code, not the instance's: a RemoteError carries the remote error's own code.
-      outcome: error === undefined ? 'success' : String((error.constructor as { code?: unknown }).code ?? error.name),
+      outcome: error === undefined ? 'success' : outcomeOf(error),
       durationMs: performance.now() - call.enqueuedAt,
       queueWaitMs: call.startedAt === undefined ? undefined : call.startedAt - call.enqueuedAt,
     });
@@ -529,5 +528,18 @@ export class ProcessPool extends SafeEmitter<PoolEvents> implements WorkerSource
   #removeIdle(worker: WorkerHandle): void {
     const i = this.#idle.indexOf(worker);
     if (i >= 0) this.#idle.splice(i, 1);
+  }
+}
+
+/**
+ * The class's code, not the instance's: a RemoteError carries the remote error's own code, and may
+ * carry its own properties (a `constructor: null` among them), so only the prototype chain is asked.
+ */
+function outcomeOf(error: Error): string {
+  try {
+    const code: unknown = (Object.getPrototypeOf(error) as { constructor?: { code?: unknown } } | null)?.constructor?.code;
+    return typeof code === 'string' ? code : String(error.name);
+  } catch {
+    return 'ERR_PROCESS_SANDBOX';
   }
 }
