@@ -18,6 +18,8 @@ import { encodeFrame, FrameDecoder } from './framing.js';
 import type { Message } from './protocol.js';
 
 export interface ChannelHandlers {
+  /** Looks at a frame before it is decoded; throws ProtocolError to refuse it (see precheckFrame). */
+  inspect?(frame: Buffer): void;
   onMessage(message: Message): void;
   onError(error: Error): void;
   /** Called once, when the socket is closed for any reason (including after onError). */
@@ -98,6 +100,12 @@ export class Channel {
     for (const frame of frames) {
       if (this.#socket.destroyed) return;
       let message: unknown;
+      try {
+        this.#handlers.inspect?.(frame);
+      } catch (error) {
+        this.#fail(error instanceof ProtocolError ? error : new ProtocolError(`Inspecting a frame failed: ${errorText(error)}`, { cause: error }));
+        return;
+      }
       try {
         message = decodeValue(frame);
       } catch (error) {

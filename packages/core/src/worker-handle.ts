@@ -26,6 +26,7 @@ import {
   checkWorkerMessage,
   describeValue,
   FailureReason,
+  precheckFrame,
   MessageKind,
   MethodNotFoundError,
   PoolDisposedError,
@@ -345,6 +346,7 @@ export class WorkerHandle {
     }
     this.#channel = channel;
     channel.setHandlers({
+      inspect: precheckFrame,
       onMessage: (message) => this.#receive(message),
       // A ProtocolError is the worker's fault (a malformed frame, or a message that made the host
       // throw while acting on it: the Channel turns that into one). Any other error is the socket's:
@@ -391,7 +393,8 @@ export class WorkerHandle {
    * flight. Anything else ends the worker as a protocol error; nothing here acts on an unchecked field.
    */
   #receive(raw: Message): void {
-    if (this.terminal) return;
+    // After a protocol error nothing more from this worker is believed, not even a reply that looks right.
+    if (this.terminal || this.#protocolCause !== undefined) return;
     let message: WorkerToHost;
     try {
       message = checkWorkerMessage(raw);
@@ -594,7 +597,8 @@ export class WorkerHandle {
     if (!wasReady) {
       const how = signal ? `signal ${signal}` : `exit code ${code}`;
       const reason = this.#endReason ?? `the worker process exited (${how}) before it was ready`;
-      this.#startError = new WorkerStartError(reason, this.#output.stderrTail.trimEnd(), this.#pid || undefined, this.#fatalError ? { cause: this.#fatalError } : undefined);
+      const startCause = this.#fatalError ?? this.#protocolCause;
+      this.#startError = new WorkerStartError(reason, this.#output.stderrTail.trimEnd(), this.#pid || undefined, startCause ? { cause: startCause } : undefined);
       this.#readyReject(this.#startError);
     }
     // Exited as asked: after Shutdown, or killed by us for a reason that is not a fault. A worker

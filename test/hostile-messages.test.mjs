@@ -1,0 +1,186 @@
+// A worker that forges protocol messages, one family at a time, through the public API: a fake
+// worker (fixtures/fake-worker.mjs) answers a call with the frames the test scripts. For every
+// forgery the host stays up (nothing uncaught), the call settles exactly once with a typed error
+// (WorkerCrashedError caused by a ProtocolError that says what was wrong), the broken worker's
+// process is gone, and the next call works. The event loop is probed throughout: no forgery within
+// the protocol's caps holds it for long.
+// (Depends on the transport only through the fake worker's few lines that connect and say Hello.)
+import { expect } from 'chai';
+import { MAX_METHOD_NAME_LENGTH, MAX_METHODS } from '@process-sandbox/abstractions';
+import { ProtocolError, WorkerCrashedError, WorkerStartError } from '@process-sandbox/core';
+import { createProxy, disposeProxies, fixture, memoryLogger } from './support/pools.mjs';
+import { counted, expectProtocolKill, expectServing, forgingPool, warmWorker, watchUncaught } from './support/forging.mjs';
+import { waitForExit } from './support/processes.mjs';
+import { probeEventLoopStalls } from './support/stall-probe.mjs';
+
+const HEALTH = { rss: 1, heapUsed: 1, external: 0, arrayBuffers: 0, handles: -1, cpuUserMs: 0.5, cpuSystemMs: 0, calls: 0, uptimeMs: 10 };
+const withHealth = (changes) => ({ ...HEALTH, ...changes });
+
+describe('hostile worker messages', function () {
+  this.timeout(60_000);
+  probeEventLoopStalls('the hostile worker messages');
+  let uncaught;
+  beforeEach(() => (uncaught = watchUncaught()));
+  afterEach(async () => {
+    uncaught.stop();
+    await disposeProxies();
+    expect(uncaught.escaped, 'exceptions or rejections that escaped into the host').to.deep.equal([]);
+  });
+
+  it('Failure: error null, a string, a plain object, an Error with a non-string name; an unknown reason; a start or fatal reason for a call; a Cancelled answer for a running call', async () => {
+    const ctx = await forgingPool();
+    const notError = /Failure error is .*, expected an Error/;
+    await expectProtocolKill(ctx, [[5, '$id', null, 0, null]], notError);
+    await expectProtocolKill(ctx, [[5, '$id', 'boom', 0, '$health']], notError);
+    await expectProtocolKill(ctx, [[5, '$id', { name: 'Error', message: 'x', stack: 'x' }, 0, null]], notError);
+    const named = new Error('x');
+    named.name = 42;
+    await expectProtocolKill(ctx, [[5, '$id', named, 0, null]], /Failure error name is 42, expected a string/);
+    await expectProtocolKill(ctx, [[5, '$id', new Error('x'), 42, null]], /Failure reason is 42, not a known FailureReason/);
+    await expectProtocolKill(ctx, [[5, '$id', new Error('x'), 'Thrown', null]], /Failure reason is "Thrown"/);
+    await expectProtocolKill(ctx, [[5, '$id', new Error('x'), 3, null]], /reason 3 for call \d+ \(only id 0/);
+    await expectProtocolKill(ctx, [[5, '$id', new Error('x'), 5, null]], /answered as cancelled, but it was running/);
+    await expectProtocolKill(ctx, [[5, '$id', new Error('x'), 0]], /Failure has 4 fields, expected 5/);
+    await expectProtocolKill(ctx, [[5, 0, new Error('x'), 0, null]], /Failure with id 0 and reason 0/);
+    // A well-formed Failure still arrives as the remote error it is: the gate refuses only forgeries.
+    const thrown = counted(ctx.proxy.forge([[5, '$id', new TypeError('legit'), 0, '$health']]));
+    ctx.calls++;
+    await thrown.done;
+    expect(thrown.error).to.include({ name: 'RemoteError', message: 'legit', remoteName: 'TypeError' });
+    await expectServing(ctx, 'after a legitimate Failure');
+  });
+
+  it('Result: for an unknown id, twice, for a call no longer in flight, for id 0, with an id that is not a safe integer', async () => {
+    const ctx = await forgingPool();
+    const notInFlight = /reply to call -?\d+, but call \d+ is in flight/;
+    await expectProtocolKill(ctx, [[4, '$id+1000', 'forged', null]], notInFlight);
+    await expectProtocolKill(ctx, [[4, '$id-1', 'for the call before', null]], notInFlight);
+    await expectProtocolKill(ctx, [[4, '$id-1000000', 'negative', null]], notInFlight);
+    await expectProtocolKill(ctx, [[4, 0, 'nobody', null]], /Result id is 0/);
+    await expectProtocolKill(ctx, [[4, 1.5, 'x', null]], /Result id is 1.5, expected a safe integer/);
+    await expectProtocolKill(ctx, [[4, '1', 'x', null]], /Result id is "1", expected a safe integer/);
+    await expectProtocolKill(ctx, [[4, 2 ** 60, 'x', null]], /expected a safe integer/);
+    await expectProtocolKill(ctx, [[4, '$id', 'x']], /Result has 3 fields, expected 4/);
+
+    // Twice: the first reply settles the call (once); the duplicate answers nothing in flight and ends the worker.
+    const pid = await warmWorker(ctx);
+    const twice = counted(ctx.proxy.forge([[4, '$id', 'first', null], [4, '$id', 'second', null]]));
+    ctx.calls++;
+    await twice.done;
+    expect(twice.value).to.equal('first');
+    await waitForExit([pid]);
+    await expectServing(ctx, 'after a duplicate Result');
+    expect(twice.settlements).to.equal(1);
+    expect(ctx.logger.lines.some((l) => l.level === 'error' && /reply to call \d+, but no call is in flight/.test(l.obj?.why ?? ''))).to.equal(true);
+  });
+
+  it('Ready: a second one, malformed ones at the handshake (refused: the start fails, the old worker serves), one listing then (filtered, the worker serves), one of 10^6 names (refused before it is decoded)', async () => {
+    const ctx = await forgingPool();
+    await expectProtocolKill(ctx, [[2, ['echo'], '$health']], /Ready outside the handshake/);
+
+    // At the handshake, through reload(): the successor's Ready is malformed, so reload() rejects
+    // with a WorkerStartError caused by the ProtocolError, and the worker already serving goes on.
+    const malformed = [
+      [[[2, 'echo', '$health']], /Ready methods is "echo", expected an array/],
+      [[[2, [], '$health']], /Ready lists no methods/],
+      [[[2, ['echo', 'echo'], '$health']], /Ready lists the method 'echo' twice/],
+      [[[2, ['echo', ''], '$health']], /method name that is "", expected a non-empty string/],
+      [[[2, ['echo', 7], '$health']], /method name that is 7/],
+      [[[2, ['echo', 'x'.repeat(MAX_METHOD_NAME_LENGTH + 1)], '$health']], /a string of 257 characters/],
+      [[[2, ['echo'], null]], /Ready health is null, expected a plain object/],
+      [[[2, ['echo'], '$health', 'extra']], /Ready has 4 fields, expected 3/],
+      [[{ ready: MAX_METHODS + 1 }], /Ready lists 10001 methods, more than the 10000 allowed/],
+      [[{ ready: 1_000_000 }], /Ready lists 1000000 methods/],
+      [[[4, 1, 'a Result first', null]], /Result during the handshake/],
+      [[[6, '$health']], /Health during the handshake/],
+    ];
+    for (const [handshake, why] of malformed) {
+      const label = JSON.stringify(handshake).slice(0, 80);
+      const before = await ctx.proxy.pid();
+      ctx.calls++;
+      const reloading = counted(ctx.pool.reload({ workerOptions: { handshake } }));
+      await reloading.done;
+      expect(reloading.error, label).to.be.an.instanceOf(WorkerStartError);
+      expect(reloading.error.cause, label).to.be.an.instanceOf(ProtocolError);
+      expect(reloading.error.message, label).to.match(why);
+      expect(reloading.settlements).to.equal(1);
+      await expectServing(ctx, label);
+      expect(await ctx.proxy.pid(), `${label}: the old worker still serves`).to.equal(before);
+      ctx.calls++;
+    }
+
+    // `then` listed: filtered from what the proxy can call, not refused; the worker starts and serves.
+    const { proxy, pool, logger } = ctx;
+    await pool.reload({ workerOptions: { handshake: [[2, ['echo', 'pid', 'then', 'forge'], '$health']] } });
+    expect([...pool.methods].sort()).to.deep.equal(['echo', 'forge', 'pid']);
+    expect('then' in proxy).to.equal(false);
+    expect(proxy.then).to.equal(undefined);
+    expect(await Promise.resolve(proxy), 'awaiting the proxy yields the proxy').to.equal(proxy);
+    expect(logger.lines.some((l) => l.level === 'warn' && /reserved method names/.test(l.msg) && l.obj.dropped.includes('then'))).to.equal(true);
+    await expectServing(ctx, 'after a Ready listing then');
+  });
+
+  it('Health: strings, negative, NaN, infinite, missing or extra fields, a huge object, an array, null, handles below -1', async () => {
+    const ctx = await forgingPool();
+    const cases = [
+      [[6, withHealth({ rss: '1' })], /Health health.rss is "1", expected a finite number/],
+      [[6, withHealth({ heapUsed: -5 })], /Health health.heapUsed is -5, expected ≥ 0/],
+      [[6, withHealth({ calls: NaN })], /Health health.calls is NaN/],
+      [[6, withHealth({ cpuUserMs: Infinity })], /Health health.cpuUserMs is Infinity/],
+      [[6, withHealth({ handles: -2 })], /Health health.handles is -2, expected ≥ 0 \(or -1/],
+      [[6, withHealth({ handles: -0.5 })], /Health health.handles is -0.5/],
+      [[6, { ...HEALTH, uptimeMs: undefined }], /Health health.uptimeMs is undefined/],
+      [[6, withHealth({ extra: 1 })], /Health health is not a map of 9 fields/],
+      [{ health: 100_000 }, /Health health is not a map of 9 fields/],
+      [[6, [1, 2, 3, 4, 5, 6, 7, 8, 9]], /Health health is not a map/],
+      [[6, null], /Health health is not a map/],
+      [[6, '$health', 'extra'], /Health has 3 fields, expected 2/],
+      // Health attached to a reply: checked the same way, before the reply is believed.
+      [[4, '$id', 'value', withHealth({ rss: -1 })], /Result health.rss is -1/],
+      [[4, '$id', 'value', 'healthy'], /Result health is "healthy", expected a plain object/],
+      [[5, '$id', new Error('x'), 0, [HEALTH]], /Failure health is an array of 1, expected a plain object/],
+    ];
+    for (const [step, why] of cases) await expectProtocolKill(ctx, [step], why);
+  });
+
+  it('unknown kinds: 99, -1, 4.5, a string, the host-to-worker kinds (Init, Invoke, Shutdown, Cancel), Hello after the handshake', async () => {
+    const ctx = await forgingPool();
+    const cases = [
+      [[99, '$id', 'x'], /unexpected message kind 99 from the worker/],
+      [[-1, '$id'], /unexpected message kind -1/],
+      [[4.5, '$id', 'x', null], /unexpected message kind 4.5/],
+      [['4', '$id', 'x', null], /not a protocol message/],
+      [[1, '/etc/passwd', 'default', null, {}], /unexpected message kind 1 \(Init\)/],
+      [[3, '$id', 'echo', [], 0], /unexpected message kind 3 \(Invoke\)/],
+      [[7], /unexpected message kind 7 \(Shutdown\)/],
+      [[10, '$id'], /unexpected message kind 10 \(Cancel\)/],
+      [[0, 3, 'token', 1234], /unexpected message kind 0 \(Hello\)/],
+    ];
+    for (const [step, why] of cases) await expectProtocolKill(ctx, [step], why);
+  });
+
+  it('non-array messages: a map, a number, a string, nil, an empty array, an array of arrays', async () => {
+    const ctx = await forgingPool();
+    for (const value of [{ 0: 4, 1: 1 }, 4, 'Result', null, [], [[4, 1, 'x', null]]]) {
+      await expectProtocolKill(ctx, [{ value }], /not a protocol message/, JSON.stringify(value));
+    }
+  });
+
+  it('a worker dying of a signal with unread frames in its pipe: the error reports the exit status, never the socket error (EPIPE, ECONNRESET) as a protocol error', async () => {
+    const proxy = await createProxy({ workerModule: fixture('crasher.mjs'), workerExport: 'Crasher', maxPoolSize: 1, logger: memoryLogger() });
+    for (let round = 0; round < 6; round++) {
+      const pid = await proxy.pid();
+      const dying = counted(proxy.busyThenSignal(40));
+      // Sent ahead while it is busy: unread in its pipe when it dies.
+      const behind = Array.from({ length: 3 }, (_, i) => counted(proxy.echo(`${round}-${i}`)));
+      await Promise.all([dying.done, ...behind.map((b) => b.done)]);
+      expect(dying.error).to.be.an.instanceOf(WorkerCrashedError);
+      expect(dying.error).to.include({ pid, signal: 'SIGSEGV', exitCode: null, method: 'busyThenSignal' });
+      expect(dying.error.message).to.equal(`Worker ${pid} crashed (signal SIGSEGV) while running busyThenSignal()`);
+      expect(dying.error.cause).to.equal(undefined);
+      // The calls sent ahead had not started: they ran on the next worker, once each.
+      behind.forEach((b, i) => expect(b.value).to.equal(`${round}-${i}`));
+      for (const entry of [dying, ...behind]) expect(entry.settlements).to.equal(1);
+    }
+  });
+});
