@@ -126,7 +126,7 @@ function receive(body) {
 }
 
 describe('fuzz: what a worker sends goes through one gate', function () {
-  this.timeout(300_000);
+  this.timeout(Math.max(300_000, PROCESS_RUNS * 1000));
 
   it(`in process: ${RUNS} arbitrary messages; the gate throws only ProtocolError and accepts exactly what the protocol allows`, () => {
     const tally = { accepted: 0, refused: 0, unencodable: 0, undecodable: 0 };

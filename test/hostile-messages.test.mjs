@@ -6,11 +6,15 @@
 // the protocol's caps holds it for long.
 // (Depends on the transport only through the fake worker's few lines that connect and say Hello.)
 import { expect } from 'chai';
-import { MAX_METHOD_NAME_LENGTH, MAX_METHODS } from '@process-sandbox/abstractions';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer, connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Channel, frameMessage, MAX_METHOD_NAME_LENGTH, MAX_METHODS } from '@process-sandbox/abstractions';
 import { ProtocolError, WorkerCrashedError, WorkerStartError } from '@process-sandbox/core';
 import { createProxy, disposeProxies, fixture, memoryLogger } from './support/pools.mjs';
 import { counted, expectProtocolKill, expectServing, forgingPool, warmWorker, watchUncaught } from './support/forging.mjs';
-import { waitForExit } from './support/processes.mjs';
+import { waitFor, waitForExit } from './support/processes.mjs';
 import { probeEventLoopStalls } from './support/stall-probe.mjs';
 
 const HEALTH = { rss: 1, heapUsed: 1, external: 0, arrayBuffers: 0, handles: -1, cpuUserMs: 0.5, cpuSystemMs: 0, calls: 0, uptimeMs: 10 };
@@ -163,6 +167,63 @@ describe('hostile worker messages', function () {
     const ctx = await forgingPool();
     for (const value of [{ 0: 4, 1: 1 }, 4, 'Result', null, [], [[4, 1, 'x', null]]]) {
       await expectProtocolKill(ctx, [{ value }], /not a protocol message/, JSON.stringify(value));
+    }
+  });
+
+  it('listeners that throw or reject, on every pool event, including those emitted from a worker\'s transitions on its receive path, never break the pool', async () => {
+    const ctx = await forgingPool();
+    const events = ['workerStarted', 'workerReady', 'workerExited', 'workerCrashed', 'callTimedOut', 'workerRecycled', 'resourceWarning', 'health', 'queueFull', 'callSettled'];
+    let fired = 0;
+    for (const event of events) {
+      ctx.pool.on(event, () => {
+        fired++;
+        throw new Error(`listener of ${event} throws`);
+      });
+      ctx.pool.on(event, async () => {
+        throw new Error(`async listener of ${event} rejects`);
+      });
+    }
+    await expectProtocolKill(ctx, [[6, { ...HEALTH, rss: -1 }]], /Health health.rss is -1/);
+    await expectProtocolKill(ctx, [[6, '$health'], [5, '$id', null, 0, null]], /Failure error is null/);
+    await expectServing(ctx, 'with throwing listeners');
+    expect(fired, 'the throwing listeners ran').to.be.above(10);
+    const logged = ctx.logger.lines.filter((l) => l.level === 'error' && /listener threw; the pool carries on/.test(l.msg));
+    expect(logged.some((l) => /async listener/.test(l.obj.error.message)), 'async rejections are logged too').to.equal(true);
+    expect(logged.some((l) => l.obj.event === 'health'), 'a health listener on the receive path').to.equal(true);
+  });
+
+  it('a Channel whose message handler throws: the exception becomes a ProtocolError for onError (with the thrown error as cause), the socket is destroyed, nothing escapes', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'gate-channel-'));
+    const path = join(dir, 's.sock');
+    const server = createServer();
+    await new Promise((resolve) => server.listen(path, resolve));
+    try {
+      const accepted = new Promise((resolve) => server.once('connection', resolve));
+      const peer = connect(path);
+      const socket = await accepted;
+      const seen = { errors: [], closed: 0, messages: 0 };
+      const thrown = new TypeError('a bug of the handler');
+      new Channel(socket, 1024, {
+        onMessage: () => {
+          seen.messages++;
+          throw thrown;
+        },
+        onError: (error) => seen.errors.push(error),
+        onClose: () => seen.closed++,
+      });
+      peer.on('error', () => {});
+      peer.write(Buffer.concat([frameMessage([4, 1, 'x', null]), frameMessage([4, 2, 'never handled', null])]));
+      await waitFor(() => seen.closed === 1);
+      expect(seen.messages, 'the second frame is not handled after the failure').to.equal(1);
+      expect(seen.errors).to.have.length(1);
+      expect(seen.errors[0]).to.be.an.instanceOf(ProtocolError);
+      expect(seen.errors[0].message).to.match(/Handling a message of kind 4 failed: a bug of the handler/);
+      expect(seen.errors[0].cause).to.equal(thrown);
+      expect(socket.destroyed).to.equal(true);
+      peer.destroy();
+    } finally {
+      server.close();
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 
