@@ -447,12 +447,12 @@ export class WorkerHandle {
     if (reason === FailureReason.StartFailed) {
       if (this.#state !== 'handshaking') return this.#protocolError('a start failure after the handshake');
       this.#fatalError ??= error;
-      this.#endReason ??= error.message;
+      this.#endReason ??= clip(error.message);
       return;
     }
     if (reason !== FailureReason.Fatal) return this.#protocolError(`Failure with id 0 and reason ${reason} (only StartFailed or Fatal may have no call)`);
     this.#fatalError ??= error;
-    this.#endReason ??= `fatal error: ${error.name}: ${error.message}`;
+    this.#endReason ??= clip(`fatal error: ${error.name}: ${error.message}`);
   }
 
   #failureError(call: Call, error: Error, reason: FailureReason): Error {
@@ -618,4 +618,10 @@ export class WorkerHandle {
   get endReason(): string | undefined {
     return this.#endReason;
   }
+}
+
+/** The worker's own words become part of the host's error messages: a bounded part of them. */
+const MAX_DETAIL_CHARS = 4096;
+function clip(text: string): string {
+  return text.length <= MAX_DETAIL_CHARS ? text : `${text.slice(0, MAX_DETAIL_CHARS)}… (${text.length - MAX_DETAIL_CHARS} more characters)`;
 }
