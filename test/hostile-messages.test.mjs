@@ -178,6 +178,17 @@ describe('hostile worker messages', function () {
     }
   });
 
+  it('the issue\'s reproduction: a real worker\'s implementation writes forged frames on its own socket (Failure with error null, a Result for nobody, a Ready listing then)', async function () {
+    // Depends on the transport only in that the worker's channel is a socket among its descriptors.
+    if (process.platform !== 'linux') this.skip();
+    const ctx = await forgingPool({ workerModule: fixture('forger.mjs'), workerExport: 'Forger', execArgv: [] });
+    await expectProtocolKill(ctx, [5, 0, null, 4, null], /Failure error is null, expected an Error/);
+    await expectProtocolKill(ctx, [4, 123_456, 'forged', null], /reply to call 123456, but call \d+ is in flight/);
+    await expectProtocolKill(ctx, [2, ['then', 'echo'], HEALTH], /Ready outside the handshake/);
+    expect(ctx.proxy.then).to.equal(undefined);
+    expect(await Promise.resolve(ctx.proxy)).to.equal(ctx.proxy);
+  });
+
   it('listeners that throw or reject, on every pool event, including those emitted from a worker\'s transitions on its receive path, never break the pool', async () => {
     const ctx = await forgingPool();
     const events = ['workerStarted', 'workerReady', 'workerExited', 'workerCrashed', 'callTimedOut', 'workerRecycled', 'resourceWarning', 'health', 'queueFull', 'callSettled'];
