@@ -1,6 +1,8 @@
 /**
  * The pool's typed events, and an emitter whose listeners cannot hurt it: a listener that throws
- * is logged and the remaining listeners still run.
+ * (or an async one that rejects) is logged and the remaining listeners still run. Every event of the
+ * pool goes through this emit, including those emitted from inside a worker's state transitions,
+ * which run on the worker's receive path.
  */
 import { EventEmitter } from 'node:events';
 import type TypedEmitter from 'typed-emitter';
@@ -49,11 +51,16 @@ export class SafeEmitter<Events extends EventMap> extends (EventEmitter as { new
   override emit<E extends keyof Events>(event: E, ...args: Parameters<Events[E]>): boolean {
     // rawListeners: `once` wrappers must run so that they remove themselves.
     const listeners = this.rawListeners(event) as unknown as ((...a: unknown[]) => unknown)[];
+    const failed = (error: unknown): void => {
+      this.#logger.error({ event: String(event), error }, `process-sandbox: a '${String(event)}' listener threw; the pool carries on`);
+    };
     for (const listener of listeners) {
       try {
-        listener.apply(this, args);
+        const result = listener.apply(this, args);
+        // An async listener that rejects would be an unhandled rejection, which ends the host.
+        if (result instanceof Promise) result.catch(failed);
       } catch (error) {
-        this.#logger.error({ event: String(event), error }, `process-sandbox: a '${String(event)}' listener threw; the pool carries on`);
+        failed(error);
       }
     }
     return listeners.length > 0;
