@@ -69,7 +69,19 @@ export function readRemoteError(remote: unknown, depth = 0): RemoteErrorView {
     if (key.length > REMOTE_ERROR_LIMITS.propKeyChars) continue;
     const descriptor = ownDescriptor(remote, key);
     if (descriptor === undefined || !('value' in descriptor)) continue; // an accessor is never run
-    view.props.push([key, safeValue(descriptor.value, depth + 1, budget)]);
+    const value: unknown = descriptor.value;
+    // The decoder (wire-error.ts) already set aside, in a prototype-less `remoteProps`, the remote
+    // properties that would shadow an error's members: they are remote properties like the others,
+    // under their own names, not one property called `remoteProps`.
+    if (key === 'remoteProps' && typeof value === 'object' && value !== null && !isProxy(value) && Object.getPrototypeOf(value) === null) {
+      for (const inner of ownEnumerableKeys(value)) {
+        if (view.props.length >= REMOTE_ERROR_LIMITS.props) break;
+        const d = ownDescriptor(value, inner);
+        if (d !== undefined && 'value' in d && inner.length <= REMOTE_ERROR_LIMITS.propKeyChars) view.props.push([inner, safeValue(d.value, depth + 1, budget)]);
+      }
+      continue;
+    }
+    view.props.push([key, safeValue(value, depth + 1, budget)]);
   }
   return view;
 }

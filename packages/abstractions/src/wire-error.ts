@@ -105,8 +105,10 @@ function ownProps(error: Error): Record<string, unknown> {
   const props: Record<string, unknown> = {};
   const keys = guarded(() => Object.keys(error), [] as string[]);
   let count = 0;
+  const aggregate = guarded(() => error instanceof AggregateError, false);
   for (const key of keys) {
-    if (OWN_FIELDS.has(key)) continue;
+    // `errors` travels in a field of its own only for an AggregateError; elsewhere it is a property like any.
+    if (OWN_FIELDS.has(key) && (key !== 'errors' || aggregate)) continue;
     if (count >= MAX_ERROR_PROPS) break;
     const descriptor = guarded(() => Object.getOwnPropertyDescriptor(error, key), undefined);
     if (descriptor === undefined || !('value' in descriptor)) continue;

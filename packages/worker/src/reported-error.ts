@@ -80,7 +80,8 @@ class Copier {
     this.#copies.set(thrown, copy);
     defineHidden(copy, 'name', safeText(guarded(() => thrown.name, 'Error'), MAX_ERROR_NAME));
     const stack = guarded(() => thrown.stack, undefined);
-    defineHidden(copy, 'stack', stack === undefined ? undefined : safeText(stack, MAX_ERROR_TEXT));
+    // A stack that is not a string says nothing about where the error came from: left out.
+    defineHidden(copy, 'stack', typeof stack === 'string' ? safeText(stack, MAX_ERROR_TEXT) : undefined);
     const notes: string[] = [];
     if (guarded(() => 'cause' in thrown, false)) {
       const cause = guarded(() => ({ value: thrown.cause }), undefined);
@@ -111,7 +112,8 @@ class Copier {
     if (keys === undefined) return void notes.push('its own properties could not be listed');
     let count = 0;
     for (const key of keys) {
-      if (OWN_FIELDS.has(key)) continue;
+      // `errors` is a field of its own only on an AggregateError; on another error it is a property like any.
+      if (OWN_FIELDS.has(key) && (key !== 'errors' || copy instanceof AggregateError)) continue;
       // One place is kept for unserializableProps.
       if (count >= MAX_ERROR_PROPS - 1) {
         notes.push(`only the first ${MAX_ERROR_PROPS - 1} own properties are reported`);
