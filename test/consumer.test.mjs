@@ -137,13 +137,12 @@ describe('consumer: the packed packages in a fresh project @slow', function () {
 
   it('attw finds no problem in any tarball (ESM-only: require() of them needs Node ≥ 20.19)', async () => {
     const attw = join(repo, 'node_modules/.bin/attw');
-    for (const tarball of tarballs) {
-      // cjs-resolves-to-esm: the packages are ES modules only, which Node 20.19+ require()s.
-      const { stdout } = await sh(`${attw} ${JSON.stringify(tarball)} --ignore-rules cjs-resolves-to-esm --format ascii --no-color`, root).catch((error) => {
+    // cjs-resolves-to-esm: the packages are ES modules only, which Node 20.19+ require()s.
+    const check = (tarball) =>
+      sh(`${attw} ${JSON.stringify(tarball)} --ignore-rules cjs-resolves-to-esm --format ascii --no-color`, root).catch((error) => {
         throw new Error(`attw reports problems for ${tarball}:\n${error.message}`);
       });
-      expect(stdout).to.not.match(/💀|❌|🥴|🎭/u);
-    }
+    for (const { stdout } of await Promise.all(tarballs.map(check))) expect(stdout).to.not.match(/💀|❌|🥴|🎭/u);
   });
 
   it('docs/getting-started.md: every block, in order, from an empty directory', async () => {
@@ -179,10 +178,11 @@ describe('consumer: the packed packages in a fresh project @slow', function () {
     write(join(dir, 'ts/main.ts'), fixtures.TS_CONSUMER);
     const tsc = join(repo, 'node_modules/typescript/bin/tsc'); // the repository's TypeScript; the resolution is the consumer's
     const failures = [];
-    for (const resolution of Object.keys(fixtures.RESOLUTIONS)) {
+    const compile = (resolution) => {
       write(join(dir, `ts/tsconfig.${resolution}.json`), fixtures.tsconfig(resolution));
-      await run(process.execPath, [tsc, '-p', `tsconfig.${resolution}.json`], { cwd: join(dir, 'ts'), timeout: 120_000 }).catch((error) => failures.push(`${resolution}:\n${error.stdout}${error.stderr}`));
-    }
+      return run(process.execPath, [tsc, '-p', `tsconfig.${resolution}.json`], { cwd: join(dir, 'ts'), timeout: 240_000 }).catch((error) => failures.push(`${resolution}:\n${error.stdout}${error.stderr}`));
+    };
+    await Promise.all(Object.keys(fixtures.RESOLUTIONS).map(compile));
     expect(failures.join('\n')).to.equal('');
     const { stdout } = await node('ts/out/main.js', dir);
     expect(JSON.parse(stdout)).to.deep.equal({ sum: 3, text: 'abab', count: 42, echoed: { n: 7 }, remote: 'TypeError E_CONSUMER', refused: 'minPoolSize', typeChecks: [true, true, true] });
