@@ -107,6 +107,8 @@ describe('consumer: the packed packages in a fresh project @slow', function () {
   const deferred = []; // TypeScript doc blocks: compiled together, then run in order
 
   before(async function () {
+    const unbuilt = PACKAGES.filter((p) => !existsSync(join(repo, 'packages', p, 'dist/index.js')));
+    if (unbuilt.length > 0) throw new Error(`packages/{${unbuilt.join(',')}}/dist is missing: run npm run build first (npm test does)`);
     root = mkdtempSync(join(tmpdir(), 'process-sandbox-consumer-'));
     const { stdout } = await sh(`npm pack ${PACKAGES.map((p) => `--workspace packages/${p}`).join(' ')} --pack-destination ${JSON.stringify(root)} --json`, repo);
     packed = JSON.parse(stdout);
