@@ -173,11 +173,12 @@ describe('consumer: the packed packages in a fresh project @slow', function () {
     });
   });
 
-  it('TypeScript consumers compile under nodenext, node16, bundler and node10 without skipLibCheck; the nodenext build runs', async function () {
+  it('TypeScript consumers compile under nodenext, node16, bundler and node10 without skipLibCheck; the nodenext build (ESM and .cts) runs', async function () {
     if (!project) this.skip();
     const dir = join(project, 'consumer');
     write(join(dir, 'impl.mjs'), fixtures.IMPL);
     write(join(dir, 'ts/main.ts'), fixtures.TS_CONSUMER);
+    write(join(dir, 'ts/cjs.cts'), fixtures.TS_CJS_CONSUMER);
     const tsc = join(repo, 'node_modules/typescript/bin/tsc'); // the repository's TypeScript; the resolution is the consumer's
     const failures = [];
     const compile = (resolution) => {
@@ -188,6 +189,7 @@ describe('consumer: the packed packages in a fresh project @slow', function () {
     expect(failures.join('\n')).to.equal('');
     const { stdout } = await node('ts/out/main.js', dir);
     expect(JSON.parse(stdout)).to.deep.equal({ sum: 3, text: 'abab', count: 42, echoed: { n: 7 }, remote: 'TypeError E_CONSUMER', refused: 'minPoolSize', typeChecks: [true, true, true] });
+    expect(JSON.parse((await node('ts/out/cjs.cjs', dir)).stdout)).to.deep.equal({ sum: 42 });
   });
 
   it('an ESM consumer and a CommonJS require() consumer run a call; metrics: true without @opentelemetry/api is a ConfigurationError', async function () {

@@ -78,12 +78,32 @@ export function tsconfig(resolution) {
         skipLibCheck: false,
         ...RESOLUTIONS[resolution],
       },
-      files: ['main.ts'],
+      // nodenext also compiles a CommonJS TypeScript file that imports the ESM package (TypeScript ≥ 5.8, Node ≥ 20.19).
+      files: resolution === 'nodenext' ? ['main.ts', 'cjs.cts'] : ['main.ts'],
     },
     null,
     2,
   );
 }
+
+/** CommonJS TypeScript: compiled to require(), which loads the ES module synchronously. */
+export const TS_CJS_CONSUMER = `import { join } from 'node:path';
+import { ProcessProxy, type Remote } from '@process-sandbox/core';
+
+interface Api {
+  add(a: number, b: number): number;
+}
+
+async function main(): Promise<void> {
+  const api: Remote<Api> = await ProcessProxy.create<Api>({ workerModule: join(__dirname, '../../impl.mjs'), workerExport: 'Api' });
+  try {
+    console.log(JSON.stringify({ sum: await api.add(20, 22) }));
+  } finally {
+    await api[Symbol.asyncDispose]();
+  }
+}
+void main();
+`;
 
 export const ESM_CONSUMER = `import { inspect } from 'node:util';
 import { ProcessProxy, ConfigurationError } from '@process-sandbox/core';
