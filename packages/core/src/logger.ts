@@ -1,3 +1,5 @@
+import { Console } from 'node:console';
+
 /**
  * The shape of logger the pool writes to: pino's, and console's near enough.
  *
@@ -28,13 +30,13 @@ export function discards(logger: PoolLogger, level: keyof PoolLogger): boolean {
 
 /**
  * The logger as the pool uses it. `console.trace` is not a log level but a stack dump to stderr:
- * `logger: console` gets no per-call lines (pass `{ ...console, trace: console.debug }` to see
+ * `logger: console` (or any `new Console(…)`) gets no per-call lines (pass `{ ...console, trace: console.debug }` to see
  * them). A logger without `trace` gets none either. The logger's own methods are called on the
  * logger itself, so pino's `this` stays right.
  */
 export function forPool(logger: Logger): PoolLogger {
   if (logger === silentLogger) return silentLogger;
-  if (typeof logger.trace === 'function' && logger !== (globalThis.console as unknown)) return logger as PoolLogger;
+  if (typeof logger.trace === 'function' && !(logger instanceof Console)) return logger as PoolLogger;
   return {
     trace: noop,
     debug: (obj, msg) => logger.debug(obj, msg),
