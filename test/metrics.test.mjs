@@ -112,6 +112,18 @@ describe('metrics', function () {
     return { proxy, pool: ProcessProxy.poolOf(proxy), id: added[0] };
   }
 
+  it('metrics: false reports nothing even with an SDK registered; metrics: true with the API installed reports', async () => {
+    const before = (await collect()).pools();
+    const off = await createProxy({ ...torture, maxPoolSize: 1, metrics: false });
+    const pool = ProcessProxy.poolOf(off);
+    expect(await off.echo(1)).to.equal(1);
+    for (const event of ['callSettled', 'callTimedOut', 'workerRecycled', 'workerCrashed']) expect(pool.listenerCount(event), event).to.equal(0);
+    expect([...(await collect()).pools()].filter((id) => !before.has(id))).to.deep.equal([]);
+    const { proxy: on, pool: reporting } = await instrumentedProxy({ ...torture, maxPoolSize: 1, metrics: true });
+    expect(await on.echo(2)).to.equal(2);
+    expect(reporting.listenerCount('callSettled')).to.equal(1);
+  });
+
   it('counts calls by outcome, their durations and queue waits, and the timeout, crash and recycle, exactly', async () => {
     const { proxy, pool, id } = await instrumentedProxy({ ...torture, minPoolSize: 1, maxPoolSize: 1, warmSpare: false, processRecycleThreshold: 3, methodCallTimeoutMs: 1000 });
 

@@ -92,6 +92,12 @@ export class Channel {
     this.#socket.destroy();
   }
 
+  /** Whether the socket keeps the process's event loop alive (Node's ref/unref); it does by default. */
+  holdProcessOpen(hold: boolean): void {
+    if (hold) this.#socket.ref();
+    else this.#socket.unref();
+  }
+
   #receive(chunk: Buffer): void {
     let frames: Buffer[];
     try {

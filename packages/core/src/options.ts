@@ -12,7 +12,7 @@ import { minimalEnvironment, passthroughNames, resolveNetworkIsolation, resolveU
 import { resolvePermissions, type ResolvedPermissions, type WorkerPermissions } from './permissions.js';
 import { resolveLimits, workerLimits, type ResolvedLimits, type ResourceLimits } from './resource-limits.js';
 import { checkRuntime } from './runtime-check.js';
-import { silentLogger, type Logger } from './logger.js';
+import { forPool, silentLogger, type Logger, type PoolLogger } from './logger.js';
 
 export interface ProcessProxyOptions {
   /** Absolute path or file: URL of the module that implements the interface (ESM or CommonJS). */
@@ -51,6 +51,10 @@ export interface ProcessProxyOptions {
   cwd?: string;
   /** Receives the pool's diagnostics and every line workers print. Default: silent. */
   logger?: Logger;
+  /** OpenTelemetry metrics: `true` requires `@opentelemetry/api`, `false` never loads it. Default: reported when the API is installed. */
+  metrics?: boolean;
+  /** Opt-in: idle workers do not keep the host process alive (a forgotten pool lets a script end). Default false. */
+  unref?: boolean;
   /** Retire a worker whose resident memory (native allocations included) reaches this, in MiB. */
   maxMemoryMB?: number;
   /** Retire a worker with this many open handles (file descriptors on Linux). */
@@ -114,7 +118,9 @@ export interface ResolvedOptions {
   execArgv: string[];
   env: Record<string, string | undefined>;
   cwd: string | undefined;
-  logger: Logger;
+  logger: PoolLogger;
+  metrics: boolean | undefined;
+  unref: boolean;
   maxMemoryMB: number | undefined;
   maxHandles: number | undefined;
   processRecycleThreshold: number | undefined;
@@ -134,7 +140,7 @@ export interface ResolvedOptions {
 const KNOWN = new Set<string>([
   'workerModule', 'workerExport', 'workerOptions', 'minPoolSize', 'maxPoolSize', 'maxQueueSize',
   'methodCallTimeoutMs', 'queueTimeoutMs', 'processStartTimeoutMs', 'shutdownGraceMs', 'maxMessageBytes',
-  'healthIntervalMs', 'execPath', 'execArgv', 'env', 'cwd', 'logger',
+  'healthIntervalMs', 'execPath', 'execArgv', 'env', 'cwd', 'logger', 'metrics', 'unref',
   'maxMemoryMB', 'maxHandles', 'processRecycleThreshold', 'maxProcessLifetimeMs', 'idleTimeoutMs', 'hardMemoryLimitMB', 'warmSpare',
   'limits', 'cgroup', 'retry',
   'envPassthrough', 'permissions', 'user', 'isolateNetwork', 'captureCallerStack',
@@ -173,6 +179,8 @@ export function resolveOptions(input: ProcessProxyOptions): ResolvedOptions {
     cwd: input.cwd === undefined ? undefined : directory(input.cwd),
     logger: logger(input.logger),
     captureCallerStack: boolean(input, 'captureCallerStack', false),
+    metrics: input.metrics === undefined ? undefined : boolean(input, 'metrics', false),
+    unref: boolean(input, 'unref', false),
     ...recyclingOptions(input),
     retry: retryOptions(input.retry),
     ...osLimitOptions(input),
@@ -259,13 +267,14 @@ function directory(value: unknown): string {
   return value;
 }
 
-function logger(value: unknown): Logger {
+function logger(value: unknown): PoolLogger {
   if (value === undefined) return silentLogger;
   const l = value as Record<string, unknown>;
   for (const level of ['debug', 'info', 'warn', 'error']) {
     if (typeof l?.[level] !== 'function') throw new ConfigurationError('logger', `must have a ${level}() method (a pino logger or console both fit)`);
   }
-  return value as Logger;
+  if (l.trace !== undefined && typeof l.trace !== 'function') throw new ConfigurationError('logger', 'trace, when present, must be a method');
+  return forPool(value as Logger);
 }
 
 function describe(value: unknown): string {

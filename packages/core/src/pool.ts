@@ -12,7 +12,7 @@ import { Dispatcher, type WorkerSource } from './dispatcher.js';
 import { sampleProcess, Sampler } from './health-sampler.js';
 import { BusyMemoryWatch } from './memory-watch.js';
 import { guardOnExit, unguard } from './host-exit.js';
-import { silentLogger } from './logger.js';
+import { discards } from './logger.js';
 import { Lease, type LeaseHost } from './lease.js';
 import { reloadOptions, type ReloadOptions, type ResolvedOptions } from './options.js';
 import { SafeEmitter, type PoolEvents } from './pool-events.js';
@@ -294,8 +294,10 @@ export class ProcessPool extends SafeEmitter<PoolEvents> implements WorkerSource
   // ─── WorkerObserver: what workers tell us ──────────────────────────────────
 
   onStateChange(worker: WorkerHandle, from: WorkerState, to: WorkerState): void {
-    // Two transitions per call: build no message for the silent default logger.
-    if (this.#options.logger !== silentLogger) this.#options.logger.debug({ pid: worker.pid, from, to }, `process-sandbox: worker ${worker.pid} ${from} → ${to}`);
+    // idle ⇄ busy happens twice per call: trace, and no message built for a logger that drops it.
+    // Every other change is the worker's life: debug.
+    const level = (from === 'idle' && to === 'busy') || (from === 'busy' && to === 'idle') ? 'trace' : 'debug';
+    if (!discards(this.#options.logger, level)) this.#options.logger[level]({ pid: worker.pid, from, to }, `process-sandbox: worker ${worker.pid} ${from} → ${to}`);
     if (to === 'idle') {
       if (from === 'handshaking') {
         this.#methods ??= new Set(worker.methods);
@@ -459,7 +461,7 @@ export class ProcessPool extends SafeEmitter<PoolEvents> implements WorkerSource
     this.#recycles[reason]++;
     if (reason !== 'idle' && reason !== 'reload') this.#sparePlanner.retired(Date.now(), Date.now() - worker.startedAt, this.#liveCount());
     this.emit('workerRecycled', { pid: worker.pid, reason });
-    this.#options.logger.info({ pid: worker.pid, reason }, `process-sandbox: recycling worker ${worker.pid} (${reason})`);
+    this.#options.logger.debug({ pid: worker.pid, reason }, `process-sandbox: recycling worker ${worker.pid} (${reason})`);
     worker.stop(reason);
   }
 

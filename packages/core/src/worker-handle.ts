@@ -82,6 +82,7 @@ export class WorkerHandle {
   #state: WorkerState = 'spawning';
   #pid = 0;
   #endpoint: WorkerEndpoint | undefined;
+  #child: ChildProcess | undefined;
   #channel: Channel | undefined;
   /** The call running in the worker. */
   #call: Call | undefined;
@@ -291,7 +292,23 @@ export class WorkerHandle {
     if (to !== 'spawning' && to !== 'handshaking') this.#clearTimer('start');
     if (to === 'exited' || to === 'crashed' || to === 'stopping') this.#clearTimer('call');
     if (to === 'exited' || to === 'crashed') this.#clearTimer('grace');
+    if (this.options.unref) this.#holdProcessOpen(to !== 'idle');
     this.observer.onStateChange(this, from, to);
+  }
+
+  /**
+   * With the `unref` option: an idle worker (process, output pipes, socket) does not keep the host
+   * alive; a starting, busy or stopping one does, so an awaited call or start is never cut short.
+   */
+  #holdProcessOpen(hold: boolean): void {
+    const child = this.#child;
+    if (!child) return;
+    for (const handle of [child, child.stdout, child.stderr]) {
+      if (!handle) continue;
+      if (hold) (handle as { ref?: () => void }).ref?.();
+      else (handle as { unref?: () => void }).unref?.();
+    }
+    this.#channel?.holdProcessOpen(hold);
   }
 
   #clearTimer(which: 'start' | 'call' | 'grace'): void {
@@ -331,6 +348,7 @@ export class WorkerHandle {
     }
     this.#pid = child.pid ?? 0;
     if (child.pid !== undefined) endpoint.attach(child);
+    this.#child = child;
     child.on('error', (error) => {
       // Spawn failure (ENOENT, EACCES): no 'exit' follows when the process never started.
       this.#endReason ??= `spawning ${options.execPath} failed: ${error.message}`;
