@@ -162,9 +162,7 @@ describe('capabilities of JavaScript plugins', function () {
         // A host killed by SIGKILL cannot remove its pipe directory: the test does.
         pipeDir = dirname(environ(worker).find((kv) => kv.startsWith('PROCESS_SANDBOX_PIPE=')).slice('PROCESS_SANDBOX_PIPE='.length));
         host.kill('SIGKILL');
-        const started = Date.now();
-        expect(await waitFor(() => !isAlive(worker), { timeoutMs: 2000 }), 'worker gone after its host was SIGKILLed').to.equal(true);
-        expect(Date.now() - started).to.be.below(2000);
+        await waitFor(() => !isAlive(worker), 'the worker to be gone after its host was SIGKILLed');
       } finally {
         host.kill('SIGKILL');
         if (pipeDir?.includes('process-sandbox-')) rmSync(pipeDir, { recursive: true, force: true });
@@ -267,7 +265,7 @@ describe('capabilities of JavaScript plugins', function () {
         execArgv: ['--import', 'data:text/javascript,await new Promise((r) => setTimeout(r, 1500))'],
       });
       creating.catch(() => {});
-      const pid = await waitFor(() => markedProcesses().find((p) => !before.has(p)));
+      const pid = await waitFor(() => markedProcesses().find((p) => !before.has(p)), 'the worker process to appear');
       const pipe = environ(pid).find((kv) => kv.startsWith('PROCESS_SANDBOX_PIPE='))?.split('=')[1];
       const dir = statSync(dirname(pipe));
       expect(dir.mode & 0o777).to.equal(0o710);

@@ -42,12 +42,12 @@ async function startSlowWorker(options, delayMs) {
     ...options,
   });
   creating.catch(() => {});
-  const pid = await waitFor(() => markedProcesses().find((p) => !before.has(p)));
+  const pid = await waitFor(() => markedProcesses().find((p) => !before.has(p)), 'the worker process to appear');
   expect(pid, 'the worker process appeared').to.be.a('number');
   const env = await waitFor(() => {
     const e = environOf(pid);
     return e.PROCESS_SANDBOX_PIPE ? e : undefined;
-  });
+  }, 'the worker to have its pipe in its environment');
   return { pid, pipe: env.PROCESS_SANDBOX_PIPE, token: env.PROCESS_SANDBOX_TOKEN, creating };
 }
 
@@ -189,11 +189,11 @@ describe('hostile peers', function () {
         // A message the host could decode but not accept is logged as a protocol error; an undecodable
         // frame is reported through the call's error and the crash event (not logged at error level).
         if (method !== 'garbage') expect(logger.lines.some((l) => l.level === 'error' && /protocol error from worker/.test(l.msg))).to.equal(true);
-        await waitFor(() => crashed.length > 0);
+        await waitFor(() => crashed.length > 0, 'a workerCrashed event');
         expect(crashed).to.have.length(1);
         expect(crashed[0]).to.include({ pid: first, method, reason: 'protocol' });
         expect(crashed[0].detail).to.match(why);
-        await waitFor(() => !isAlive(first));
+        await waitFor(() => !isAlive(first), 'the first worker to exit');
         expect(isAlive(first), 'the broken worker is gone').to.equal(false);
         expect(await proxy.pid()).to.not.equal(first);
         expect(pool.stats().totals).to.include({ calls: 8, succeeded: 7, failed: 1 });
@@ -223,7 +223,7 @@ describe('hostile peers', function () {
       expect([twice.settlements, next.settlements]).to.deep.equal([1, 1]);
       expect(settledEvents).to.have.length(2);
       expect(logger.lines.some((l) => l.level === 'error' && /reply to call \d+/.test(l.obj?.why ?? ''))).to.equal(true);
-      await waitFor(() => !isAlive(first));
+      await waitFor(() => !isAlive(first), 'the first worker to exit');
       expect(isAlive(first)).to.equal(false);
       expect(await proxy.echo('after')).to.equal('after');
     });

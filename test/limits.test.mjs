@@ -40,9 +40,9 @@ describe('limits and runtime', function () {
       const pool = ProcessProxy.poolOf(proxy);
       const pid = await proxy.pid();
       expect(rlimit(pid, 'Max cpu time')).to.deep.equal(['1', '2']);
-      const started = Date.now();
+      // No bound on the wall time: 1 s of CPU takes longer on a busy machine. A missing limit would
+      // end in the 20 s methodCallTimeoutMs instead, with a CallTimeoutError.
       const error = await rejectionOf(proxy.spin());
-      expect(Date.now() - started).to.be.below(5000);
       expect(error).to.be.an.instanceOf(ResourceLimitError);
       expect(error).to.include({ code: 'ERR_PS_RESOURCE_LIMIT', limit: 'cpu', pid, method: 'spin' });
       expect(error.message).to.match(/CPU time limit of 1 s \(limits\.maxCpuSeconds\) reached; killed by SIGXCPU/);
@@ -102,7 +102,7 @@ describe('limits and runtime', function () {
       expect(readFileSync(join(dir, 'memory.max'), 'utf8').trim()).to.equal(String(256 * 1024 * 1024));
       expect(readFileSync(join(dir, 'cpu.max'), 'utf8').trim()).to.equal('50000 100000');
       await ProcessProxy.poolOf(proxy).dispose();
-      expect(await waitFor(() => { try { readFileSync(join(dir, 'cgroup.procs')); return false; } catch { return true; } }, { timeoutMs: 3000 })).to.equal(true);
+      await waitFor(() => { try { readFileSync(join(dir, 'cgroup.procs')); return false; } catch { return true; } }, 'the cgroup to be removed');
     });
 
     it('rejects a malformed cgroup option', async () => {

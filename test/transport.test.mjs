@@ -31,7 +31,7 @@ describe('the pipe between host and worker', function () {
       execArgv: ['--import', 'data:text/javascript,await new Promise((r) => setTimeout(r, 1500))'],
       logger,
     });
-    const workerPid = await waitFor(() => markedProcesses().find((p) => !before.has(p)));
+    const workerPid = await waitFor(() => markedProcesses().find((p) => !before.has(p)), 'the worker process to appear');
     expect(workerPid, 'the worker process appeared').to.be.a('number');
     const env = environOf(workerPid);
     const pipe = env.PROCESS_SANDBOX_PIPE;

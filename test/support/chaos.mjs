@@ -6,7 +6,7 @@ import { runInNewContext } from 'node:vm';
 import { CallTimeoutError, ProcessProxy, RemoteError, WorkerCrashedError } from '@process-sandbox/core';
 import { fixture } from './pools.mjs';
 import { readFileSync } from 'node:fs';
-import { isAlive, markedProcesses, openFds, waitFor } from './processes.mjs';
+import { isAlive, markedProcesses, openFds, poll } from './processes.mjs';
 
 /** The start time of `pid` (clock ticks since boot), which tells a process from a later one with its recycled pid. */
 function startTime(pid) {
@@ -302,7 +302,8 @@ export async function runChaos({
     }
   }
   const issuing = performance.now() - started;
-  await waitFor(() => inFlight === 0, { timeoutMs: settleTimeoutMs, intervalMs: 20 });
+  // Not a throwing wait: calls still unsettled at the deadline are reported by checkReport.
+  await poll(() => inFlight === 0, { timeoutMs: settleTimeoutMs, intervalMs: 20 });
   const runMs = performance.now() - started;
   const stats = pool.stats();
   // Late double settlements would show up here.
@@ -311,7 +312,7 @@ export async function runChaos({
   await pool.dispose();
   const disposedAt = performance.now();
   const survivors = () => [...workers].filter(([key, pid]) => isAlive(pid) && key === `${pid}/${startTime(pid)}`).map(([, pid]) => pid);
-  await waitFor(() => survivors().length === 0, { timeoutMs: 5000, intervalMs: 20 });
+  await poll(() => survivors().length === 0, { timeoutMs: 10_000, intervalMs: 20 });
   const aliveAfter = survivors();
   const markedAfter = markedProcesses();
 
