@@ -54,15 +54,6 @@ export const DEFAULT_MIX = Object.freeze({
 
 export const KINDS = Object.keys(DEFAULT_MIX);
 
-/**
- * Fewest calls between two crash calls (exit, segv); a crash call drawn sooner becomes a normal one.
- * The pool's circuit breaker opens after three workers in a row die within their first three calls
- * and then fails queued calls fast (CircuitOpenError), by design: an unspaced random burst of crashes
- * is exactly such a crash loop (seed 2203685424 draws five crash calls within twelve). Spaced like
- * this, some worker always serves its third call between two crashes. The breaker has its own tests.
- */
-export const MIN_CRASH_GAP = 10;
-
 /** Pool settings of the chaos runs. */
 export const POOL = Object.freeze({
   maxPoolSize: 2,
@@ -147,14 +138,11 @@ export async function runChaos({
   const thresholds = [];
   let sum = 0;
   for (const kind of KINDS) thresholds.push([kind, (sum += mix[kind] ?? 0)]);
-  let lastCrash = -Infinity;
-  const pick = (tag) => {
+  // Crash calls (exit, segv) come as they are drawn, bursts included: a worker killed by the call it
+  // ran is that call's failure, never a start-up crash loop, so the circuit breaker must stay closed.
+  const pick = () => {
     const r = random() * sum;
-    const kind = thresholds.find(([, t]) => r < t)[0];
-    if (kind !== 'exit' && kind !== 'segv') return kind;
-    if (tag - lastCrash < MIN_CRASH_GAP) return 'normal';
-    lastCrash = tag;
-    return kind;
+    return thresholds.find(([, t]) => r < t)[0];
   };
 
   // Warm-up: the host's own modules and first-use allocations are not what we measure.
