@@ -175,7 +175,7 @@ describe('no orphans', function () {
 
   describe('a worker the pool ends', function () {
     it('a timeout kill takes its grandchildren, in its group or not', async () => {
-      const proxy = await createProxy({ ...spawner, maxPoolSize: 1, methodCallTimeoutMs: 500 });
+      const proxy = await createProxy({ ...spawner, maxPoolSize: 1, methodCallTimeoutMs: 2000 });
       const worker = await proxy.pid();
       const family = [worker, await proxy.spawnChild(), await proxy.spawnEscapee()];
       expect(await rejectionOf(proxy.spin())).to.be.an.instanceOf(CallTimeoutError);

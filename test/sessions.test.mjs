@@ -76,7 +76,7 @@ describe('sessions (leases pinned to one worker)', function () {
   });
 
   it('a lease that timed out loses its worker; one that saw a remote error hands back a healthy worker', async () => {
-    const proxy = await createProxy({ ...torture, maxPoolSize: 1, methodCallTimeoutMs: 300 });
+    const proxy = await createProxy({ ...torture, maxPoolSize: 1, methodCallTimeoutMs: 2000 });
     const pool = ProcessProxy.poolOf(proxy);
     let pid;
     await ProcessProxy.session(proxy, async (s) => {
