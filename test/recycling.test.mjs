@@ -64,10 +64,21 @@ describe('health and recycling', function () {
   });
 
   it('maxProcessLifetimeMs retires an idle worker', async () => {
-    const proxy = await createProxy({ ...leaky, maxPoolSize: 1, maxProcessLifetimeMs: 600, healthIntervalMs: 50, warmSpare: false });
+    // The lifetime counts from the spawn: shorter than a start, no worker would live to serve a call
+    // (on a loaded machine a start takes most of a second). So it is set well above a cold start
+    // measured here, in the same conditions.
+    const started = performance.now();
+    const probe = await ProcessProxy.create({ ...leaky, maxPoolSize: 1, warmSpare: false });
+    await probe.pid();
+    const coldStartMs = performance.now() - started;
+    await ProcessProxy.poolOf(probe).dispose();
+    const maxProcessLifetimeMs = Math.max(600, Math.ceil(5 * coldStartMs));
+
+    const proxy = await createProxy({ ...leaky, maxPoolSize: 1, maxProcessLifetimeMs, healthIntervalMs: 50, warmSpare: false });
     const pool = ProcessProxy.poolOf(proxy);
+    const recycled = record(pool, 'workerRecycled');
     const first = await proxy.pid();
-    const retired = await new Promise((resolve) => pool.once('workerRecycled', resolve));
+    const retired = await waitFor(() => recycled.find((e) => e.pid === first), `worker ${first} to be recycled (maxProcessLifetimeMs ${maxProcessLifetimeMs})`);
     expect(retired).to.deep.equal({ pid: first, reason: 'lifetime' });
     expect(await proxy.pid()).to.not.equal(first);
   });
