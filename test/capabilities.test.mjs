@@ -163,9 +163,7 @@ describe('capabilities of JavaScript plugins', function () {
         expect(isAlive(worker)).to.equal(true);
         expect(cmdline(worker)).to.include(process.version.startsWith('v20.') ? '--experimental-permission' : '--permission');
         host.kill('SIGKILL');
-        const started = Date.now();
-        expect(await waitFor(() => !isAlive(worker), { timeoutMs: 2000 }), 'worker gone after its host was SIGKILLed').to.equal(true);
-        expect(Date.now() - started).to.be.below(2000);
+        await waitFor(() => !isAlive(worker), 'the worker to be gone after its host was SIGKILLed');
       } finally {
         host.kill('SIGKILL');
       }

@@ -131,7 +131,7 @@ describe('unref: a forgotten pool does not keep a script alive', function () {
     expect(value).to.equal('done');
     expect(holding, "the worker's process does not hold the script").to.not.include('ProcessWrap');
     expect(await exited).to.deep.equal({ code: 0, signal: null });
-    expect(await waitFor(() => !isAlive(pid), { timeoutMs: 10_000 }), `worker ${pid} ended with its host`).to.equal(true);
+    await waitFor(() => !isAlive(pid), `worker ${pid} to end with its host`, { timeoutMs: 10_000 });
   });
 
   it('without it the pool keeps the script alive (until a signal ends it, workers included)', async () => {
@@ -143,7 +143,7 @@ describe('unref: a forgotten pool does not keep a script alive', function () {
     expect(isAlive(pid)).to.equal(true);
     child.kill('SIGTERM');
     expect((await exited).signal).to.equal('SIGTERM');
-    expect(await waitFor(() => !isAlive(pid), { timeoutMs: 10_000 }), `worker ${pid} ended with its host`).to.equal(true);
+    await waitFor(() => !isAlive(pid), `worker ${pid} to end with its host`, { timeoutMs: 10_000 });
   });
 
   it('refuses a non-boolean unref', async () => {

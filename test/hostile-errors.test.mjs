@@ -405,7 +405,7 @@ describe('fatal errors in the worker are attributed to the call that was running
     expect(await proxy.ping('after')).to.equal('after');
     expect(settled).to.deep.equal(['pid:success', 'rejectLater:success', 'ping:success']);
     expect(pool.stats().totals.failed).to.equal(0);
-    const said = await waitFor(() => logger.lines.find((l) => /unhandled rejection while idle: Error: rejected while idle/.test(l.msg)));
+    const said = await waitFor(() => logger.lines.find((l) => /unhandled rejection while idle: Error: rejected while idle/.test(l.msg)), 'the worker\'s line about the rejection while idle');
     expect(said, 'the worker says on stderr that it was idle').to.not.equal(undefined);
   });
 });

@@ -232,7 +232,7 @@ describe('hostile worker messages', function () {
       });
       peer.on('error', () => {});
       peer.write(Buffer.concat([frameMessage([4, 1, 'x', null]), frameMessage([4, 2, 'never handled', null])]));
-      await waitFor(() => seen.closed === 1);
+      await waitFor(() => seen.closed === 1, 'the channel to report its close');
       expect(seen.messages, 'the second frame is not handled after the failure').to.equal(1);
       expect(seen.errors).to.have.length(1);
       expect(seen.errors[0]).to.be.an.instanceOf(ProtocolError);

@@ -550,7 +550,7 @@ describe('hostile values: forged by a worker', function () {
       expect(error, kind).to.be.an.instanceOf(ProcessSandboxError);
       expect(error.message, kind).to.include('Cannot decode value');
       console.log(`      ${kind}: ${error.message}`);
-      await waitFor(() => !isAlive(pid));
+      await waitFor(() => !isAlive(pid), `worker ${pid} to end`);
       expect(await proxy.echo(kind), `the next call after ${kind}`).to.equal(kind);
       await disposeProxies();
     }

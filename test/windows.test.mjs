@@ -146,7 +146,7 @@ describe('Windows: Job Objects and kernel32 figures', function () {
     // Wine 8 implements neither the handle count nor PrivateUsage (both read 0); Windows does.
     if (!wine) expect(figures.handles).to.be.above(0);
     if (!wine) expect(figures.privateBytes).to.be.above(16 * 1024 * 1024);
-    const sampled = await waitFor(() => (pool.stats().workers[0]?.rssBytes ?? 0) > 16 * 1024 * 1024, { timeoutMs: 10_000 });
+    const sampled = await waitFor(() => (pool.stats().workers[0]?.rssBytes ?? 0) > 16 * 1024 * 1024, 'a sampled resident size over 16 MiB', { timeoutMs: 10_000 });
     expect(sampled, 'the pool reports the worker working set').to.equal(true);
     expect(processFigures(999_999_999)).to.equal(undefined);
   });

@@ -87,8 +87,21 @@ export function commandLine(pid) {
   }
 }
 
-/** Polls `predicate` until it is true or `timeoutMs` passes; returns its last value. */
-export async function waitFor(predicate, { timeoutMs = 5000, intervalMs = 10 } = {}) {
+/**
+ * Polls `predicate` until it returns a truthy value, and returns that value; THROWS if `timeoutMs`
+ * passes first, saying what it waited for (`what`, e.g. 'the worker to exit'). The deadline is
+ * generous on purpose: it bounds a hang, it is not a speed claim.
+ */
+export async function waitFor(predicate, what, { timeoutMs = 10_000, intervalMs = 10 } = {}) {
+  if (typeof what !== 'string') throw new TypeError('waitFor(predicate, what, options): say what is awaited, for the timeout message');
+  const started = Date.now();
+  const value = await poll(predicate, { timeoutMs, intervalMs });
+  if (!value) throw new Error(`timed out after ${Date.now() - started} ms waiting for ${what} (last value: ${String(value)})`);
+  return value;
+}
+
+/** Polls `predicate` until it is truthy or `timeoutMs` passes; returns its last value, never throws on timeout. */
+export async function poll(predicate, { timeoutMs = 10_000, intervalMs = 10 } = {}) {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await predicate();
@@ -98,8 +111,8 @@ export async function waitFor(predicate, { timeoutMs = 5000, intervalMs = 10 } =
 }
 
 /** Resolves when none of `pids` is alive; rejects naming the survivors after `timeoutMs`. */
-export async function waitForExit(pids, timeoutMs = 5000) {
-  const gone = await waitFor(() => pids.every((p) => !isAlive(p)), { timeoutMs });
+export async function waitForExit(pids, timeoutMs = 10_000) {
+  const gone = await poll(() => pids.every((p) => !isAlive(p)), { timeoutMs });
   if (!gone) throw new Error(`still alive after ${timeoutMs} ms: ${pids.filter(isAlive).join(', ')}`);
 }
 
