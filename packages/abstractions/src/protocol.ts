@@ -22,7 +22,7 @@
  */
 
 /** Bumped on any incompatible change. Host and worker refuse each other when they differ. */
-export const PROTOCOL_VERSION = 3;
+export const PROTOCOL_VERSION = 4;
 
 export const MessageKind = {
   Hello: 0,
