@@ -206,6 +206,18 @@ describe('isolation levels and confinements', function () {
       expect(readdirSync(tmpdir())).to.not.include('worker-only');
     });
 
+    it('another user composes: namespaces and no_new_privs first, as root, then the switch to the user', async () => {
+      const proxy = await createProxy({ ...confined, namespaces: { pid: true, mount: true, ipc: true }, noNewPrivileges: true, user: { uid: 65534, gid: 65534 } });
+      const inside = await proxy.status(['Uid', 'Gid', 'Groups', 'CapEff', 'NoNewPrivs']);
+      expect(inside.Uid.split(/\s+/)).to.deep.equal(['65534', '65534', '65534', '65534']);
+      expect(inside.Gid.split(/\s+/)[0]).to.equal('65534');
+      expect(inside.Groups).to.equal('');
+      expect(inside).to.include({ CapEff: ZERO_CAPS, NoNewPrivs: '1' });
+      expect(await proxy.pid()).to.equal(1);
+      expect(await proxy.write(join(fixturesDir, 'written-by-a-worker'))).to.be.oneOf(['EROFS', 'EACCES']);
+      expect(await proxy.write('/tmp/nobody-was-here')).to.equal('ok');
+    });
+
     it("'high': minimal environment, no network, its own IPC and UTS namespaces, no capability; no PID namespace", async () => {
       const proxy = await createProxy({ ...confined, ...marked, isolation: 'high' });
       const env = await proxy.env();

@@ -168,6 +168,7 @@ ro() {
   IFS=$nl
   case $5 in *\\\\*) mp=$(printf '%b' "$5") ;; *) mp=$5 ;; esac
   keep "$mp" && return 0
+  case $6 in ro | ro,*) return 0 ;; esac
   flags=\${6#r[ow]}
   "$mount" -o "remount,bind,ro\${flags}" -- "$mp"
 }
