@@ -282,6 +282,21 @@ describe('isolation levels and confinements', function () {
       expect(sampled).to.be.above(rssOf(runtime) / 2).and.below(rssOf(runtime) * 2);
     });
 
+    it('with a cgroup: the process unshare forks is born in the worker cgroup (the fork waits for the placement)', async function () {
+      let proxy;
+      try {
+        proxy = await createProxy({ ...maximum, cgroup: { pidsMax: 64 } });
+      } catch (error) {
+        if (!/cgroup/.test(error.message)) throw error;
+        skipBecause(this, `no writable cgroup here: ${error.message}`);
+      }
+      await proxy.daemon();
+      const { pid, runtime } = workerOf(proxy);
+      const own = (p) => readFileSync(`/proc/${p}/cgroup`, 'utf8').split('\n').filter((l) => l.includes(`process-sandbox-${process.pid}-`)).sort();
+      expect(own(pid)).to.not.be.empty;
+      for (const member of pidNamespaceMembers(runtime)) expect(own(member), cmdline(member)).to.deep.equal(own(pid));
+    });
+
     it('a crash is a WorkerCrashedError, and everything in the namespace dies with the worker, daemon included', async () => {
       const writable = writableDir();
       scratch.push(writable);

@@ -179,10 +179,37 @@ done
 exec "$@"
 `;
 
+/**
+ * Waits, before unshare forks, until the host has moved this process into its cgroups: the host does
+ * it right after spawn, but a child forked before that would stay outside them (moving a process does
+ * not move its children). Builtins only; the host's processStartTimeoutMs bounds the wait.
+ * $1: what the cgroup lines name, $2: in how many hierarchies; the rest: the command to exec.
+ */
+export const CGROUP_GATE = `set -euf
+want=$1 count=$2
+shift 2
+while :; do
+  found=0
+  while IFS= read -r line; do
+    case $line in *"$want"*) found=$((found + 1)) ;; esac
+  done < /proc/self/cgroup
+  [ "$found" -ge "$count" ] && break
+done
+exec "$@"
+`;
+
+/** Where the host's cgroup placement of a worker can be seen from inside it (cgroup.ts names the directories). */
+export interface CgroupGate {
+  /** A part of the worker cgroups' names: the prefix and the host's pid. */
+  readonly name: string;
+  readonly hierarchies: number;
+}
+
 /** The wrappers of `confinement`, outermost first; `user` is switched to by the last one. */
-export function confinementWrappers(c: ResolvedConfinement, user: ResolvedUser | undefined): Wrapper[] {
+export function confinementWrappers(c: ResolvedConfinement, user: ResolvedUser | undefined, cgroup?: CgroupGate): Wrapper[] {
   const wrappers: Wrapper[] = [];
   if (c.pid) wrappers.push([c.setpriv!, '--pdeathsig', 'SIGKILL', '--']);
+  if (c.pid && cgroup) wrappers.push(['/bin/sh', '-c', CGROUP_GATE, 'process-sandbox-cgroup-gate', cgroup.name, String(cgroup.hierarchies)]);
   if (c.unshare) wrappers.push([c.unshare, ...namespaceArgs(c), '--']);
   if (c.mount) wrappers.push(['/bin/sh', '-c', MOUNT_SETUP, 'process-sandbox-mounts', c.mountTool!, c.writablePaths.join('\n')]);
   const last: string[] = [];

@@ -20,6 +20,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { ENV_HOST_PID, ENV_LIMITS, ENV_NOT_DUMPABLE, workerBinPath } from '@process-sandbox/worker';
 import { placeInCgroup, type ResolvedCgroup } from './cgroup.js';
+import { CGROUP_PREFIX } from './cgroup-fs.js';
 import { confinementWrappers, type ResolvedConfinement } from './confinement.js';
 import type { Logger } from './logger.js';
 import { platformGuard, type SpawnPlan } from './os/guard.js';
@@ -54,7 +55,9 @@ export function workerCommand(options: CommandOptions): WorkerCommand {
   const wrappers: string[][] = [];
   // With a confinement, the user switch is its last step: namespaces and mounts need root first.
   if (isolateNetwork) wrappers.push([...networkWrapper(isolateNetwork, confinement ? undefined : user)]);
-  if (confinement) wrappers.push(...confinementWrappers(confinement, user).map((w) => [...w]));
+  // A PID namespace forks: the fork must come after the host placed the worker in its cgroup.
+  const gate = options.cgroup && { name: `${CGROUP_PREFIX}${process.pid}-`, hierarchies: options.cgroup.hierarchies.length };
+  if (confinement) wrappers.push(...confinementWrappers(confinement, user, gate || undefined).map((w) => [...w]));
   if (permissions?.setpriv) wrappers.push([...deathSignalWrapper(permissions.setpriv)]);
   if (limits && permissions?.prlimit) wrappers.push([...rlimitWrapper(permissions.prlimit, limits)]);
   else if (limits) env[ENV_LIMITS] = JSON.stringify(limits);
