@@ -8,7 +8,7 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { CallTimeoutError, ConfigurationError, ProcessProxy, WorkerCrashedError } from '@process-sandbox/core';
+import { CallTimeoutError, ConfigurationError, ProcessProxy, ResourceLimitError, WorkerCrashedError } from '@process-sandbox/core';
 import { createProxy, disposeProxies, fixture, nextEvent, rejectionOf } from './support/pools.mjs';
 import { TEST_RUN_MARKER, isAlive, skipBecause, waitFor, waitForExit } from './support/processes.mjs';
 
@@ -189,6 +189,15 @@ describe('isolation levels and confinements', function () {
       expect(pidNamespaceMembers(runtime)).to.have.lengthOf(2);
     });
 
+    it('namespaces.pid with hardMemoryLimitMB: the memory watch reads the process that runs node, and kills it mid-call', async () => {
+      const proxy = await createProxy({ ...confined, namespaces: { pid: true }, hardMemoryLimitMB: 200 });
+      const { pid } = workerOf(proxy);
+      const error = await rejectionOf(proxy.hoard());
+      expect(error).to.be.an.instanceOf(ResourceLimitError);
+      expect(error.limit).to.equal('hardMemory');
+      await waitForExit([pid]);
+    });
+
     it('namespaces.mount: everything read-only (EROFS) but writablePaths; /tmp private and empty', async () => {
       const writable = writableDir();
       scratch.push(writable);
@@ -245,7 +254,7 @@ describe('isolation levels and confinements', function () {
   });
 
   describe("the pool at 'maximum'", function () {
-    const maximum = { ...confined, ...marked, isolation: 'maximum', permissions: { fsRead: ['*'], fsWrite: ['*'], childProcess: true } };
+    const maximumModel = { ...confined, ...marked, isolation: 'maximum', permissions: { fsRead: ['*'], fsWrite: ['*'], childProcess: true } };
     before(function () {
       if (!isRoot) skipBecause(this, "not root: 'maximum' needs PID and mount namespaces (CAP_SYS_ADMIN)");
     });
@@ -258,7 +267,7 @@ describe('isolation levels and confinements', function () {
     });
 
     it('every confinement at once, seen from inside', async () => {
-      const proxy = await createProxy(maximum);
+      const proxy = await createProxy(maximumModel);
       expect(await proxy.pid()).to.equal(1);
       expect(await proxy.visiblePids()).to.deep.equal([1]);
       expect(await proxy.status(['CapEff', 'CapBnd', 'NoNewPrivs'])).to.deep.equal({ CapEff: ZERO_CAPS, CapBnd: ZERO_CAPS, NoNewPrivs: '1' });
@@ -267,110 +276,123 @@ describe('isolation levels and confinements', function () {
       for (const ns of ['ipc', 'uts', 'net', 'mnt', 'pid']) expect(await proxy.namespace(ns), ns).to.not.equal(readlinkSync(`/proc/self/ns/${ns}`));
     });
 
-    it('the pool reports and samples host pids: the reported one leads the group, the sampler reads the process that runs node', async () => {
-      const proxy = await createProxy({ ...maximum, healthIntervalMs: 100 });
-      const pool = ProcessProxy.poolOf(proxy);
-      await proxy.echo(1);
-      const { pid, runtime } = workerOf(proxy);
-      expect(isAlive(pid)).to.equal(true);
-      expect(Number(readFileSync(`/proc/${runtime}/stat`, 'utf8').split(') ')[1].split(' ')[2])).to.equal(pid); // pgid
-      const rssOf = (p) => Number(readFileSync(`/proc/${p}/statm`, 'latin1').split(' ')[1]) * 4096;
-      expect(await waitFor(() => pool.stats().workers[0]?.rssBytes > 0, { timeoutMs: 10_000 })).to.equal(true);
-      const sampled = pool.stats().workers[0].rssBytes;
-      // node's resident set, not unshare's (a few hundred KiB).
-      expect(sampled).to.be.above(rssOf(pid) * 4);
-      expect(sampled).to.be.above(rssOf(runtime) / 2).and.below(rssOf(runtime) * 2);
-    });
+    // The main suites' representative cases, under the permission model (no koffi in the worker) and
+    // without it (koffi: subreaper, watchdog thread, PR_SET_PDEATHSIG), as for a native addon.
+    const variants = {
+      "under Node's permission model": maximumModel,
+      'permissions: false (native addons; koffi loads)': { ...maximumModel, permissions: false },
+    };
+    for (const [name, maximum] of Object.entries(variants)) {
+      describe(name, () => {
+        it('the pool reports and samples host pids: the reported one leads the group, the sampler reads the process that runs node', async () => {
+          const proxy = await createProxy({ ...maximum, healthIntervalMs: 100 });
+          const pool = ProcessProxy.poolOf(proxy);
+          await proxy.echo(1);
+          const { pid, runtime } = workerOf(proxy);
+          expect(isAlive(pid)).to.equal(true);
+          expect(Number(readFileSync(`/proc/${runtime}/stat`, 'utf8').split(') ')[1].split(' ')[2])).to.equal(pid); // pgid
+          const rssOf = (p) => Number(readFileSync(`/proc/${p}/statm`, 'latin1').split(' ')[1]) * 4096;
+          expect(await waitFor(() => pool.stats().workers[0]?.rssBytes > 0, { timeoutMs: 10_000 })).to.equal(true);
+          const sampled = pool.stats().workers[0].rssBytes;
+          // node's resident set, not unshare's (a few hundred KiB).
+          expect(sampled).to.be.above(rssOf(pid) * 4);
+          expect(sampled).to.be.above(rssOf(runtime) / 2).and.below(rssOf(runtime) * 2);
+        });
 
-    it('with a cgroup: the process unshare forks is born in the worker cgroup (the fork waits for the placement)', async function () {
-      let proxy;
-      try {
-        proxy = await createProxy({ ...maximum, cgroup: { pidsMax: 64 } });
-      } catch (error) {
-        if (!/cgroup/.test(error.message)) throw error;
-        skipBecause(this, `no writable cgroup here: ${error.message}`);
-      }
-      await proxy.daemon();
-      const { pid, runtime } = workerOf(proxy);
-      const own = (p) => readFileSync(`/proc/${p}/cgroup`, 'utf8').split('\n').filter((l) => l.includes(`process-sandbox-${process.pid}-`)).sort();
-      expect(own(pid)).to.not.be.empty;
-      for (const member of pidNamespaceMembers(runtime)) expect(own(member), cmdline(member)).to.deep.equal(own(pid));
-    });
+        it('with a cgroup: the process unshare forks is born in the worker cgroup (the fork waits for the placement)', async function () {
+          let proxy;
+          try {
+            proxy = await createProxy({ ...maximum, cgroup: { pidsMax: 64 } });
+          } catch (error) {
+            if (!/cgroup/.test(error.message)) throw error;
+            skipBecause(this, `no writable cgroup here: ${error.message}`);
+          }
+          await proxy.daemon();
+          const { pid, runtime } = workerOf(proxy);
+          const own = (p) => readFileSync(`/proc/${p}/cgroup`, 'utf8').split('\n').filter((l) => l.includes(`process-sandbox-${process.pid}-`)).sort();
+          expect(own(pid)).to.not.be.empty;
+          for (const member of pidNamespaceMembers(runtime)) expect(own(member), cmdline(member)).to.deep.equal(own(pid));
+        });
 
-    it('a crash is a WorkerCrashedError, and everything in the namespace dies with the worker, daemon included', async () => {
-      const writable = writableDir();
-      scratch.push(writable);
-      const proxy = await createProxy({ ...maximum, writablePaths: [writable] });
-      await proxy.daemon();
-      await proxy.child();
-      const { pid, runtime } = workerOf(proxy);
-      const members = pidNamespaceMembers(runtime);
-      expect(members.map(cmdline).join('\n')).to.include('sleep 601').and.include('sleep 602');
-      const error = await rejectionOf(proxy.crash());
-      expect(error).to.be.an.instanceOf(WorkerCrashedError);
-      expect(error.pid).to.equal(pid);
-      await waitForExit([pid, ...members]);
-      expect(await proxy.pid()).to.equal(1);
-      expect(await waitFor(() => !ProcessProxy.poolOf(proxy).livePids().includes(pid))).to.equal(true);
-    });
+        it('a crash is a WorkerCrashedError, and everything in the namespace dies with the worker, daemon included', async () => {
+          const writable = writableDir();
+          scratch.push(writable);
+          const proxy = await createProxy({ ...maximum, writablePaths: [writable] });
+          await proxy.daemon();
+          await proxy.child();
+          const { pid, runtime } = workerOf(proxy);
+          const members = pidNamespaceMembers(runtime);
+          expect(members.map(cmdline).join('\n')).to.include('sleep 601').and.include('sleep 602');
+          const error = await rejectionOf(proxy.crash());
+          expect(error).to.be.an.instanceOf(WorkerCrashedError);
+          expect(error.pid).to.equal(pid);
+          await waitForExit([pid, ...members]);
+          expect(await proxy.pid()).to.equal(1);
+          expect(await waitFor(() => !ProcessProxy.poolOf(proxy).livePids().includes(pid))).to.equal(true);
+        });
 
-    it('a call over methodCallTimeoutMs: CallTimeoutError, the worker and its namespace killed', async () => {
-      const proxy = await createProxy({ ...maximum, methodCallTimeoutMs: 500 });
-      await proxy.daemon();
-      const { pid, runtime } = workerOf(proxy);
-      const members = pidNamespaceMembers(runtime);
-      expect(await rejectionOf(proxy.spin())).to.be.an.instanceOf(CallTimeoutError);
-      await waitForExit([pid, ...members]);
-    });
+        it('a call over methodCallTimeoutMs: CallTimeoutError, the worker and its namespace killed', async () => {
+          const proxy = await createProxy({ ...maximum, methodCallTimeoutMs: 500 });
+          await proxy.daemon();
+          const { pid, runtime } = workerOf(proxy);
+          const members = pidNamespaceMembers(runtime);
+          expect(await rejectionOf(proxy.spin())).to.be.an.instanceOf(CallTimeoutError);
+          await waitForExit([pid, ...members]);
+        });
 
-    it('recycling (processRecycleThreshold): the retired worker and its namespace end; the next call runs on a new one', async () => {
-      const proxy = await createProxy({ ...maximum, processRecycleThreshold: 2 });
-      const pool = ProcessProxy.poolOf(proxy);
-      const recycled = nextEvent(pool, 'workerRecycled');
-      await proxy.daemon();
-      const { pid, runtime } = workerOf(proxy);
-      const members = pidNamespaceMembers(runtime);
-      await proxy.echo(2);
-      expect(await recycled).to.include({ pid });
-      await waitForExit([pid, ...members]);
-      expect(await proxy.echo(3)).to.equal(3);
-      // The pool learns of the exit from its 'exit' event, a moment after /proc does.
-      expect(await waitFor(() => !pool.livePids().includes(pid))).to.equal(true);
-      expect(pool.livePids()).to.have.lengthOf.at.least(1);
-    });
+        it('recycling (processRecycleThreshold): the retired worker and its namespace end; the next call runs on a new one', async () => {
+          const proxy = await createProxy({ ...maximum, processRecycleThreshold: 2 });
+          const pool = ProcessProxy.poolOf(proxy);
+          const recycled = nextEvent(pool, 'workerRecycled');
+          await proxy.daemon();
+          const { pid, runtime } = workerOf(proxy);
+          const members = pidNamespaceMembers(runtime);
+          await proxy.echo(2);
+          expect(await recycled).to.include({ pid });
+          await waitForExit([pid, ...members]);
+          expect(await proxy.echo(3)).to.equal(3);
+          // The pool learns of the exit from its 'exit' event, a moment after /proc does.
+          expect(await waitFor(() => !pool.livePids().includes(pid))).to.equal(true);
+          expect(pool.livePids()).to.have.lengthOf.at.least(1);
+        });
 
-    it('dispose of a blocked worker (shutdownGraceMs runs out): no process is left', async () => {
-      const proxy = await createProxy({ ...maximum, shutdownGraceMs: 200 });
-      await proxy.daemon();
-      const { pid, runtime } = workerOf(proxy);
-      const members = pidNamespaceMembers(runtime);
-      const blocked = proxy.block();
-      await waitFor(() => ProcessProxy.poolOf(proxy).stats().totals.inFlight === 1);
-      await ProcessProxy.poolOf(proxy).dispose();
-      await rejectionOf(blocked);
-      await waitForExit([pid, ...members]);
-    });
+        it('dispose of a blocked worker (shutdownGraceMs runs out): no process is left', async () => {
+          const proxy = await createProxy({ ...maximum, shutdownGraceMs: 200 });
+          await proxy.daemon();
+          const { pid, runtime } = workerOf(proxy);
+          const members = pidNamespaceMembers(runtime);
+          const blocked = proxy.block();
+          await waitFor(() => ProcessProxy.poolOf(proxy).stats().totals.inFlight === 1);
+          await ProcessProxy.poolOf(proxy).dispose();
+          await rejectionOf(blocked);
+          await waitForExit([pid, ...members]);
+        });
+      });
+    }
 
-    it('a host killed by SIGKILL: its blocked worker, unshare and the daemon all die', async () => {
-      const writable = writableDir();
-      scratch.push(writable);
-      const host = spawn(process.execPath, [confinedHost, writable], { stdio: ['ignore', 'pipe', 'pipe'] });
-      let out = '';
-      let err = '';
-      host.stdout.on('data', (d) => (out += d));
-      host.stderr.on('data', (d) => (err += d));
-      const exited = new Promise((resolve) => host.once('exit', resolve));
-      try {
-        if (!(await waitFor(() => out.includes('\n'), { timeoutMs: 20_000 }))) throw new Error(`the host printed nothing: ${err}`);
-        const { worker } = JSON.parse(out);
-        const members = pidNamespaceMembers(forkedChildOf(worker));
-        expect(members.map(cmdline).join('\n')).to.include('sleep 601');
-        process.kill(host.pid, 'SIGKILL');
-        await exited;
-        await waitForExit([worker, ...members]);
-      } finally {
-        if (isAlive(host.pid)) process.kill(host.pid, 'SIGKILL');
-      }
-    });
+    for (const variant of ['model', 'native']) {
+      const how = variant === 'model' ? "under Node's permission model" : 'permissions: false (koffi loads: watchdog thread and PR_SET_PDEATHSIG in the worker)';
+      it(`a host killed by SIGKILL (${how}): its blocked worker, unshare and the daemon all die`, async () => {
+        const writable = writableDir();
+        scratch.push(writable);
+        const host = spawn(process.execPath, [confinedHost, writable, variant], { stdio: ['ignore', 'pipe', 'pipe'] });
+        let out = '';
+        let err = '';
+        host.stdout.on('data', (d) => (out += d));
+        host.stderr.on('data', (d) => (err += d));
+        const exited = new Promise((resolve) => host.once('exit', resolve));
+        try {
+          if (!(await waitFor(() => out.includes('\n'), { timeoutMs: 20_000 }))) throw new Error(`the host printed nothing: ${err}`);
+          const { worker } = JSON.parse(out);
+          const members = pidNamespaceMembers(forkedChildOf(worker));
+          expect(members.map(cmdline).join('\n')).to.include('sleep 601');
+          process.kill(host.pid, 'SIGKILL');
+          await exited;
+          await waitForExit([worker, ...members]);
+        } finally {
+          if (isAlive(host.pid)) process.kill(host.pid, 'SIGKILL');
+        }
+      });
+    }
   });
 });
