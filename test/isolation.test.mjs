@@ -4,7 +4,7 @@
 // nothing left behind. Most of it needs root (namespaces, CAP_SETPCAP): skipped, saying so, without.
 import { expect } from 'chai';
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -204,7 +204,12 @@ describe('isolation levels and confinements', function () {
       const hostFile = join(tmpdir(), `process-sandbox-host-${process.pid}`);
       writeFileSync(hostFile, 'the host');
       scratch.push(hostFile);
-      const proxy = await createProxy({ ...confined, namespaces: { mount: true }, writablePaths: [writable] });
+      // Given through a symlink: the mount is made on the real directory, and kept writable there.
+      const link = `${writable}-link`;
+      symlinkSync(writable, link);
+      scratch.push(link);
+      const proxy = await createProxy({ ...confined, namespaces: { mount: true }, writablePaths: [link] });
+      expect(await proxy.write(join(link, 'via-link'))).to.equal('ok');
       expect(await proxy.write(join(fixturesDir, 'written-by-a-worker'))).to.equal('EROFS');
       expect(await proxy.write('/var/tmp/written-by-a-worker')).to.equal('EROFS');
       expect(await proxy.write(join(writable, 'out'))).to.equal('ok');

@@ -24,7 +24,7 @@
  * process group and tree) is unshare; the one that runs node is its only child (forkedChild), which
  * the health sampler and the memory watch read instead.
  */
-import { readFileSync, statSync } from 'node:fs';
+import { readFileSync, realpathSync } from 'node:fs';
 import { isAbsolute, normalize } from 'node:path';
 import { ConfigurationError } from '@process-sandbox/abstractions';
 import { effectiveCapabilities, findTool, hasCapability, probe, type ResolvedUser, type Wrapper } from './isolation.js';
@@ -124,12 +124,15 @@ function writable(value: unknown, mount: boolean): string[] {
     if (path.includes('\n')) throw new ConfigurationError('writablePaths', 'a path must not contain a newline');
     const p = normalize(path).replace(/(.)\/$/, '$1');
     if (p === '/tmp' || p.startsWith('/tmp/')) throw new ConfigurationError('writablePaths', `'${path}' is under /tmp, which is a private, empty file system in the worker's mount namespace; choose a directory elsewhere (e.g. under /var/tmp)`);
+    let real: string;
     try {
-      statSync(p);
+      // As the kernel lists the mount made on it: a symlink in the path would not match, and go read-only.
+      real = realpathSync(p);
     } catch (error) {
       throw new ConfigurationError('writablePaths', `'${path}' must exist: ${(error as Error).message}`);
     }
-    return p;
+    if (real === '/tmp' || real.startsWith('/tmp/')) throw new ConfigurationError('writablePaths', `'${path}' is ${real}, under /tmp, which is a private, empty file system in the worker's mount namespace; choose a directory elsewhere (e.g. under /var/tmp)`);
+    return real;
   });
 }
 
