@@ -103,6 +103,11 @@ describe('isolation levels and confinements', function () {
       expect((await configurationError({ namespaces: { mount: true }, writablePaths: ['/var/tmp/no-such-dir-process-sandbox'] })).message).to.include('must exist');
     });
 
+    it("an error in the user's own option stays theirs under a level", async () => {
+      const error = await configurationError({ isolation: 'standard', minPoolSize: -1 });
+      expect(error.option).to.equal('minPoolSize');
+    });
+
     it('refuses booleans that are not booleans', async () => {
       expect((await configurationError({ noNewPrivileges: 1 })).option).to.equal('noNewPrivileges');
       expect((await configurationError({ dropCapabilities: 'all' })).option).to.equal('dropCapabilities');

@@ -46,12 +46,19 @@ export function withIsolationLevel(input: ProcessProxyOptions): ProcessProxyOpti
   return out;
 }
 
-/** Runs `resolve`; a ConfigurationError under a level says which level could not be provided. */
-export function underLevel<T>(level: unknown, resolve: () => T): T {
+/**
+ * Runs `resolve` on the expanded options; an error about a part the level filled in says which level
+ * could not be provided. Errors about the user's own options stay theirs.
+ */
+export function underLevel<T>(given: ProcessProxyOptions, expanded: ProcessProxyOptions, resolve: () => T): T {
   try {
     return resolve();
   } catch (error) {
-    if (level === undefined || !(error instanceof ConfigurationError) || error.option === 'isolation') throw error;
-    throw new ConfigurationError('isolation', `'${String(level)}' cannot be provided on this machine, or conflicts with another option: ${error.message}`);
+    if (given.isolation === undefined || !(error instanceof ConfigurationError)) throw error;
+    const filled = new Set(Object.keys(expanded).filter((k) => expanded[k as keyof ProcessProxyOptions] !== given[k as keyof ProcessProxyOptions]));
+    // The permission model brings prlimit along for the rlimits of `limits`.
+    if (filled.has('permissions')) filled.add('limits');
+    if (!filled.has(error.option.split('.')[0]!)) throw error;
+    throw new ConfigurationError('isolation', `'${given.isolation}' cannot be provided on this machine, or conflicts with another option: ${error.message}`);
   }
 }

@@ -165,7 +165,7 @@ export function resolveOptions(given: ProcessProxyOptions): ResolvedOptions {
     if (!KNOWN.has(key)) throw new ConfigurationError(key, `unknown option; known options are ${[...KNOWN].join(', ')}`);
   }
   const input = withIsolationLevel(given);
-  return underLevel(given.isolation, () => resolveExpanded(input));
+  return underLevel(given, input, () => resolveExpanded(input));
 }
 
 function resolveExpanded(input: ProcessProxyOptions): ResolvedOptions {
