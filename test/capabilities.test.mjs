@@ -48,6 +48,10 @@ async function tcpServer() {
 }
 
 describe('capabilities of JavaScript plugins', function () {
+  before(function () {
+    // POSIX-specific: the Node permission model with setpriv/prlimit, uid switching, network namespaces, /proc and /bin/sh fixtures.
+    if (process.platform === 'win32') this.skip();
+  });
   this.timeout(30_000);
   afterEach(disposeProxies);
 
@@ -159,9 +163,7 @@ describe('capabilities of JavaScript plugins', function () {
         expect(isAlive(worker)).to.equal(true);
         expect(cmdline(worker)).to.include(process.version.startsWith('v20.') ? '--experimental-permission' : '--permission');
         host.kill('SIGKILL');
-        const started = Date.now();
-        expect(await waitFor(() => !isAlive(worker), { timeoutMs: 2000 }), 'worker gone after its host was SIGKILLed').to.equal(true);
-        expect(Date.now() - started).to.be.below(2000);
+        await waitFor(() => !isAlive(worker), 'the worker to be gone after its host was SIGKILLed');
       } finally {
         host.kill('SIGKILL');
       }

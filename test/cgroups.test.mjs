@@ -142,7 +142,7 @@ describe('cgroup option (real cgroups)', function () {
       writeFileSync(join(stale, 'cgroup.procs'), String(survivor.pid));
       await createProxy({ ...spawner, maxPoolSize: 1, cgroup: { memoryMax: '256M' } });
       await waitUntilRemoved(stale);
-      expect(await waitFor(() => !isAlive(survivor.pid), { timeoutMs: 5000 })).to.equal(true);
+      await waitFor(() => !isAlive(survivor.pid), `the swept process ${survivor.pid} to end`, { timeoutMs: 5000 });
     } finally {
       survivor.kill('SIGKILL');
       await removeOwnWorkerCgroups(deadPid);

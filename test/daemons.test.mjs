@@ -6,13 +6,13 @@ import { expect } from 'chai';
 import { CallTimeoutError, ProcessProxy, WorkerCrashedError } from '@process-sandbox/core';
 import { cgroupDirsOf, removeOwnWorkerCgroups, waitUntilRemoved } from './support/cgroups.mjs';
 import { createProxy, disposeProxies, fixture, nextEvent, rejectionOf } from './support/pools.mjs';
-import { isAlive, parentOf, skipBecause, waitFor, waitForExit } from './support/processes.mjs';
+import { isAlive, parentOf, poll, skipBecause, waitFor, waitForExit } from './support/processes.mjs';
 
 const spawner = { workerModule: fixture('spawner.mjs'), workerExport: 'Spawner' };
 
 /** Polls until `pid` is dead (or a zombie); throws naming it at the deadline. */
 async function expectDead(pid, what, timeoutMs = 5000) {
-  if (!(await waitFor(() => !isAlive(pid), { timeoutMs, intervalMs: 10 }))) throw new Error(`${what} ${pid} is still alive ${timeoutMs} ms later`);
+  if (!(await poll(() => !isAlive(pid), { timeoutMs, intervalMs: 10 }))) throw new Error(`${what} ${pid} is still alive ${timeoutMs} ms later`);
 }
 
 /** A worker running `daemon()`: its pid and the daemon's, the daemon checked to be a reparented orphan. */
@@ -85,7 +85,7 @@ describe('no daemon survives', function () {
       const proxy = await createProxy({ ...spawner, maxPoolSize: 1, shutdownGraceMs: 200 });
       const { daemon } = await workerWithDaemon(proxy);
       const blocked = proxy.block();
-      await waitFor(() => ProcessProxy.poolOf(proxy).stats().totals.inFlight === 1);
+      await waitFor(() => ProcessProxy.poolOf(proxy).stats().totals.inFlight === 1, 'the call to be in flight');
       await ProcessProxy.poolOf(proxy).dispose();
       await rejectionOf(blocked);
       await expectDead(daemon, 'daemon');
@@ -98,7 +98,7 @@ describe('no daemon survives', function () {
         expect(await rejectionOf(proxy.crash())).to.be.an.instanceOf(WorkerCrashedError);
         await waitForExit([worker]);
         // Nothing of ours is its parent any more: a bounded wait for something that must not happen.
-        expect(await waitFor(() => !isAlive(daemon), { timeoutMs: 500, intervalMs: 20 })).to.equal(false);
+        expect(await poll(() => !isAlive(daemon), { timeoutMs: 500, intervalMs: 20 })).to.equal(false);
         expect(parentOf(daemon)).to.not.equal(worker);
       } finally {
         try {

@@ -11,6 +11,7 @@
 import { expect } from 'chai';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
+import { fileURLToPath } from 'node:url';
 import ts from 'typescript';
 import * as core from '@process-sandbox/core';
 import { FailureReason, MAX_HELLO_BYTES, MessageKind, PROTOCOL_VERSION } from '@process-sandbox/abstractions';
@@ -22,7 +23,7 @@ const { resolveOptions, reloadOptions } = optionsModule;
 const { silentLogger } = await import(new URL('packages/core/dist/logger.js', root).href);
 
 /** Any absolute path: resolveOptions checks the form of workerModule, not that the file exists. */
-const WORKER_MODULE = new URL('test/fixtures/torture.mjs', root).pathname;
+const WORKER_MODULE = fileURLToPath(new URL('test/fixtures/torture.mjs', root));
 const COLUMNS = ['Option', 'Type', 'Default', 'Unit', 'Effect', 'ConfigurationError'];
 
 // ─── reading the sources ─────────────────────────────────────────────────────

@@ -12,10 +12,16 @@
 //     name gives an Error whose `name` is set; subclasses are not recreated.
 import { expect } from 'chai';
 import fc from 'fast-check';
-import { decodeValue, encodeValue, SerializationError } from '@process-sandbox/abstractions';
+import { decodeValue, encodeValue, formatPath, PathSlot, SerializationError } from '@process-sandbox/abstractions';
 
 const ERROR_TYPES = { Error, TypeError, RangeError, SyntaxError, ReferenceError, EvalError, URIError };
 const ERROR_RESERVED = new Set(['name', 'message', 'stack', 'cause']);
+/**
+ * Own properties of a decoded error never shadow its prototype's members: those keys come back
+ * under `remoteProps` instead (docs/protocol.md).
+ */
+const SHADOWING = new Set(['constructor', 'toString', 'valueOf', 'toJSON', 'then', '__proto__', 'name', 'message', 'stack', 'cause', 'errors', 'remoteProps']);
+const shadows = (Ctor, key) => SHADOWING.has(key) || key in Ctor.prototype;
 
 /**
  * Round trip as the channel does it: encode (a view of a shared buffer, so copied at once), then
@@ -124,8 +130,15 @@ function expectSame(actual, expected, path = '<value>') {
     if ('cause' in actual !== 'cause' in expected) fail(path, `'cause' in: ${'cause' in actual}, expected ${'cause' in expected}`);
     if ('cause' in expected) expectSame(actual.cause, expected.cause, `${path}.cause`);
     const props = (e) => Object.keys(e).filter((k) => !ERROR_RESERVED.has(k));
-    expect(props(actual), `${path}: own enumerable properties`).to.deep.equal(props(expected));
-    for (const key of props(expected)) expectSame(actual[key], expected[key], `${path}.${key}`);
+    const direct = props(expected).filter((k) => !shadows(Ctor, k));
+    const apart = props(expected).filter((k) => shadows(Ctor, k));
+    expect(props(actual), `${path}: own enumerable properties`).to.deep.equal(apart.length > 0 ? [...direct, 'remoteProps'] : direct);
+    for (const key of direct) expectSame(actual[key], expected[key], `${path}.${key}`);
+    if (apart.length > 0) {
+      expect(Object.getPrototypeOf(actual.remoteProps), `${path}.remoteProps has no prototype`).to.equal(null);
+      expect(Object.keys(actual.remoteProps), `${path}.remoteProps`).to.deep.equal(apart);
+      for (const key of apart) expectSame(actual.remoteProps[key], expected[key], `${path}.remoteProps.${key}`);
+    }
     return;
   }
   if (Array.isArray(expected)) {
@@ -192,6 +205,7 @@ const regExp = fc
 const date = fc.oneof(
   fc.date({ noInvalidDate: true }), // the whole range, ±8.64e15 ms
   fc.integer({ min: -5000, max: 5000 }).map((ms) => new Date(ms)), // around the epoch, negative ms too
+  fc.constant(null).map(() => new Date(NaN)), // an Invalid Date stays invalid (it used to arrive as 1970)
 );
 
 const number = fc.oneof(
@@ -216,6 +230,7 @@ const primitive = fc.oneof(
   string,
   fc.bigInt(),
   fc.bigInt({ min: -(2n ** 200n), max: 2n ** 200n }),
+  fc.bigInt({ min: -(2n ** 5000n), max: 2n ** 5000n }),
 );
 
 const leaf = fc.oneof(
@@ -356,14 +371,14 @@ describe('codec (property-based)', function () {
           for (const [k, x] of entries) container.set(k, x);
         };
         return entries.flatMap(([k, v], i) => [
-          { name: `<map key ${i}>`, get: () => k, set: (x) => rebuild(i, 0, x) },
-          { name: `<map value ${i}>`, get: () => v, set: (x) => rebuild(i, 1, x) },
+          { key: new PathSlot(`map key ${i}`), get: () => k, set: (x) => rebuild(i, 0, x) },
+          { key: new PathSlot(`map value ${i}`), get: () => v, set: (x) => rebuild(i, 1, x) },
         ]);
       }
       if (container instanceof Set) {
         const items = [...container];
         return items.map((v, i) => ({
-          name: `<set item ${i}>`,
+          key: new PathSlot(`set item ${i}`),
           get: () => v,
           set: (x) => {
             items[i] = x;
@@ -374,13 +389,14 @@ describe('codec (property-based)', function () {
       }
       if (container instanceof Error) {
         const own = Object.keys(container).filter((k) => !ERROR_RESERVED.has(k));
-        const list = own.map((k) => ({ name: k, get: () => container[k], set: (x) => (container[k] = x) }));
-        if ('cause' in container) list.push({ name: 'cause', get: () => container.cause, set: (x) => (container.cause = x) });
+        const list = own.map((k) => ({ key: k, get: () => container[k], set: (x) => (container[k] = x) }));
+        if ('cause' in container) list.push({ key: new PathSlot('cause'), isCause: true, get: () => container.cause, set: (x) => (container.cause = x) });
         return list;
       }
       if (Array.isArray(container) || Object.getPrototypeOf(container) === Object.prototype) {
         const define = (k, x) => Object.defineProperty(container, k, { value: x, writable: true, enumerable: true, configurable: true });
-        return Object.keys(container).map((k) => ({ name: k, get: () => container[k], set: (x) => define(k, x) }));
+        const array = Array.isArray(container);
+        return Object.keys(container).map((k) => ({ key: array ? Number(k) : k, get: () => container[k], set: (x) => define(k, x) }));
       }
       return []; // typed arrays, dates, regexps …: leaves
     }
@@ -388,14 +404,14 @@ describe('codec (property-based)', function () {
 
     /** Walks down `choices` from `root`; returns the containers met, each with its path. */
     function descend(root, choices) {
-      const trail = [{ node: root, path: '<value>' }];
+      const trail = [{ node: root, path: [] }];
       for (const c of choices) {
         const { node, path } = trail.at(-1);
         if (!isContainer(node)) break;
         const s = slots(node);
         const slot = s[c % s.length];
         if (!isContainer(slot.get())) break;
-        trail.push({ node: slot.get(), path: `${path}.${slot.name}` });
+        trail.push({ node: slot.get(), path: [...path, slot.key], viaCause: slot.isCause === true });
       }
       return trail;
     }
@@ -454,7 +470,7 @@ describe('codec (property-based)', function () {
             const s = slots(node);
             const slot = s[pick % s.length];
             slot.set(bad);
-            where = `${path}.${slot.name}`;
+            where = `<value>${formatPath([...path, slot.key])}`;
           } else {
             v = bad;
           }
@@ -470,12 +486,23 @@ describe('codec (property-based)', function () {
           let v = clone(generated);
           if (!isContainer(v)) v = [v]; // make room for a cycle
           const trail = descend(v, choices);
-          const target = trail[up % trail.length].node; // an ancestor (or the container itself)
+          const from = up % trail.length;
+          const target = trail[from].node; // an ancestor (or the container itself)
           const { node, path: at } = trail.at(-1);
           const s = slots(node);
           const slot = s[pick % s.length];
           slot.set(target);
-          const error = expectSerializationError(v, 'circular reference', `${at}.${slot.name}`);
+          // The loop: trail[from] … node, then back to trail[from] through the slot just set.
+          const loop = [...trail.slice(from + 1).map((t) => ({ viaCause: t.viaCause, node: t.node })), { viaCause: slot.isCause === true, node: target }];
+          if (loop.some((edge) => edge.viaCause && edge.node instanceof Error)) {
+            // A loop through a cause that leads back to an error already in the chain is cut with
+            // a marker error, not refused.
+            const encoded = Buffer.from(encodeValue(v));
+            expect(encoded.includes('CircularCause'), 'a CircularCause marker is sent').to.equal(true);
+            decodeValue(encoded);
+            return;
+          }
+          const error = expectSerializationError(v, 'circular reference', `<value>${formatPath([...at, slot.key])}`);
           expect(error.message).to.not.include('Maximum call stack');
         }),
         { numRuns: 300 },
@@ -497,7 +524,7 @@ describe('codec (property-based)', function () {
             const s = slots(node);
             const slot = s[pick % s.length];
             slot.set(bad);
-            where = `${path}.${slot.name}`;
+            where = `<value>${formatPath([...path, slot.key])}`;
           } else {
             v = bad;
           }
@@ -519,13 +546,14 @@ describe('codec (property-based)', function () {
       expectSerializationError({ map }, 'circular reference at <value>.map.<map value 0>');
       const set = new Set();
       set.add(set);
-      expectSerializationError([set], 'circular reference at <value>.0.<set item 0>');
+      expectSerializationError([set], 'circular reference at <value>[0].<set item 0>');
       const err = new Error('loop');
-      err.cause = err;
-      expectSerializationError(err, 'circular reference at <value>.cause');
+      err.self = err;
+      expectSerializationError(err, 'circular reference at <value>.self');
       expectSerializationError({ f() {} }, '<value>.f is a function');
+      expectSerializationError({ 'odd key': [0, { g: Symbol('s') }] }, '<value>["odd key"][1].g is a symbol');
       expectSerializationError(new Map([[Symbol.iterator, 1]]), '<value>.<map key 0> is a symbol');
-      expectSerializationError(new Error('x', { cause: () => 0 }), '<value>.cause is a function');
+      expectSerializationError(new Error('x', { cause: () => 0 }), '<value>.<cause> is a function');
       // After all that, the codec still works (no encoder left mid-value).
       expectSame(roundTrip(new Map([[1, new Set([2n])]])), new Map([[1, new Set([2n])]]));
     });

@@ -47,7 +47,7 @@ describe('hardMemoryLimitMB while a call runs', function () {
       const seen = Number(/resident memory (\d+) MiB reached hardMemoryLimitMB \(300\)/.exec(error.message)?.[1]);
       expect(seen).to.be.at.least(LIMIT_MB);
       expect(seen).to.be.below(2 * LIMIT_MB);
-      expect(await waitFor(() => !isAlive(pid), { timeoutMs: 5000 })).to.equal(true);
+      await waitFor(() => !isAlive(pid), `worker ${pid} to end`, { timeoutMs: 5000 });
       figures.push(`${seen} MiB seen${peak === undefined ? '' : `, ${peak} MiB peak (VmHWM)`}`);
     }
     console.log(`      (limit ${LIMIT_MB} MiB: ${figures.join('; ')})`);

@@ -14,6 +14,7 @@ import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'no
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { encodeFrame, encodeValue, MessageKind, PROTOCOL_VERSION } from '@process-sandbox/abstractions';
 import { ProcessProxy, WorkerCrashedError } from '@process-sandbox/core';
 import { MAX_STRANGERS, MAX_UNPROVEN, PipeListener } from '../packages/core/dist/pipe-endpoint.js';
@@ -49,7 +50,7 @@ async function startSlowWorker(options, delayMs) {
     ...options,
   });
   creating.catch(() => {});
-  const pid = await waitFor(() => markedProcesses().find((p) => !before.has(p)));
+  const pid = await waitFor(() => markedProcesses().find((p) => !before.has(p)), 'the worker process to appear');
   expect(pid, 'the worker process appeared').to.be.a('number');
   return { pid, creating };
 }
@@ -64,6 +65,10 @@ function unixSocketName(inode) {
 }
 
 describe('hostile peers', function () {
+  before(function () {
+    // POSIX-specific: it finds a worker's pipe and token in /proc/<pid>/environ.
+    if (process.platform === 'win32') this.skip();
+  });
   this.timeout(30_000);
   afterEach(disposeProxies);
 
@@ -201,7 +206,7 @@ describe('hostile peers', function () {
 
       const worker = connect(path, () => worker.write(frame([MessageKind.Hello, PROTOCOL_VERSION, token, 4242])));
       worker.on('error', () => {});
-      await waitFor(() => events.accepted.length === 1);
+      await waitFor(() => events.accepted.length === 1, 'the listener to accept the worker');
       expect(events.accepted.map((a) => a.pid)).to.deep.equal([4242]);
       // Once the worker is in, the listener is closed: nobody else can connect.
       const late = await new Promise((resolve) => connect(path).on('error', resolve).on('connect', () => resolve(undefined)));
@@ -223,16 +228,16 @@ describe('hostile peers', function () {
       for (let i = 0; i < MAX_UNPROVEN; i++) waiting.push(await open(path));
       const flood = [];
       for (let i = 0; i < 20; i++) flood.push(await open(path));
-      const floodClosed = await waitFor(() => flood.every((s) => s.closedAt !== undefined));
+      const floodClosed = await waitFor(() => flood.every((s) => s.closedAt !== undefined), 'every flooding connection to be closed');
       expect(floodClosed, 'every connection beyond the first ones was closed by the host').to.equal(true);
       expect(waiting.filter((s) => s.closedAt !== undefined), 'the first ones still wait for their Hello').to.deep.equal([]);
       for (let i = flood.length; i < MAX_STRANGERS && events.failed.length === 0; i++) (await open(path)).destroy();
-      await waitFor(() => events.failed.length === 1);
+      await waitFor(() => events.failed.length === 1, 'the listener to give up');
       expect(events.failed).to.have.length(1);
       expect(events.failed[0].message).to.match(/failed to prove the token/);
-      await waitFor(() => waiting.every((s) => s.closedAt !== undefined));
+      await waitFor(() => waiting.every((s) => s.closedAt !== undefined), 'the waiting strangers to be closed');
       expect(waiting.every((s) => s.closedAt !== undefined), 'giving up drops the waiting ones').to.equal(true);
-      const fdsAfter = await waitFor(() => (openFds() <= fdsBefore ? openFds() : undefined));
+      const fdsAfter = await waitFor(() => (openFds() <= fdsBefore ? openFds() : undefined), 'the host\'s descriptors back to their count before');
       expect(fdsAfter, `host descriptors: ${openFds()} after, ${fdsBefore} before`).to.not.equal(undefined);
     });
 
@@ -277,7 +282,7 @@ describe('hostile peers', function () {
   });
 
   describe('a worker that breaks the protocol', function () {
-    const fake = { workerModule: fixture('torture.mjs'), execArgv: [new URL('./fixtures/fake-worker.mjs', import.meta.url).pathname], maxPoolSize: 1 };
+    const fake = { workerModule: fixture('torture.mjs'), execArgv: [fileURLToPath(new URL('./fixtures/fake-worker.mjs', import.meta.url))], maxPoolSize: 1 };
 
     /** Counts each promise's settlements; resolves with { outcome, count } once the run is over. */
     function counted(promise) {
@@ -323,11 +328,11 @@ describe('hostile peers', function () {
         // A message the host could decode but not accept is logged as a protocol error; an undecodable
         // frame is reported through the call's error and the crash event (not logged at error level).
         if (method !== 'garbage') expect(logger.lines.some((l) => l.level === 'error' && /protocol error from worker/.test(l.msg))).to.equal(true);
-        await waitFor(() => crashed.length > 0);
+        await waitFor(() => crashed.length > 0, 'a workerCrashed event');
         expect(crashed).to.have.length(1);
         expect(crashed[0]).to.include({ pid: first, method, reason: 'protocol' });
         expect(crashed[0].detail).to.match(why);
-        await waitFor(() => !isAlive(first));
+        await waitFor(() => !isAlive(first), 'the first worker to exit');
         expect(isAlive(first), 'the broken worker is gone').to.equal(false);
         expect(await proxy.pid()).to.not.equal(first);
         expect(pool.stats().totals).to.include({ calls: 8, succeeded: 7, failed: 1 });
@@ -357,7 +362,7 @@ describe('hostile peers', function () {
       expect([twice.settlements, next.settlements]).to.deep.equal([1, 1]);
       expect(settledEvents).to.have.length(2);
       expect(logger.lines.some((l) => l.level === 'error' && /reply to call \d+/.test(l.obj?.why ?? ''))).to.equal(true);
-      await waitFor(() => !isAlive(first));
+      await waitFor(() => !isAlive(first), 'the first worker to exit');
       expect(isAlive(first)).to.equal(false);
       expect(await proxy.echo('after')).to.equal('after');
     });

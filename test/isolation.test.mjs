@@ -302,7 +302,7 @@ describe('isolation levels and confinements', function () {
           expect(isAlive(pid)).to.equal(true);
           expect(Number(readFileSync(`/proc/${runtime}/stat`, 'utf8').split(') ')[1].split(' ')[2])).to.equal(pid); // pgid
           const rssOf = (p) => Number(readFileSync(`/proc/${p}/statm`, 'latin1').split(' ')[1]) * 4096;
-          expect(await waitFor(() => pool.stats().workers[0]?.rssBytes > 0, { timeoutMs: 10_000 })).to.equal(true);
+          await waitFor(() => pool.stats().workers[0]?.rssBytes > 0, 'a health sample of the worker');
           const sampled = pool.stats().workers[0].rssBytes;
           // node's resident set, not unshare's (a few hundred KiB).
           expect(sampled).to.be.above(rssOf(pid) * 4);
@@ -338,7 +338,7 @@ describe('isolation levels and confinements', function () {
           expect(error.pid).to.equal(pid);
           await waitForExit([pid, ...members]);
           expect(await proxy.pid()).to.equal(1);
-          expect(await waitFor(() => !ProcessProxy.poolOf(proxy).livePids().includes(pid))).to.equal(true);
+          await waitFor(() => !ProcessProxy.poolOf(proxy).livePids().includes(pid), 'the pool to learn of the crashed worker\'s exit');
         });
 
         it('a call over methodCallTimeoutMs: CallTimeoutError, the worker and its namespace killed', async () => {
@@ -362,7 +362,7 @@ describe('isolation levels and confinements', function () {
           await waitForExit([pid, ...members]);
           expect(await proxy.echo(3)).to.equal(3);
           // The pool learns of the exit from its 'exit' event, a moment after /proc does.
-          expect(await waitFor(() => !pool.livePids().includes(pid))).to.equal(true);
+          await waitFor(() => !pool.livePids().includes(pid), 'the pool to learn of the retired worker\'s exit');
           expect(pool.livePids()).to.have.lengthOf.at.least(1);
         });
 
@@ -372,7 +372,7 @@ describe('isolation levels and confinements', function () {
           const { pid, runtime } = workerOf(proxy);
           const members = pidNamespaceMembers(runtime);
           const blocked = proxy.block();
-          await waitFor(() => ProcessProxy.poolOf(proxy).stats().totals.inFlight === 1);
+          await waitFor(() => ProcessProxy.poolOf(proxy).stats().totals.inFlight === 1, 'the blocking call to run');
           await ProcessProxy.poolOf(proxy).dispose();
           await rejectionOf(blocked);
           await waitForExit([pid, ...members]);
@@ -392,7 +392,8 @@ describe('isolation levels and confinements', function () {
         host.stderr.on('data', (d) => (err += d));
         const exited = new Promise((resolve) => host.once('exit', resolve));
         try {
-          if (!(await waitFor(() => out.includes('\n'), { timeoutMs: 20_000 }))) throw new Error(`the host printed nothing: ${err}`);
+          await waitFor(() => out.includes('\n') || host.exitCode !== null, 'the confined host to report its pids', { timeoutMs: 20_000 });
+          if (!out.includes('\n')) throw new Error(`the host printed nothing: ${err}`);
           const { worker } = JSON.parse(out);
           const members = pidNamespaceMembers(forkedChildOf(worker));
           expect(members.map(cmdline).join('\n')).to.include('sleep 601');

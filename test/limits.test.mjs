@@ -19,6 +19,10 @@ function rlimit(pid, name) {
 }
 
 describe('limits and runtime', function () {
+  before(function () {
+    // POSIX-specific: rlimits, cgroups and /proc figures (maxHeapMB on Windows: options validation and the Windows suite).
+    if (process.platform === 'win32') this.skip();
+  });
   afterEach(disposeProxies);
 
   describe('OS limits', function () {
@@ -41,9 +45,9 @@ describe('limits and runtime', function () {
       const pool = ProcessProxy.poolOf(proxy);
       const pid = await proxy.pid();
       expect(rlimit(pid, 'Max cpu time')).to.deep.equal(['1', '2']);
-      const started = Date.now();
+      // No bound on the wall time: 1 s of CPU takes longer on a busy machine. A missing limit would
+      // end in the 20 s methodCallTimeoutMs instead, with a CallTimeoutError.
       const error = await rejectionOf(proxy.spin());
-      expect(Date.now() - started).to.be.below(5000);
       expect(error).to.be.an.instanceOf(ResourceLimitError);
       expect(error).to.include({ code: 'ERR_PS_RESOURCE_LIMIT', limit: 'cpu', pid, method: 'spin' });
       expect(error.message).to.match(/CPU time limit of 1 s \(limits\.maxCpuSeconds\) reached; killed by SIGXCPU/);

@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import { ProcessProxy } from '@process-sandbox/core';
-import { createProxy, disposeProxies, fixture } from './support/pools.mjs';
+import { createProxy, disposeProxies, fixture, gate } from './support/pools.mjs';
+import { waitFor } from './support/processes.mjs';
 
 describe('ordering and one-at-a-time execution', function () {
   afterEach(disposeProxies);
@@ -31,8 +32,13 @@ describe('ordering and one-at-a-time execution', function () {
     const proxy = await createProxy({ workerModule: fixture('torture.mjs'), workerExport: 'Torture', minPoolSize: 1, maxPoolSize: 3 });
     const pool = ProcessProxy.poolOf(proxy);
     expect(pool.stats().workers).to.have.length(1);
-    const pids = await Promise.all(Array.from({ length: 12 }, () => proxy.delayed(null, 100).then(() => proxy.pid())));
-    expect(new Set(pids).size).to.be.greaterThan(1);
-    expect(pool.stats().workers.length).to.be.at.most(3);
+    // Twelve calls held until the test says so: the pool grows to three workers, and no further.
+    const held = gate();
+    const calls = Array.from({ length: 12 }, () => proxy.gate(held.path));
+    await waitFor(() => pool.stats().workers.filter((w) => w.state === 'busy').length === 3, 'three busy workers');
+    expect(pool.stats().workers.filter((w) => !w.spare).length).to.equal(3);
+    held.open();
+    await Promise.all(calls);
+    expect(pool.stats().workers.filter((w) => !w.spare).length).to.be.at.most(3);
   });
 });

@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
 import { CallTimeoutError, PoolDisposedError, ProcessProxy } from '@process-sandbox/core';
 import { createProxy, disposeProxies, fixture, nextEvent, rejectionOf } from './support/pools.mjs';
-import { isAlive, waitFor, waitForExit } from './support/processes.mjs';
+import { isAlive, poll, waitFor, waitForExit } from './support/processes.mjs';
 
 const spawner = { workerModule: fixture('spawner.mjs'), workerExport: 'Spawner' };
 const hostScript = fileURLToPath(fixture('orphan-host.mjs'));
@@ -22,9 +22,12 @@ function statOf(pid) {
 }
 const cpuTicks = (pid) => Number(statOf(pid)[11]) + Number(statOf(pid)[12]);
 
-/** Polls until every pid is gone; resolves with the time it took, or rejects naming survivors. */
-async function goneWithin(pids, deadlineMs, since = performance.now()) {
-  const gone = await waitFor(() => pids.every((p) => !isAlive(p)), { timeoutMs: deadlineMs, intervalMs: 5 });
+/**
+ * Polls until every pid is gone; resolves with the time it took (reported, not asserted: it depends
+ * on the machine's load), or rejects naming survivors after a generous deadline.
+ */
+async function goneWithin(pids, deadlineMs = 10_000, since = performance.now()) {
+  const gone = await poll(() => pids.every((p) => !isAlive(p)), { timeoutMs: deadlineMs, intervalMs: 5 });
   const elapsed = performance.now() - since;
   if (!gone) throw new Error(`still alive after ${Math.round(elapsed)} ms: ${pids.filter(isAlive).join(', ')}`);
   return elapsed;
@@ -76,6 +79,10 @@ function startHost(mode, { parentGuard = true } = {}) {
 }
 
 describe('no orphans', function () {
+  before(function () {
+    // POSIX-specific: process groups, POSIX signals, the parent watchdog and /proc; the Windows counterpart (Job Objects) is test/windows.test.mjs.
+    if (process.platform === 'win32') this.skip();
+  });
   afterEach(async function () {
     await disposeProxies();
     for (const host of hosts.splice(0)) if (host.exitCode === null && host.signalCode === null) host.kill('SIGKILL');
@@ -83,7 +90,7 @@ describe('no orphans', function () {
   });
 
   describe('a host killed by SIGKILL', function () {
-    it('takes its idle, spinning and Atomics.wait-blocked workers and their grandchildren along within 2 s', async () => {
+    it('takes its idle, spinning and Atomics.wait-blocked workers and their grandchildren along', async () => {
       const host = startHost('three');
       const { host: hostPid, workers, grandchildren } = await host.next();
       const [idle, busy, blocked] = workers;
@@ -97,14 +104,13 @@ describe('no orphans', function () {
       expect(Number(statOf(escapee)[2])).to.equal(escapee);
       // The busy one really spins; the blocked one sleeps in Atomics.wait with its call unanswered.
       const before = cpuTicks(busy);
-      expect(await waitFor(() => cpuTicks(busy) > before + 5, { timeoutMs: 2000 })).to.equal(true);
+      await waitFor(() => cpuTicks(busy) > before + 5, 'the busy worker to use CPU');
       expect(statOf(blocked)[0]).to.equal('S');
 
       const killedAt = performance.now();
       process.kill(hostPid, 'SIGKILL');
-      const elapsed = await goneWithin(all, 2000, killedAt);
+      const elapsed = await goneWithin(all, 10_000, killedAt);
       expect((await host.exited).signal).to.equal('SIGKILL');
-      expect(elapsed).to.be.below(2000);
       console.log(`      (all ${all.length} processes gone ${Math.round(elapsed)} ms after the host's SIGKILL)`);
     });
 
@@ -117,12 +123,12 @@ describe('no orphans', function () {
       await host.exited;
       try {
         // A bounded wait for something that must not happen: they stay alive, orphaned.
-        const gone = await waitFor(() => all.every((p) => !isAlive(p)), { timeoutMs: 1000, intervalMs: 20 });
+        const gone = await poll(() => all.every((p) => !isAlive(p)), { timeoutMs: 1000, intervalMs: 20 });
         expect(gone).to.equal(false);
         expect(all.every(isAlive)).to.equal(true);
       } finally {
         killRecorded([...workers, ...grandchildren]);
-        await waitForExit([...workers, ...grandchildren], 2000);
+        await waitForExit([...workers, ...grandchildren]);
       }
     });
   });
@@ -135,7 +141,7 @@ describe('no orphans', function () {
     // And the worker handles it: a SIGTERM ends the worker's whole group, not the worker alone.
     const family = [await proxy.pid(), await proxy.spawnChild(), await proxy.spawnEscapee()];
     process.kill(family[0], 'SIGTERM');
-    await goneWithin(family, 2000);
+    await goneWithin(family);
   });
 
   describe('the host exits', function () {
@@ -145,7 +151,7 @@ describe('no orphans', function () {
       const host = startHost('exit', { parentGuard: false });
       const { workers, grandchildren } = await host.next();
       expect(await host.exited).to.deep.equal({ code: 0, signal: null });
-      await goneWithin([...workers, ...grandchildren], 2000);
+      await goneWithin([...workers, ...grandchildren]);
     });
 
     for (const signal of ['SIGTERM', 'SIGINT']) {
@@ -154,7 +160,7 @@ describe('no orphans', function () {
         const { host: hostPid, workers, grandchildren } = await host.next();
         process.kill(hostPid, signal);
         expect(await host.exited).to.deep.equal({ code: null, signal });
-        await goneWithin([...workers, ...grandchildren], 2000);
+        await goneWithin([...workers, ...grandchildren]);
       });
     }
 
@@ -167,34 +173,34 @@ describe('no orphans', function () {
       expect([hostPid, ...workers, ...grandchildren].every(isAlive)).to.equal(true);
       host.child.stdin.write('exit\n');
       expect(await host.exited).to.deep.equal({ code: 0, signal: null });
-      await goneWithin([...workers, ...grandchildren], 2000);
+      await goneWithin([...workers, ...grandchildren]);
     });
   });
 
   describe('a worker the pool ends', function () {
     it('a timeout kill takes its grandchildren, in its group or not', async () => {
-      const proxy = await createProxy({ ...spawner, maxPoolSize: 1, methodCallTimeoutMs: 500 });
+      const proxy = await createProxy({ ...spawner, maxPoolSize: 1, methodCallTimeoutMs: 2000 });
       const worker = await proxy.pid();
       const family = [worker, await proxy.spawnChild(), await proxy.spawnEscapee()];
       expect(await rejectionOf(proxy.spin())).to.be.an.instanceOf(CallTimeoutError);
-      await goneWithin(family, 2000);
+      await goneWithin(family);
     });
 
     it('dispose of an idle worker (a graceful shutdown) takes its grandchildren, in its group or not', async () => {
       const proxy = await createProxy({ ...spawner, maxPoolSize: 1 });
       const family = [await proxy.pid(), await proxy.spawnChild(), await proxy.spawnEscapee()];
       await ProcessProxy.poolOf(proxy).dispose();
-      await goneWithin(family, 1000);
+      await goneWithin(family);
     });
 
     it('dispose of a blocked worker (killed when shutdownGraceMs runs out) takes its grandchildren', async () => {
       const proxy = await createProxy({ ...spawner, maxPoolSize: 1, shutdownGraceMs: 200 });
       const family = [await proxy.pid(), await proxy.spawnChild(), await proxy.spawnEscapee()];
       const blocked = proxy.block();
-      await waitFor(() => ProcessProxy.poolOf(proxy).stats().totals.inFlight === 1);
+      await waitFor(() => ProcessProxy.poolOf(proxy).stats().totals.inFlight === 1, 'the blocking call to run');
       await ProcessProxy.poolOf(proxy).dispose();
       expect(await rejectionOf(blocked)).to.be.an.instanceOf(PoolDisposedError);
-      await goneWithin(family, 1000);
+      await goneWithin(family);
     });
 
     it('a recycled worker takes its grandchildren, and the next call runs on a new one', async () => {
@@ -205,7 +211,7 @@ describe('no orphans', function () {
       const recycled = nextEvent(pool, 'workerRecycled');
       family.push(await proxy.spawnEscapee()); // the third call: the worker retires after it
       expect(await recycled).to.include({ pid: worker });
-      await goneWithin(family, 2000);
+      await goneWithin(family);
       expect(await proxy.pid()).to.not.equal(worker);
     });
   });

@@ -45,7 +45,7 @@ describe('worker output', function () {
     const cut = await waitFor(() => {
       const lines = logger.lines.filter((l) => l.obj.pid === pid && l.obj.truncatedBytes > 32 * MiB);
       return lines.length === 2 ? lines : undefined;
-    });
+    }, 'one truncated line per stream in the log');
     expect(cut, 'one truncated line per stream').to.have.length(2);
     const [out, err] = [cut.find((l) => l.obj.stream === 'stdout'), cut.find((l) => l.obj.stream === 'stderr')];
     expect(out.obj.truncatedBytes).to.equal(600 * MiB - MAX_LINE_BYTES);
@@ -62,7 +62,7 @@ describe('worker output', function () {
     const pid = await proxy.pid();
     const started = performance.now();
     expect(await proxy.lines(100_000)).to.equal(100_000);
-    const report = await waitFor(() => logger.lines.find((l) => l.obj.pid === pid && l.obj.droppedLines !== undefined), { timeoutMs: 10_000 });
+    const report = await waitFor(() => logger.lines.find((l) => l.obj.pid === pid && l.obj.droppedLines !== undefined), 'the dropped-lines report', { timeoutMs: 10_000 });
     const elapsedS = (performance.now() - started) / 1000;
     expect(report, 'a dropped-lines report').to.not.equal(undefined);
     const logged = logger.lines.filter((l) => l.obj.pid === pid && /^\[worker \d+\] line \d+$/.test(l.msg));

@@ -1,6 +1,7 @@
+import { existsSync } from 'node:fs';
 import { expect } from 'chai';
 import { ProcessProxy, WorkerCrashedError } from '@process-sandbox/core';
-import { createProxy, disposeProxies, fixture, rejectionOf } from './support/pools.mjs';
+import { createProxy, disposeProxies, fixture, gate, rejectionOf } from './support/pools.mjs';
 import { waitFor } from './support/processes.mjs';
 
 const torture = { workerModule: fixture('torture.mjs'), workerExport: 'Torture' };
@@ -10,14 +11,19 @@ describe('one-call lookahead', function () {
 
   it('a busy worker already holds its next call: it goes straight on, without waiting for the host', async () => {
     const proxy = await createProxy({ ...torture, maxPoolSize: 1 });
-    await Promise.all(Array.from({ length: 50 }, (_, i) => proxy.timed(i, 2)));
-    const timeline = await proxy.getTimeline();
-    expect(timeline.map(([i]) => i)).to.deep.equal([...Array(50).keys()]);
-    // Gap inside the worker between the end of one call and the start of the next.
-    const gaps = timeline.slice(1).map(([, start], k) => start - timeline[k][2]);
-    gaps.sort((a, b) => a - b);
-    const median = gaps[Math.floor(gaps.length / 2)];
-    expect(median, `median gap ${median.toFixed(3)} ms`).to.be.below(0.5);
+    const pool = ProcessProxy.poolOf(proxy);
+    const held = gate();
+    const started = gate(); // `touch` creates this file when the second call runs
+    const first = proxy.gate(held.path, 'first');
+    const second = proxy.touch(started.path, 'second');
+    await waitFor(() => pool.stats().totals.inFlight === 2, 'the second call to be sent ahead');
+    // Release the first call and block the host's event loop: the second call can only start now
+    // if the worker already holds it. (A generous deadline bounds the block if it does not.)
+    held.open();
+    const deadline = Date.now() + 15_000;
+    while (!existsSync(started.path) && Date.now() < deadline);
+    expect(existsSync(started.path), 'the second call ran while the host was not listening').to.equal(true);
+    expect(await Promise.all([first, second])).to.deep.equal(['first', 'second']);
   });
 
   it('never runs two calls at once in a worker, with calls sent ahead to both workers', async () => {
@@ -38,10 +44,10 @@ describe('one-call lookahead', function () {
   it('a call sent ahead to a worker that crashes before starting it runs elsewhere, exactly once', async () => {
     const proxy = await createProxy({ ...torture, maxPoolSize: 1 });
     const pool = ProcessProxy.poolOf(proxy);
-    const crashing = proxy.delayed(null, 100).then(() => 'not reached');
+    const crashing = proxy.gate(gate().path).then(() => 'not reached'); // never opened
     // Sent ahead while `delayed` runs...
     const ahead = proxy.exclusive('ahead', 0);
-    await waitFor(() => pool.stats().workers.some((w) => w.state === 'busy') && pool.stats().totals.inFlight === 2);
+    await waitFor(() => pool.stats().workers.some((w) => w.state === 'busy') && pool.stats().totals.inFlight === 2, 'a call running and one sent ahead');
     expect(pool.stats().totals.inFlight).to.equal(2);
     // ...then the worker dies before reaching it.
     const [pid] = pool.livePids();
@@ -53,10 +59,18 @@ describe('one-call lookahead', function () {
   });
 
   it('the timeout clock of a call sent ahead starts when it starts running', async () => {
-    const proxy = await createProxy({ ...torture, maxPoolSize: 1, methodCallTimeoutMs: 400 });
-    // The second call waits 300 ms inside the worker behind the first, then runs 300 ms: 600 ms after it was sent.
-    const results = await Promise.all([proxy.delayed('a', 300), proxy.delayed('b', 300)]);
-    expect(results).to.deep.equal(['a', 'b']);
+    const proxy = await createProxy({ ...torture, maxPoolSize: 1, methodCallTimeoutMs: 1000 });
+    const pool = ProcessProxy.poolOf(proxy);
+    // The first call has a long timeout of its own and runs until the test opens the gate; the
+    // second, under the pool's 1 s, waits inside the worker behind it, longer than 1 s.
+    const held = gate();
+    const first = ProcessProxy.with(proxy, { timeoutMs: 120_000 }).gate(held.path, 'a');
+    const second = proxy.echo('b');
+    await waitFor(() => pool.stats().totals.inFlight === 2, 'the second call to be sent ahead');
+    await new Promise((r) => setTimeout(r, 2500)); // a slower machine only makes it longer
+    held.open();
+    expect(await Promise.all([first, second])).to.deep.equal(['a', 'b']);
+    expect(pool.stats().totals.timeouts).to.equal(0);
   });
 
   it('an aborted call that was sent ahead is dropped by the worker unrun', async () => {
@@ -64,12 +78,14 @@ describe('one-call lookahead', function () {
     const pool = ProcessProxy.poolOf(proxy);
     const pid = await proxy.pid();
     const controller = new AbortController();
-    const running = proxy.delayed('running', 200);
+    const held = gate();
+    const running = proxy.gate(held.path, 'running');
     const ahead = ProcessProxy.with(proxy, { signal: controller.signal }).exclusive('aborted', 0);
-    await waitFor(() => pool.stats().totals.inFlight === 2);
+    await waitFor(() => pool.stats().totals.inFlight === 2, 'a call running and one sent ahead');
     controller.abort();
     const error = await rejectionOf(ahead);
     expect(error.name).to.equal('AbortError');
+    held.open();
     expect(await running).to.equal('running');
     expect(await proxy.order()).to.deep.equal([]);
     expect(await proxy.pid()).to.equal(pid); // nobody was killed

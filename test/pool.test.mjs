@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { PoolDisposedError, ProcessProxy, QueueFullError, QueueTimeoutError } from '@process-sandbox/core';
-import { createProxy, disposeProxies, fixture, memoryLogger, nextEvent, rejectionOf } from './support/pools.mjs';
-import { isAlive, waitFor } from './support/processes.mjs';
+import { createProxy, disposeProxies, fixture, gate, memoryLogger, nextEvent, rejectionOf } from './support/pools.mjs';
+import { isAlive, underWine, waitFor } from './support/processes.mjs';
 
 const torture = { workerModule: fixture('torture.mjs'), workerExport: 'Torture' };
 
@@ -13,24 +13,28 @@ describe('the pool', function () {
       const proxy = await createProxy({ ...torture, maxPoolSize: 1, maxQueueSize: 3 });
       const pool = ProcessProxy.poolOf(proxy);
       const full = nextEvent(pool, 'queueFull');
-      const running = proxy.delayed('running', 200);
-      await waitFor(() => pool.stats().totals.inFlight === 1);
+      const held = gate();
+      const running = proxy.gate(held.path, 'running');
+      await waitFor(() => pool.stats().totals.inFlight === 1, 'the first call to run');
       const queued = [1, 2, 3].map((i) => proxy.echo(i));
       const error = await rejectionOf(proxy.echo(4));
       expect(error).to.be.an.instanceOf(QueueFullError);
       expect(error).to.include({ code: 'ERR_PS_QUEUE_FULL', maxQueueSize: 3, method: 'echo' });
       expect(await full).to.deep.equal({ method: 'echo', maxQueueSize: 3 });
+      held.open();
       expect(await running).to.equal('running');
       expect(await Promise.all(queued)).to.deep.equal([1, 2, 3]);
     });
 
     it('rejects with QueueTimeoutError a call that waits longer than queueTimeoutMs, and never runs it', async () => {
       const proxy = await createProxy({ ...torture, maxPoolSize: 1, queueTimeoutMs: 100 });
-      const running = proxy.delayed('slow', 400);
+      const held = gate();
+      const running = proxy.gate(held.path, 'slow');
       const waiting = proxy.exclusive(99, 0);
       const error = await rejectionOf(waiting);
       expect(error).to.be.an.instanceOf(QueueTimeoutError);
       expect(error).to.include({ code: 'ERR_PS_QUEUE_TIMEOUT', method: 'exclusive', timeoutMs: 100 });
+      held.open();
       expect(await running).to.equal('slow');
       expect(await proxy.order()).to.deep.equal([]);
     });
@@ -41,11 +45,16 @@ describe('the pool', function () {
       const proxy = await createProxy({ ...torture, minPoolSize: 2, maxPoolSize: 2 });
       const pool = ProcessProxy.poolOf(proxy);
       const pids = pool.livePids();
-      const running = [proxy.delayed('a', 150), proxy.delayed('b', 150)];
-      await waitFor(() => pool.stats().totals.inFlight === 2);
+      const held = gate();
+      const running = [proxy.gate(held.path, 'a'), proxy.gate(held.path, 'b')];
+      await waitFor(() => pool.stats().totals.inFlight === 2, 'both calls to run');
       const queued = [proxy.echo(1), proxy.echo(2)];
       const disposed = nextEvent(pool, 'disposed');
-      await pool.dispose();
+      const disposing = pool.dispose();
+      // The queued calls are rejected at once; the running ones may finish.
+      for (const call of queued) expect(await rejectionOf(call)).to.be.an.instanceOf(PoolDisposedError);
+      held.open();
+      await disposing;
       expect(await Promise.all(running)).to.deep.equal(['a', 'b']);
       for (const call of queued) {
         const error = await rejectionOf(call);
@@ -63,10 +72,8 @@ describe('the pool', function () {
       const pool = ProcessProxy.poolOf(proxy);
       const [pid] = pool.livePids();
       const hang = proxy.spin();
-      await waitFor(() => pool.stats().totals.inFlight === 1);
-      const started = Date.now();
-      await pool.dispose();
-      expect(Date.now() - started).to.be.below(2000);
+      await waitFor(() => pool.stats().totals.inFlight === 1, 'the call to run');
+      await pool.dispose(); // resolves at all: the endless call was cut off
       const error = await rejectionOf(hang);
       expect(error).to.be.an.instanceOf(PoolDisposedError);
       expect(error.message).to.match(/shutdownGraceMs/);
@@ -118,7 +125,7 @@ describe('the pool', function () {
       const lines = await waitFor(() => {
         const seen = logger.lines.filter((l) => l.obj.pid === pid).map((l) => `${l.level} ${l.msg}`);
         return seen.length >= 4 ? seen : false;
-      });
+      }, 'four lines of worker output');
       expect(lines).to.include.members([
         `info [worker ${pid}] first line`,
         `info [worker ${pid}] second line`,
@@ -140,7 +147,8 @@ describe('the pool', function () {
         expect(w.pid).to.be.a('number').above(0);
         expect(w.state).to.equal('idle');
         expect(w.rssBytes).to.be.a('number').above(10 * 1024 * 1024);
-        expect(w.handles).to.be.a('number').above(2);
+        // Wine 8 counts no process handles (a stub): the worker's own figure (libuv handles) stands in.
+        expect(w.handles).to.be.a('number').above(underWine ? 0 : 2);
       }
       expect(workers.reduce((n, w) => n + w.calls, 0)).to.equal(4);
       expect(totals).to.include({ calls: 4, succeeded: 3, failed: 1, crashes: 0, timeouts: 0, queued: 0, inFlight: 0 });

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { ProcessProxy, ResourceLimitError } from '@process-sandbox/core';
-import { createProxy, disposeProxies, fixture, rejectionOf } from './support/pools.mjs';
+import { createProxy, disposeProxies, fixture, gate, rejectionOf } from './support/pools.mjs';
 import { isAlive, openFds, waitFor } from './support/processes.mjs';
 
 const leaky = { workerModule: fixture('leaky.mjs'), workerExport: 'Leaky' };
@@ -31,8 +31,7 @@ describe('health and recycling', function () {
     const { totals } = pool.stats();
     expect(totals.failed).to.equal(0);
     expect(totals.recycles.memory).to.equal(recycled.length);
-    await waitFor(() => !isAlive(first));
-    expect(isAlive(first)).to.equal(false);
+    await waitFor(() => !isAlive(first), 'the recycled worker to exit');
   });
 
   it('a descriptor leak trips maxHandles', async () => {
@@ -42,7 +41,7 @@ describe('health and recycling', function () {
     const first = await proxy.pid();
     for (let i = 0; i < 6; i++) await proxy.leakFds(20);
     // The descriptor count is refreshed at most every 100 ms: the retirement may follow the last call.
-    await waitFor(() => recycled.length > 0);
+    await waitFor(() => recycled.length > 0, 'a workerRecycled event');
     expect(recycled.map((e) => e.reason)).to.include('handles');
     expect(recycled[0].pid).to.equal(first);
     expect(await proxy.pid()).to.not.equal(first);
@@ -65,10 +64,21 @@ describe('health and recycling', function () {
   });
 
   it('maxProcessLifetimeMs retires an idle worker', async () => {
-    const proxy = await createProxy({ ...leaky, maxPoolSize: 1, maxProcessLifetimeMs: 600, healthIntervalMs: 50, warmSpare: false });
+    // The lifetime counts from the spawn: shorter than a start, no worker would live to serve a call
+    // (on a loaded machine a start takes most of a second). So it is set well above a cold start
+    // measured here, in the same conditions.
+    const started = performance.now();
+    const probe = await ProcessProxy.create({ ...leaky, maxPoolSize: 1, warmSpare: false });
+    await probe.pid();
+    const coldStartMs = performance.now() - started;
+    await ProcessProxy.poolOf(probe).dispose();
+    const maxProcessLifetimeMs = Math.max(600, Math.ceil(5 * coldStartMs));
+
+    const proxy = await createProxy({ ...leaky, maxPoolSize: 1, maxProcessLifetimeMs, healthIntervalMs: 50, warmSpare: false });
     const pool = ProcessProxy.poolOf(proxy);
+    const recycled = record(pool, 'workerRecycled');
     const first = await proxy.pid();
-    const retired = await new Promise((resolve) => pool.once('workerRecycled', resolve));
+    const retired = await waitFor(() => recycled.find((e) => e.pid === first), `worker ${first} to be recycled (maxProcessLifetimeMs ${maxProcessLifetimeMs})`);
     expect(retired).to.deep.equal({ pid: first, reason: 'lifetime' });
     expect(await proxy.pid()).to.not.equal(first);
   });
@@ -78,11 +88,13 @@ describe('health and recycling', function () {
     const pool = ProcessProxy.poolOf(proxy);
     const recycled = record(pool, 'workerRecycled');
     const serving = () => pool.stats().workers.filter((w) => w.state === 'idle' || w.state === 'busy').length;
-    // Nine concurrent slow calls need all three workers.
-    const pids = await Promise.all(Array.from({ length: 9 }, () => proxy.delayed(null, 100).then(() => proxy.pid())));
-    expect(new Set(pids).size).to.equal(3);
-    const shrunk = await waitFor(() => serving() === 1, { timeoutMs: 5000 });
-    expect(shrunk, `serving workers: ${serving()}`).to.equal(true);
+    // Nine calls held until the test says so need all three workers.
+    const held = gate();
+    const calls = Array.from({ length: 9 }, () => proxy.gate(held.path));
+    await waitFor(() => pool.stats().workers.filter((w) => w.state === 'busy').length === 3, 'three busy workers');
+    held.open();
+    await Promise.all(calls);
+    await waitFor(() => serving() === 1, 'the pool to shrink to one serving worker');
     expect(recycled.map((e) => e.reason)).to.deep.equal(['idle', 'idle']);
     expect(pool.stats().totals.recycles.idle).to.equal(2);
   });
@@ -91,55 +103,40 @@ describe('health and recycling', function () {
     const proxy = await createProxy({ ...leaky, maxPoolSize: 1, hardMemoryLimitMB: 400, healthIntervalMs: 50 });
     const pool = ProcessProxy.poolOf(proxy);
     const pid = await proxy.pid();
-    const started = Date.now();
     const error = await rejectionOf(proxy.allocateForever());
     expect(error).to.be.an.instanceOf(ResourceLimitError);
     expect(error).to.include({ code: 'ERR_PS_RESOURCE_LIMIT', limit: 'hardMemory', pid, method: 'allocateForever' });
     expect(error.message).to.match(/hardMemoryLimitMB \(400\)/);
-    expect(Date.now() - started).to.be.below(10_000);
-    await waitFor(() => !isAlive(pid));
-    expect(isAlive(pid)).to.equal(false);
+    await waitFor(() => !isAlive(pid), `worker ${pid} to exit`);
     expect(pool.stats().totals.recycles.hardMemory).to.equal(1);
     expect(await proxy.pid()).to.not.equal(pid);
   });
 
-  it('recycling every 5 calls, 20 ms apart: the worst call stays far below one cold spawn', async () => {
-    // The reference: one cold spawn (create to first result), the median of three, measured here,
-    // under the same conditions as the run below.
-    const colds = [];
-    for (let i = 0; i < 3; i++) {
-      const started = Date.now();
-      const cold = await ProcessProxy.create({ ...leaky });
-      await cold.pid();
-      colds.push(Date.now() - started);
-      await ProcessProxy.poolOf(cold).dispose();
+  it('recycling every 5 calls with a warm spare: every call runs on a worker that was ready before the call was made, none waits for a spawn', async () => {
+    // Order, not time: each call's worker must have announced workerReady before the call was
+    // issued. (The latency this buys is measured in bench/, not asserted here.) Between calls the
+    // test waits for the spare to be ready again, as a caller spaced by more than a spawn would:
+    // how fast a spare starts depends on the machine; that the pool uses it does not.
+    const proxy = await createProxy({ ...leaky, maxPoolSize: 1, processRecycleThreshold: 5 });
+    const pool = ProcessProxy.poolOf(proxy);
+    const ready = new Set(pool.livePids());
+    pool.on('workerReady', ({ pid }) => ready.add(pid));
+    const spareReady = () => pool.stats().workers.some((w) => w.spare && w.state === 'idle');
+    const servedBy = [];
+    for (let i = 0; i < 60; i++) {
+      await waitFor(spareReady, `the warm spare to be ready before call ${i}`);
+      const readyBefore = new Set(ready);
+      const pid = await proxy.pid();
+      expect(readyBefore.has(pid), `call ${i} ran on ${pid}, which was not ready when the call was made`).to.equal(true);
+      servedBy.push(pid);
     }
-    const coldSpawnMs = colds.sort((a, b) => a - b)[1];
-
-    // Scheduling on a shared 2-core VM can disturb one run (every spawn slows when other work holds a
-    // core); a design where callers wait for spawns fails every attempt.
-    const attempts = [];
-    for (let attempt = 0; attempt < 3; attempt++) {
-      const proxy = await ProcessProxy.create({ ...leaky, maxPoolSize: 1, processRecycleThreshold: 5 });
-      const pool = ProcessProxy.poolOf(proxy);
-      const latencies = [];
-      try {
-        for (let i = 0; i < 60; i++) {
-          const t = performance.now();
-          await proxy.echo(i);
-          latencies.push(performance.now() - t);
-          await new Promise((r) => setTimeout(r, 20));
-        }
-        expect(pool.stats().totals.recycles.calls).to.equal(12);
-      } finally {
-        await pool.dispose();
-      }
-      const worst = Math.max(...latencies);
-      attempts.push(`worst ${worst.toFixed(1)} ms (slowest: ${[...latencies].sort((x, y) => y - x).slice(0, 3).map((l) => l.toFixed(1)).join(', ')})`);
-      // A caller that waited for a spawn would have waited about one cold spawn.
-      if (worst < coldSpawnMs * 0.75) return;
-    }
-    expect.fail(`cold spawn ${coldSpawnMs} ms; every attempt had a call near or past it: ${attempts.join('; ')}`);
+    const { totals } = pool.stats();
+    expect(totals.recycles.calls).to.equal(12);
+    expect(totals.failed).to.equal(0);
+    // Five calls per worker, twelve workers, in turn.
+    const runs = servedBy.reduce((r, pid, i) => (i > 0 && pid === servedBy[i - 1] ? r : r + 1), 0);
+    expect(runs).to.equal(12);
+    expect(new Set(servedBy).size).to.equal(12);
   });
 
   it("the host's own open fds return to baseline after hundreds of recycles", async function () {
@@ -151,7 +148,6 @@ describe('health and recycling', function () {
     expect(pool.stats().totals.recycles.calls).to.be.at.least(200);
     const during = openFds();
     await pool.dispose();
-    const settled = await waitFor(() => openFds() <= baseline + 2, { timeoutMs: 10_000, intervalMs: 100 });
-    expect(settled, `fds: baseline ${baseline}, during ${during}, after ${openFds()}`).to.equal(true);
+    await waitFor(() => openFds() <= baseline + 2, `the host's fds to return to baseline ${baseline} + 2 (during: ${during})`, { intervalMs: 100 });
   });
 });

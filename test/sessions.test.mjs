@@ -28,7 +28,7 @@ describe('sessions (leases pinned to one worker)', function () {
     const after = await waitFor(async () => {
       const pids = await Promise.all([proxy.whoAmI(), proxy.whoAmI()]);
       return pids.find((w) => w.pid === result.first.pid);
-    });
+    }, 'the leased worker to serve the pool again');
     expect(after.disposed).to.equal(1);
     expect(await proxy.order()).to.deep.equal([]); // the shared instance never saw the session's calls
   });
@@ -76,7 +76,7 @@ describe('sessions (leases pinned to one worker)', function () {
   });
 
   it('a lease that timed out loses its worker; one that saw a remote error hands back a healthy worker', async () => {
-    const proxy = await createProxy({ ...torture, maxPoolSize: 1, methodCallTimeoutMs: 300 });
+    const proxy = await createProxy({ ...torture, maxPoolSize: 1, methodCallTimeoutMs: 2000 });
     const pool = ProcessProxy.poolOf(proxy);
     let pid;
     await ProcessProxy.session(proxy, async (s) => {

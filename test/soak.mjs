@@ -6,6 +6,10 @@
 //   npm run soak                          # 5 minutes
 //   SOAK_MINUTES=1 npm run soak           # shorter
 //   CHAOS_SEED=1234 npm run soak          # replay a mix
+//   GATE_FUZZ_PROCESS_RUNS=500 npm run soak   # fewer forged replies through fake workers (default 2 000)
+import { spawnSync } from 'node:child_process';
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
 import { chaosSeed, checkReport, runChaos, summarize } from './support/chaos.mjs';
 import { markedProcesses } from './support/processes.mjs';
 
@@ -20,7 +24,7 @@ const durationMs = minutes * 60_000;
 const watchdog = setTimeout(() => {
   console.error(`soak: still not finished ${minutes} min + 2 min after start; giving up`);
   process.exit(3);
-}, durationMs + 120_000);
+}, durationMs + 120_000 + Number(process.env.GATE_FUZZ_PROCESS_RUNS ?? 2000) * 1000);
 watchdog.unref();
 
 console.log(`soak: seed ${seed} (replay: CHAOS_SEED=${seed}), up to ${minutes} min or ${maxCalls} calls, pool of 2`);
@@ -36,6 +40,19 @@ console.log(summarize(report));
 console.log(`  wall time ${((Date.now() - started) / 1000).toFixed(1)} s (issuing ${(report.issuingMs / 1000).toFixed(1)} s, dispose ${report.disposeMs} ms)`);
 
 const problems = checkReport(report);
+
+// The gate's fuzz (test/fuzz-worker-messages.test.mjs) with many more cases than `npm test` runs:
+// GATE_FUZZ_RUNS messages in process (default 50 000) and GATE_FUZZ_PROCESS_RUNS forged replies
+// through fake-worker processes (default 2 000).
+const gateEnv = { GATE_FUZZ_RUNS: process.env.GATE_FUZZ_RUNS ?? '50000', GATE_FUZZ_PROCESS_RUNS: process.env.GATE_FUZZ_PROCESS_RUNS ?? '2000' };
+console.log(`soak: the gate's fuzz, ${gateEnv.GATE_FUZZ_RUNS} messages in process and ${gateEnv.GATE_FUZZ_PROCESS_RUNS} through fake workers`);
+const gateFuzz = spawnSync(process.execPath, [createRequire(import.meta.url).resolve('mocha/bin/mocha.js'), 'test/fuzz-worker-messages.test.mjs'], {
+  cwd: fileURLToPath(new URL('..', import.meta.url)),
+  env: { ...process.env, ...gateEnv },
+  stdio: 'inherit',
+});
+if (gateFuzz.status !== 0) problems.push(`the gate's fuzz failed (exit ${gateFuzz.status ?? gateFuzz.signal})`);
+
 const stray = markedProcesses();
 if (stray.length > 0) problems.push(`processes of this run still alive: ${stray.join(', ')}`);
 if (problems.length > 0) {

@@ -18,6 +18,8 @@ describe('values crossing the pipe', function () {
     'undefined in objects and arrays': { u: undefined, list: [1, undefined, 3] },
     'BigInt, small and huge': [0n, -5n, 2n ** 64n + 1n, -(10n ** 40n)],
     'Date': new Date('2024-02-29T12:34:56.789Z'),
+    'Invalid Date (stays invalid)': [new Date(NaN), { when: new Date(NaN) }],
+    'a BigInt of 1 MiB': [(1n << 8388608n) - 1n, -(1n << 8388607n)],
     'Map with non-string keys': new Map([[1, 'one'], [{ k: 1 }, [2]], ['s', new Map([[true, null]])]]),
     'Set': new Set([1, 'two', 3n]),
     'Uint8Array': new Uint8Array([0, 1, 255]),
@@ -60,6 +62,15 @@ describe('values crossing the pipe', function () {
     expect(back.length).to.equal(16 * 1024 * 1024);
     expect(back[0]).to.equal(7);
     expect(back[back.length - 1]).to.equal(7);
+  });
+
+  it('round-trips an AggregateError inside a value, with its members and cause', async () => {
+    const back = await proxy.echo({ failure: new AggregateError([new TypeError('a'), 'b'], 'both failed', { cause: 42 }) });
+    expect(back.failure).to.be.an.instanceOf(AggregateError);
+    expect(back.failure.message).to.equal('both failed');
+    expect(back.failure.errors[0]).to.be.an.instanceOf(TypeError);
+    expect(back.failure.errors[1]).to.equal('b');
+    expect(back.failure.cause).to.equal(42);
   });
 
   it('passes workerOptions to the constructor', async () => {

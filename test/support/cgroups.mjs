@@ -3,7 +3,7 @@
 // removed, whatever a failed test left).
 import { existsSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { waitFor } from './processes.mjs';
+import { poll, waitFor } from './processes.mjs';
 
 /** Mounted cgroup file systems: [{ point, version, controllers }]. */
 export function cgroupMounts() {
@@ -65,7 +65,7 @@ export function ownWorkerCgroups(hostPid = process.pid) {
 /** Polls until `dir` no longer exists; throws naming it after `timeoutMs`. */
 export async function waitUntilRemoved(dirs, timeoutMs = 5000) {
   const list = [dirs].flat();
-  if (!(await waitFor(() => list.every((d) => !existsSync(d)), { timeoutMs, intervalMs: 20 }))) {
+  if (!(await poll(() => list.every((d) => !existsSync(d)), { timeoutMs, intervalMs: 20 }))) {
     throw new Error(`cgroup directories still there after ${timeoutMs} ms: ${list.filter(existsSync).join(', ')}`);
   }
 }
@@ -86,6 +86,6 @@ export async function removeOwnWorkerCgroups(hostPid = process.pid) {
       } catch {}
     }
     return dirs.every((d) => !existsSync(d));
-  }, { timeoutMs: 5000, intervalMs: 50 });
+  }, 'this run\'s worker cgroups to be removed', { timeoutMs: 5000, intervalMs: 50 });
   return dirs;
 }

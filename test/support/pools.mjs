@@ -1,5 +1,8 @@
 // Creating proxies in tests: every proxy made through `createProxy` is disposed by `disposeProxies`,
 // which each test file calls in afterEach (the root hook then checks that no process survived).
+import { rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { ProcessProxy } from '@process-sandbox/core';
 
 export const fixture = (name) => new URL(`../fixtures/${name}`, import.meta.url);
@@ -21,6 +24,8 @@ export async function disposeProxies() {
   const proxies = [...open];
   open.clear();
   await Promise.all(proxies.map((p) => ProcessProxy.poolOf(p).dispose()));
+  for (const path of gatePaths) rmSync(path, { force: true });
+  gatePaths.clear();
 }
 
 /** A logger that keeps every line, for assertions. */
@@ -45,3 +50,16 @@ export async function rejectionOf(promise) {
 export function nextEvent(emitter, event) {
   return new Promise((resolve) => emitter.once(event, resolve));
 }
+
+/**
+ * A gate for the torture fixture's `gate(path)` call, which blocks until told: `path` to pass it,
+ * `open()` to let every call waiting on it return. The file lives in the OS temp directory;
+ * disposeProxies removes it.
+ */
+export function gate() {
+  const path = join(tmpdir(), `ps-gate-${process.pid}-${++gates}-${Math.random().toString(36).slice(2)}`);
+  gatePaths.add(path);
+  return { path, open: () => writeFileSync(path, '') };
+}
+let gates = 0;
+const gatePaths = new Set();

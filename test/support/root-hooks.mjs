@@ -5,14 +5,14 @@
 // so that later tests start clean, and the test fails naming them. After the last test, nothing
 // marked may be alive at all.
 import { openPoolPids } from './pools.mjs';
-import { commandLine, isAlive, markedProcesses, waitFor, withDescendants } from './processes.mjs';
+import { commandLine, isAlive, markedProcesses, poll, withDescendants } from './processes.mjs';
 
 async function failOnSurvivors(allowed) {
   const strays = () => {
     const keep = allowed();
     return markedProcesses().filter((pid) => !keep.has(pid));
   };
-  const clean = await waitFor(() => strays().length === 0, { timeoutMs: 3000, intervalMs: 25 });
+  const clean = await poll(() => strays().length === 0, { timeoutMs: 5000, intervalMs: 25 });
   if (clean) return;
   const left = strays();
   const described = left.map((pid) => `${pid} (${commandLine(pid)})`);
@@ -21,7 +21,7 @@ async function failOnSurvivors(allowed) {
       process.kill(pid, 'SIGKILL');
     } catch {}
   }
-  await waitFor(() => left.every((p) => !isAlive(p)), { timeoutMs: 2000 });
+  await poll(() => left.every((p) => !isAlive(p)), { timeoutMs: 2000 });
   throw new Error(`left ${left.length} process(es) running: ${described.join('; ')}`);
 }
 

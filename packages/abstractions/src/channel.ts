@@ -5,23 +5,33 @@
  * malformed (oversize frame, invalid MessagePack, not a message array) is a ProtocolError given to
  * `onError`, after which the channel is destroyed: a byte stream cannot be resynchronised.
  * Outbound: one `write` per frame.
+ *
+ * Nothing thrown on the receive path escapes into the socket's event emitter (where it would be an
+ * uncaught exception, taking the whole process down for one bad peer): an exception thrown while a
+ * handler acts on a message becomes a ProtocolError given to `onError`, like a malformed frame, and a
+ * handler that throws in `onError` or `onClose` is reported as a process warning.
  */
 import type { Socket } from 'node:net';
-import { decodeValue, encodeValue } from './codec.js';
+import { decodeValue, encodeValue, type EncodeOptions } from './codec.js';
 import { ProtocolError } from './errors.js';
 import { encodeFrame, FrameDecoder } from './framing.js';
 import type { Message } from './protocol.js';
 
 export interface ChannelHandlers {
+  /** Looks at a frame before it is decoded; throws ProtocolError to refuse it (see precheckFrame). */
+  inspect?(frame: Buffer): void;
   onMessage(message: Message): void;
   onError(error: Error): void;
   /** Called once, when the socket is closed for any reason (including after onError). */
   onClose(): void;
 }
 
-/** Encodes a message into a ready-to-write frame. Throws SerializationError if it cannot be encoded. */
-export function frameMessage(message: Message): Buffer {
-  return encodeFrame(encodeValue(message));
+/**
+ * Encodes a message into a ready-to-write frame. Throws SerializationError if it cannot be encoded,
+ * or as soon as its body passes `options.maxBytes`.
+ */
+export function frameMessage(message: Message, options?: EncodeOptions): Buffer {
+  return encodeFrame(encodeValue(message, options));
 }
 
 export class Channel {
@@ -40,7 +50,7 @@ export class Channel {
     socket.on('close', () => {
       if (this.#closed) return;
       this.#closed = true;
-      this.#handlers.onClose();
+      guarded('onClose', () => this.#handlers.onClose());
     });
   }
 
@@ -82,6 +92,12 @@ export class Channel {
     this.#socket.destroy();
   }
 
+  /** Whether the socket keeps the process's event loop alive (Node's ref/unref); it does by default. */
+  holdProcessOpen(hold: boolean): void {
+    if (hold) this.#socket.ref();
+    else this.#socket.unref();
+  }
+
   #receive(chunk: Buffer): void {
     let frames: Buffer[];
     try {
@@ -94,22 +110,51 @@ export class Channel {
       if (this.#socket.destroyed) return;
       let message: unknown;
       try {
+        this.#handlers.inspect?.(frame);
+      } catch (error) {
+        this.#fail(error instanceof ProtocolError ? error : new ProtocolError(`Inspecting a frame failed: ${errorText(error)}`, { cause: error }));
+        return;
+      }
+      try {
         message = decodeValue(frame);
       } catch (error) {
-        this.#fail(new ProtocolError(`Undecodable frame: ${(error as Error).message}`, { cause: error }));
+        this.#fail(new ProtocolError(`Undecodable frame: ${errorText(error)}`, { cause: error }));
         return;
       }
       if (!Array.isArray(message) || typeof message[0] !== 'number') {
         this.#fail(new ProtocolError('Frame is not a protocol message (expected an array starting with its kind)'));
         return;
       }
-      this.#handlers.onMessage(message as Message);
+      try {
+        this.#handlers.onMessage(message as Message);
+      } catch (error) {
+        this.#fail(new ProtocolError(`Handling a message of kind ${String(message[0])} failed: ${errorText(error)}`, { cause: error }));
+        return;
+      }
     }
   }
 
   #fail(error: Error): void {
     if (this.#closed) return;
-    this.#handlers.onError(error);
+    guarded('onError', () => this.#handlers.onError(error));
     this.#socket.destroy();
+  }
+}
+
+/** Runs a handler that must not throw; if it does, says so without letting it escape. */
+function guarded(what: string, handler: () => void): void {
+  try {
+    handler();
+  } catch (error) {
+    process.emitWarning(`process-sandbox: a channel ${what} handler threw: ${errorText(error)}`, { code: 'PROCESS_SANDBOX_CHANNEL_HANDLER' });
+  }
+}
+
+/** The message of something thrown, read without running any of its code twice or throwing again. */
+function errorText(error: unknown): string {
+  try {
+    return error instanceof Error ? String(error.message) : String(error);
+  } catch {
+    return Object.prototype.toString.call(error);
   }
 }

@@ -2,22 +2,47 @@
  * The value codec: MessagePack plus extension types for what JSON (and plain MessagePack) loses.
  *
  *   ext 0  undefined          (inside objects and arrays too, where MessagePack would give null)
- *   ext 1  BigInt             (decimal text)
+ *   ext 1  BigInt             (a sign byte, 0 or 1, then the magnitude's bytes, big-endian, no leading zero)
  *   ext 2  Map                (array of alternating keys and values)
  *   ext 3  Set                (array of values)
- *   ext 4  Error              (name, message, stack, code, cause chain, own enumerable properties)
+ *   ext 4  Error              (see wire-error.ts)
  *   ext 5  Buffer             (raw bytes; decoded as a Buffer that shares the frame's memory)
  *   ext 6  other typed arrays (one byte naming the type, then the raw bytes) and DataView
  *   ext 7  ArrayBuffer
  *   ext 8  RegExp             ([source, flags])
+ *   ext 9  Invalid Date       (empty)
  *   ext -1 Date               (MessagePack's own timestamp)
  *   bin    Uint8Array         (decoded as a Uint8Array that shares the frame's memory)
  *
- * Functions and symbols cannot cross; nor can structures nested deeper than 100 levels, which is
- * how circular references show up. Both raise SerializationError with a message that says which.
+ * Both directions are bounded, because the other side may be hostile: nesting (MAX_DEPTH, counted
+ * across extensions), BigInt size (MAX_BIGINT_BYTES, and its encoding is linear: decimal text took
+ * 10–17 s to parse at tens of millions of digits), declared lengths (never more items than bytes
+ * left), and, when asked, the encoded size (refused as soon as it is passed, not after).
+ *
+ * What cannot cross raises SerializationError naming where it is; anything malformed on decoding
+ * raises SerializationError too ("Cannot decode value: …"), which the channel turns into a
+ * ProtocolError.
  */
-import { Decoder, Encoder, ExtensionCodec } from '@msgpack/msgpack';
+import { decodeTimestampExtension, Decoder, encodeTimestampExtension, Encoder, ExtensionCodec } from '@msgpack/msgpack';
+import { bigIntBytes, decodeBigInt, encodeBigInt, MAX_BIGINT_BYTES } from './bigint-ext.js';
 import { SerializationError } from './errors.js';
+import { describePath, findCycle, findRefused, formatPath, type PathKey } from './value-paths.js';
+import { fromWireError, isError, toWireError } from './wire-error.js';
+
+export { describePath, formatPath, PathSlot, type PathKey } from './value-paths.js';
+export { MAX_BIGINT_BYTES } from './bigint-ext.js';
+
+/** Deepest nesting of a value, counted across Maps, Sets, Errors and the rest (cycles show up as this). */
+export const MAX_DEPTH = 100;
+
+export interface EncodeOptions {
+  /** Refuse the value as soon as its encoding passes this many bytes. */
+  maxBytes?: number;
+  /** How the limit is called in the error message (e.g. 'maxMessageBytes'). */
+  limitName?: string;
+  /** Names a place in the value for error messages; `root` is the value given to encodeValue. Default `<value>[0].key`. */
+  describePath?: (path: readonly PathKey[], root: unknown) => string;
+}
 
 const EXT_UNDEFINED = 0;
 const EXT_BIGINT = 1;
@@ -28,8 +53,8 @@ const EXT_BUFFER = 5;
 const EXT_TYPED_ARRAY = 6;
 const EXT_ARRAY_BUFFER = 7;
 const EXT_REGEXP = 8;
-
-const MAX_DEPTH = 100;
+const EXT_INVALID_DATE = 9;
+const EXT_TIMESTAMP = -1;
 
 const TYPED_ARRAYS = [
   Int8Array,
@@ -46,43 +71,64 @@ const TYPED_ARRAYS = [
   Uint8Array,
 ] as const;
 
-/** Error constructors we can rebuild as themselves so `instanceof TypeError` still holds. */
-const ERROR_TYPES: Record<string, ErrorConstructor> = {
-  Error,
-  TypeError,
-  RangeError,
-  SyntaxError,
-  ReferenceError,
-  EvalError,
-  URIError,
+/** Thrown inside the encoder when the output passes EncodeOptions.maxBytes. */
+class SizeLimitReached extends Error {}
+
+/** Module state of the encoding under way (extension encoders encode their contents one level down). */
+const encoding = {
+  maxBytes: Infinity,
+  /** Depth, counted from the outermost value, of the last object the encoder met: an extension's own depth. */
+  objectDepth: 0,
+  /** Errors being encoded around the current point, outermost first (to cut a cause chain that loops). */
+  errors: [] as object[],
 };
 
-interface WireError {
-  name: string;
-  message: string;
-  stack: string | undefined;
-  cause?: unknown;
-  props: Record<string, unknown>;
+function malformed(what: string): SerializationError {
+  return new SerializationError(`Cannot decode value: ${what}`);
+}
+
+function decodedArray(data: Uint8Array, what: string): unknown[] {
+  const items = decodeNested(data);
+  if (!Array.isArray(items)) throw malformed(`${what} extension does not hold an array`);
+  return items;
 }
 
 /**
  * Plain arrays and plain objects are most of what crosses and are never an extension: answering
- * them before the nine extension encoders are each asked saves a measurable share of a small call.
+ * them before the extension encoders are each asked saves a measurable share of a small call.
  */
 class SandboxExtensions extends ExtensionCodec {
   override tryToEncode(object: unknown, context: undefined): ReturnType<ExtensionCodec['tryToEncode']> {
     if (Array.isArray(object) || Object.getPrototypeOf(object) === Object.prototype) return null;
     return super.tryToEncode(object, context);
   }
+
+  /** An extension type nobody registered is malformed input, not a value (MessagePack would hand back an ExtData). */
+  override decode(data: Uint8Array, type: number, context: undefined): unknown {
+    if (!KNOWN_EXTENSIONS.has(type)) throw malformed(`unknown extension type ${type}`);
+    return super.decode(data, type, context);
+  }
 }
+
+const KNOWN_EXTENSIONS = new Set([EXT_TIMESTAMP, EXT_UNDEFINED, EXT_BIGINT, EXT_MAP, EXT_SET, EXT_ERROR, EXT_BUFFER, EXT_TYPED_ARRAY, EXT_ARRAY_BUFFER, EXT_REGEXP, EXT_INVALID_DATE]);
 
 const extensions = new SandboxExtensions();
 
 extensions.register({
-  type: EXT_BIGINT,
-  encode: (v) => (typeof v === 'bigint' ? new TextEncoder().encode(v.toString()) : null),
-  decode: (data) => BigInt(new TextDecoder().decode(data)),
+  type: EXT_TIMESTAMP,
+  // MessagePack's timestamp cannot say "invalid": an Invalid Date used to arrive as 1970-01-01.
+  encode: (v) => (v instanceof Date && !Number.isNaN(v.getTime()) ? encodeTimestampExtension(v) : null),
+  decode: (data) => decodeTimestampExtension(data),
 });
+extensions.register({
+  type: EXT_INVALID_DATE,
+  encode: (v) => (v instanceof Date ? new Uint8Array(0) : null), // valid ones were taken by ext -1
+  decode: (data) => {
+    if (data.byteLength !== 0) throw malformed('Invalid Date extension is not empty');
+    return new Date(NaN);
+  },
+});
+extensions.register({ type: EXT_BIGINT, encode: (v) => (typeof v === 'bigint' ? encodeBigInt(v) : null), decode: decodeBigInt });
 extensions.register({
   type: EXT_BUFFER,
   encode: (v) => (Buffer.isBuffer(v) ? v : null),
@@ -100,21 +146,23 @@ extensions.register({
     return out;
   },
   decode: (data) => {
+    if (data.byteLength === 0) throw malformed('empty typed array extension');
     const T = TYPED_ARRAYS[data[0]!];
-    if (T === undefined) throw new SerializationError(`Unknown typed array tag ${data[0]}`);
+    if (T === undefined) throw malformed(`unknown typed array tag ${data[0]}`);
     // Copy: the frame offset is not aligned for 2-, 4- and 8-byte elements.
     const bytes = Uint8Array.prototype.slice.call(data, 1);
     if (T === DataView) return new DataView(bytes.buffer);
     const E = T as unknown as { new (b: ArrayBuffer): ArrayBufferView; BYTES_PER_ELEMENT: number };
-    if (bytes.byteLength % E.BYTES_PER_ELEMENT !== 0) throw new SerializationError('Truncated typed array');
+    if (bytes.byteLength % E.BYTES_PER_ELEMENT !== 0) throw malformed('truncated typed array');
     return new E(bytes.buffer);
   },
 });
 extensions.register({
   type: EXT_MAP,
-  encode: (v) => (v instanceof Map ? encodeValue([...v].flat()) : null),
+  encode: (v) => (v instanceof Map ? encodeNested([...v].flat()) : null),
   decode: (data) => {
-    const flat = decodeValue(data) as unknown[];
+    const flat = decodedArray(data, 'Map');
+    if (flat.length % 2 !== 0) throw malformed('Map extension holds an odd number of items');
     const map = new Map();
     for (let i = 0; i < flat.length; i += 2) map.set(flat[i], flat[i + 1]);
     return map;
@@ -122,13 +170,13 @@ extensions.register({
 });
 extensions.register({
   type: EXT_SET,
-  encode: (v) => (v instanceof Set ? encodeValue([...v]) : null),
-  decode: (data) => new Set(decodeValue(data) as unknown[]),
+  encode: (v) => (v instanceof Set ? encodeNested([...v]) : null),
+  decode: (data) => new Set(decodedArray(data, 'Set')),
 });
 extensions.register({
   type: EXT_ERROR,
-  encode: (v) => (v instanceof Error ? encodeValue(toWireError(v)) : null),
-  decode: (data) => fromWireError(decodeValue(data) as WireError),
+  encode: (v) => (isError(v) ? encodeError(v) : null),
+  decode: (data) => fromWireError(decodeNested(data)),
 });
 extensions.register({
   type: EXT_ARRAY_BUFFER,
@@ -137,38 +185,83 @@ extensions.register({
 });
 extensions.register({
   type: EXT_REGEXP,
-  encode: (v) => (v instanceof RegExp ? encodeValue([v.source, v.flags]) : null),
+  encode: (v) => (v instanceof RegExp ? encodeNested([v.source, v.flags]) : null),
   decode: (data) => {
-    const [source, flags] = decodeValue(data) as [string, string];
-    return new RegExp(source, flags);
+    const parts = decodedArray(data, 'RegExp');
+    if (parts.length !== 2 || typeof parts[0] !== 'string' || typeof parts[1] !== 'string') throw malformed('RegExp extension is not [source, flags]');
+    return new RegExp(parts[0], parts[1]);
   },
 });
 extensions.register({
   type: EXT_UNDEFINED,
-  encode: () => null, // reached only through SandboxEncoder.doEncode below
-  decode: () => undefined,
+  encode: () => null, // reached only through the encoder's doEncode, below
+  decode: (data) => {
+    if (data.byteLength !== 0) throw malformed('undefined extension is not empty');
+    return undefined;
+  },
 });
+
+function encodeError(error: Error): Uint8Array {
+  encoding.errors.push(error);
+  try {
+    return encodeNested(toWireError(error, encoding.errors));
+  } finally {
+    encoding.errors.pop();
+  }
+}
+
+// ─── The encoder ────────────────────────────────────────────────────────────────────────────────
 
 const UNDEFINED_EXT = { type: EXT_UNDEFINED, data: new Uint8Array(0) };
 const UNRECOGNIZED_PROTO_KEY = "Unrecognized object: own key '__proto__'";
 
 /**
- * MessagePack turns `undefined` into nil before consulting extensions, so `{ a: undefined }` would
- * come back as `{ a: null }`. We intercept undefined at the one method every value passes through
- * (`doEncode`, private in the typings, a plain method at runtime).
+ * The members of @msgpack/msgpack's Encoder that the codec replaces or reads. They are private in
+ * its typings, so the version is pinned exactly (package.json) and checked at load (codec-check.ts).
  */
+export interface EncoderInternals {
+  doEncode(value: unknown, depth: number): void;
+  encodeExtension(ext: typeof UNDEFINED_EXT): void;
+  ensureBufferSizeToWrite(size: number): void;
+  resizeBuffer(size: number): void;
+  pos: number;
+  maxDepth: number;
+  view: DataView;
+  /** Depth of this encoder's outermost value, counted from the outermost value of all. */
+  depthBase: number;
+}
+
+export interface DecoderInternals {
+  pushArrayState(size: number): void;
+  pushMapState(size: number): void;
+  stack: { length: number };
+  pos: number;
+  view: DataView;
+}
+
 function createEncoder(): Encoder {
   const encoder = new Encoder({ extensionCodec: extensions, maxDepth: MAX_DEPTH });
-  type Internals = { doEncode(value: unknown, depth: number): void; encodeExtension(ext: typeof UNDEFINED_EXT): void };
-  const internals = encoder as unknown as Internals;
+  const internals = encoder as unknown as EncoderInternals;
   const base = internals.doEncode;
-  internals.doEncode = function (this: Internals, value: unknown, depth: number) {
+  internals.depthBase = 0;
+  // MessagePack turns `undefined` into nil before consulting extensions, so `{ a: undefined }` would
+  // come back as `{ a: null }`: intercept it at the one method every value passes through.
+  internals.doEncode = function (this: EncoderInternals, value: unknown, depth: number) {
     if (value === undefined) this.encodeExtension(UNDEFINED_EXT);
-    // MessagePack decoders refuse the map key '__proto__', so an object with an own '__proto__' key
-    // (JSON.parse makes them) encoded fine, then failed to decode on the other side, destroying the
-    // channel. Refuse it here instead; toSerializationError names the path.
-    else if (typeof value === 'object' && value !== null && Object.hasOwn(value, '__proto__')) throw new Error(UNRECOGNIZED_PROTO_KEY);
-    else base.call(this, value, depth);
+    else if (typeof value === 'object' && value !== null) {
+      // MessagePack decoders refuse the map key '__proto__', so an object with an own '__proto__' key
+      // (JSON.parse makes them) encoded fine, then failed to decode on the other side. Refuse it here.
+      if (Object.hasOwn(value, '__proto__')) throw new Error(UNRECOGNIZED_PROTO_KEY);
+      encoding.objectDepth = this.depthBase + depth;
+      base.call(this, value, depth);
+    } else base.call(this, value, depth);
+  };
+  // Every write passes here: the limit is checked as the output grows, not once it is all there
+  // (an array of 10^8 numbers used to take 6 s and 300 MB before being refused).
+  internals.ensureBufferSizeToWrite = function (this: EncoderInternals, size: number) {
+    const required = this.pos + size;
+    if (required > encoding.maxBytes) throw new SizeLimitReached();
+    if (this.view.byteLength < required) this.resizeBuffer(Math.max(required, Math.min(required * 2, encoding.maxBytes)));
   };
   return encoder;
 }
@@ -180,112 +273,148 @@ function createEncoder(): Encoder {
  */
 const encoders: Encoder[] = [];
 let level = 0;
-const decoder = new Decoder({ extensionCodec: extensions, useBigInt64: false });
 
-function toWireError(error: Error): WireError {
-  const props: Record<string, unknown> = {};
-  for (const [key, value] of Object.entries(error)) {
-    if (key !== 'cause' && key !== 'stack' && key !== 'message' && key !== 'name') props[key] = value;
-  }
-  const wire: WireError = { name: error.name, message: error.message, stack: error.stack, props };
-  if ('cause' in error) wire.cause = error.cause;
-  return wire;
+/** An extension's contents, one level down; its depth continues from the extension's own. */
+function encodeNested(value: unknown): Uint8Array {
+  return encodeAt(value, encoding.objectDepth);
 }
 
-function fromWireError(wire: WireError): Error {
-  // Own keys only: a plain lookup found Object.prototype's members, so an error named 'toString',
-  // 'valueOf', '__proto__' … failed to decode (TypeError: Ctor is not a constructor) and one named
-  // 'constructor' came back as a String object.
-  const Ctor = Object.hasOwn(ERROR_TYPES, wire.name) ? ERROR_TYPES[wire.name]! : Error;
-  const error = new Ctor(wire.message, 'cause' in wire ? { cause: wire.cause } : undefined);
-  Object.assign(error, wire.props);
-  if (error.name !== wire.name) Object.defineProperty(error, 'name', { value: wire.name, writable: true, configurable: true });
-  Object.defineProperty(error, 'stack', { value: wire.stack, writable: true, configurable: true });
-  return error;
-}
-
-/**
- * Encodes a value. The returned bytes may be a view of the encoder's shared buffer, valid only until
- * the next call: copy or write them before encoding anything else (encodeFrame copies).
- */
-export function encodeValue(value: unknown): Uint8Array {
-  // Map, Set, Error and RegExp encode their contents one level down, with an encoder whose depth
-  // count starts again, so MessagePack's maxDepth never stopped a cycle through one of them: it
-  // overflowed the stack instead (creating an encoder per level on the way), and the error could
-  // not say where the cycle was. Bound the levels too, with MessagePack's message, so that it is
-  // explained (by findCycle) like any other cycle.
-  if (level >= MAX_DEPTH) throw new Error(`Too deep objects in depth ${level}`);
+function encodeAt(value: unknown, depthBase: number): Uint8Array {
+  // The depth is counted from the outermost value (each level's maxDepth is what is left), so a
+  // cycle through a Map or an Error is caught like any other, not by a stack overflow.
+  if (level >= MAX_DEPTH || depthBase >= MAX_DEPTH) throw new Error(`Too deep objects in depth ${depthBase}`);
   const encoder = (encoders[level] ??= createEncoder());
+  const internals = encoder as unknown as EncoderInternals;
+  internals.depthBase = depthBase;
+  internals.maxDepth = MAX_DEPTH - depthBase;
   level++;
   try {
     return encoder.encodeSharedRef(value);
-  } catch (error) {
-    // Only the outermost level explains; inner levels pass the error up unchanged.
-    throw level === 1 ? toSerializationError(value, error) : error;
   } finally {
     level--;
   }
 }
 
-/** Decodes one value. Binary data in the result shares memory with `bytes`. */
+/**
+ * Encodes a value. The returned bytes may be a view of the encoder's shared buffer, valid only until
+ * the next call: copy or write them before encoding anything else (encodeFrame copies).
+ * Throws SerializationError, saying where, for what cannot cross.
+ */
+export function encodeValue(value: unknown, options?: EncodeOptions): Uint8Array {
+  // Called again while a value is being encoded (from a getter or a Proxy trap in it) without
+  // options: that value's limit and errors carry on, and the outermost call explains.
+  if (level > 0 && options === undefined) return encodeAt(value, 0);
+  const savedMaxBytes = encoding.maxBytes;
+  const savedErrors = encoding.errors;
+  encoding.maxBytes = options?.maxBytes ?? Infinity;
+  if (level > 0) encoding.errors = [];
+  try {
+    return encodeAt(value, 0);
+  } catch (error) {
+    throw toSerializationError(value, error, options);
+  } finally {
+    encoding.maxBytes = savedMaxBytes;
+    encoding.errors = savedErrors;
+  }
+}
+
+function refusal(value: unknown): string | undefined {
+  switch (typeof value) {
+    case 'function':
+    case 'symbol':
+      return `is a ${typeof value}, which cannot be sent to another process`;
+    case 'bigint': {
+      const bytes = bigIntBytes(value);
+      return bytes > MAX_BIGINT_BYTES ? `is a BigInt of ${bytes} bytes, over the limit of ${MAX_BIGINT_BYTES} bytes` : undefined;
+    }
+    case 'object':
+      return value !== null && Object.hasOwn(value, '__proto__') ? "is a record with an own '__proto__' key, which cannot be sent to another process" : undefined;
+    default:
+      return undefined;
+  }
+}
+
+function toSerializationError(value: unknown, error: unknown, options: EncodeOptions | undefined): SerializationError {
+  if (error instanceof SerializationError) return error;
+  try {
+    const where = (path: readonly PathKey[]): string => (options?.describePath ? options.describePath(path, value) : `<value>${formatPath(path)}`);
+    const text = error instanceof Error ? error.message : String(error);
+    let reason: string;
+    if (error instanceof SizeLimitReached) {
+      const limit = options?.maxBytes ?? encoding.maxBytes;
+      reason = `${where([])} encodes to more than ${limit} bytes, over ${options?.limitName ?? 'the limit'} (${limit})`;
+    } else if (text.startsWith('Too deep objects')) {
+      const path = findCycle(value, MAX_DEPTH + 2);
+      reason = path ? `it contains a circular reference at ${where(path)}` : `it is nested deeper than ${MAX_DEPTH} levels`;
+    } else {
+      const found = findRefused(value, MAX_DEPTH + 2, refusal);
+      reason = found ? `${where(found.path)} ${found.reason}` : text;
+    }
+    return new SerializationError(`Value cannot cross the process boundary: ${reason}`, { cause: error });
+  } catch {
+    // Explaining must not fail in its turn (a Proxy in the value, a throwing describePath).
+    return new SerializationError('Value cannot cross the process boundary', { cause: error });
+  }
+}
+
+// ─── The decoder ────────────────────────────────────────────────────────────────────────────────
+
+function createDecoder(): Decoder {
+  const decoder = new Decoder({ extensionCodec: extensions, useBigInt64: false });
+  const internals = decoder as unknown as DecoderInternals;
+  const pushArray = internals.pushArrayState;
+  const pushMap = internals.pushMapState;
+  // A container's items take at least a byte each (a map entry two): a declared length beyond the
+  // bytes left is a lie, refused before `new Array(length)`. Depth is counted from the outermost
+  // value, across extensions, and refused past MAX_DEPTH before anything is built for it.
+  const check = (self: DecoderInternals, size: number, bytesPerItem: number): void => {
+    if (decoding.base + self.stack.length + 1 >= MAX_DEPTH) throw malformed(`nested deeper than ${MAX_DEPTH} levels`);
+    if (size * bytesPerItem > self.view.byteLength - self.pos) throw malformed(`a container declares ${size} items with ${self.view.byteLength - self.pos} bytes left`);
+  };
+  internals.pushArrayState = function (this: DecoderInternals, size: number) {
+    check(this, size, 1);
+    pushArray.call(this, size);
+  };
+  internals.pushMapState = function (this: DecoderInternals, size: number) {
+    check(this, size, 2);
+    pushMap.call(this, size);
+  };
+  return decoder;
+}
+
+const decoders: Decoder[] = [];
+const decoding = { level: 0, base: 0 };
+
+function decodeNested(data: Uint8Array): unknown {
+  const outer = decoders[decoding.level - 1] as unknown as DecoderInternals;
+  return decodeAt(data, decoding.base + outer.stack.length + 1);
+}
+
+function decodeAt(bytes: Uint8Array, base: number): unknown {
+  if (decoding.level >= MAX_DEPTH || base >= MAX_DEPTH) throw malformed(`nested deeper than ${MAX_DEPTH} levels`);
+  const decoder = (decoders[decoding.level] ??= createDecoder());
+  const savedBase = decoding.base;
+  decoding.base = base;
+  decoding.level++;
+  try {
+    return decoder.decode(bytes);
+  } finally {
+    decoding.level--;
+    decoding.base = savedBase;
+  }
+}
+
+/**
+ * Decodes one value. Binary data in the result shares memory with `bytes`. Throws SerializationError
+ * ("Cannot decode value: …") for anything malformed, over a limit, or nested too deep.
+ */
 export function decodeValue(bytes: Uint8Array): unknown {
   // A plain Uint8Array view, so that MessagePack bin decodes as Uint8Array even when the frame is a Buffer.
-  return decoder.decode(bytes.constructor === Uint8Array ? bytes : new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength));
-}
-
-function toSerializationError(value: unknown, error: unknown): SerializationError {
-  if (error instanceof SerializationError) return error;
-  const text = error instanceof Error ? error.message : String(error);
-  let reason: string;
-  if (text.startsWith('Too deep objects')) {
-    const path = findCycle(value);
-    reason = path ? `it contains a circular reference at ${path}` : `it is nested deeper than ${MAX_DEPTH} levels`;
-  } else if (text.startsWith('Unrecognized object')) {
-    const path = findUnsupported(value);
-    reason = path ? `${path.path} is a ${path.type}, which cannot be sent to another process` : text;
-  } else {
-    reason = text;
+  const view = bytes.constructor === Uint8Array ? bytes : new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  try {
+    return decodeAt(view, 0);
+  } catch (error) {
+    if (error instanceof SerializationError) throw error;
+    throw malformed(error instanceof Error ? error.message : 'unknown error');
   }
-  return new SerializationError(`Value cannot cross the process boundary: ${reason}`, { cause: error });
-}
-
-function children(value: object): Iterable<[string, unknown]> {
-  if (value instanceof Map) return [...value].flatMap(([k, v], i) => [[`<map key ${i}>`, k], [`<map value ${i}>`, v]] as [string, unknown][]);
-  if (value instanceof Set) return [...value].map((v, i) => [`<set item ${i}>`, v] as [string, unknown]);
-  if (ArrayBuffer.isView(value) || value instanceof ArrayBuffer || value instanceof Date || value instanceof RegExp) return [];
-  const entries: [string, unknown][] = Object.entries(value);
-  if (value instanceof Error && 'cause' in value) entries.push(['cause', value.cause]);
-  return entries;
-}
-
-function findCycle(root: unknown): string | undefined {
-  const onPath = new Set<object>();
-  const walk = (value: unknown, path: string): string | undefined => {
-    if (typeof value !== 'object' || value === null) return undefined;
-    if (onPath.has(value)) return path;
-    onPath.add(value);
-    for (const [key, child] of children(value)) {
-      const found = walk(child, `${path}.${key}`);
-      if (found) return found;
-    }
-    onPath.delete(value);
-    return undefined;
-  };
-  return walk(root, '<value>');
-}
-
-function findUnsupported(root: unknown): { path: string; type: string } | undefined {
-  const seen = new Set<object>();
-  const walk = (value: unknown, path: string): { path: string; type: string } | undefined => {
-    if (typeof value === 'function' || typeof value === 'symbol') return { path, type: typeof value };
-    if (typeof value !== 'object' || value === null || seen.has(value)) return undefined;
-    if (Object.hasOwn(value, '__proto__')) return { path, type: "record with an own '__proto__' key" }; // see createEncoder
-    seen.add(value);
-    for (const [key, child] of children(value)) {
-      const found = walk(child, `${path}.${key}`);
-      if (found) return found;
-    }
-    return undefined;
-  };
-  return walk(root, '<value>');
 }

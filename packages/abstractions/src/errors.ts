@@ -3,6 +3,8 @@
  * branch on it without `instanceof` across package copies.
  */
 
+import { boundedText, PROTOCOL_KEYS, readRemoteError, REMOTE_ERROR_LIMITS } from './remote-error-view.js';
+
 export class ProcessSandboxError extends Error {
   static readonly code: string = 'ERR_PROCESS_SANDBOX';
   code: string;
@@ -35,9 +37,15 @@ export class ProtocolError extends ProcessSandboxError {
 }
 
 /**
- * The implementation threw. `name`, `message`, `stack`, `cause` and own enumerable properties are
- * the remote error's; `remoteName` and `remoteStack` keep the originals, and `code` is the remote
- * error's own code when it had one (e.g. 'EMFILE'), else 'ERR_PS_REMOTE'.
+ * The implementation threw. Built from what the worker sent, which is untrusted: every field is
+ * read as plain data without running the remote object's code, strings are bounded, and no remote
+ * property can shadow a member of the error (see docs/errors.md#remoteerror).
+ *
+ * `message` is the remote message, `cause` the remote cause chain (rebuilt the same way);
+ * `remoteName` and `remoteStack` keep the remote name and stack; `remoteProps` holds every own
+ * enumerable property of the remote error as plain data, and those whose names clash with nothing
+ * of the error are also copied onto it. `code` is the remote error's own code when it is a short
+ * string or a finite number (e.g. 'EMFILE'), else 'ERR_PS_REMOTE'. The constructor never throws.
  */
 export class RemoteError extends ProcessSandboxError {
   static override readonly code = 'ERR_PS_REMOTE';
@@ -45,23 +53,115 @@ export class RemoteError extends ProcessSandboxError {
   readonly remoteStack: string | undefined;
   readonly method: string;
   readonly pid: number;
-  constructor(remote: Error, method: string, pid: number) {
-    super(remote.message, remote.cause === undefined ? undefined : { cause: remote.cause });
-    for (const [key, value] of Object.entries(remote)) {
-      if (!RESERVED.has(key)) (this as Record<string, unknown>)[key] = value;
+  /** Every own enumerable property of the remote error, by name, shadowing ones included (not enumerable itself). */
+  declare readonly remoteProps: Readonly<Record<string, unknown>>;
+  constructor(remote: unknown, method: string, pid: number) {
+    const view = readRemoteError(remote);
+    super(view.message, view.hasCause ? { cause: view.cause } : undefined);
+    this.remoteName = view.name;
+    this.remoteStack = view.stack;
+    this.method = boundedText(method, REMOTE_ERROR_LIMITS.nameChars);
+    this.pid = typeof pid === 'number' ? pid : 0;
+    if (view.code !== undefined) this.code = view.code;
+    const props = Object.create(null) as Record<string, unknown>;
+    for (const [key, value] of view.props) {
+      define(props, key, value, true);
+      // Own fields, the prototype chain (constructor, toString, toJSON, valueOf, __proto__, …) and
+      // the keys that change how an object is treated (then, inspect) stay the error's own.
+      if (!(key in this) && !PROTOCOL_KEYS.has(key)) define(this, key, value, true);
     }
-    this.remoteName = remote.name;
-    this.remoteStack = remote.stack;
-    this.method = method;
-    this.pid = pid;
-    const code = (remote as { code?: unknown }).code;
-    if (typeof code === 'string' || typeof code === 'number') this.code = String(code);
-    // The remote stack first (that is where the bug is), then where the caller awaited it.
-    const local = (this.stack ?? '').split('\n').slice(1).join('\n');
-    this.stack = `${remote.stack ?? `${remote.name}: ${remote.message}`}\n    --- in worker ${pid}, ${method}() awaited at ---\n${local}`;
+    define(this, 'remoteProps', props, false);
+    remoteHeads.set(this, view.stack ?? `${view.name}${view.message ? `: ${view.message}` : ''}`);
+    // The remote stack first (that is where the bug is), then where the call was made or awaited.
+    this.stack = composeStack(this, 'awaited at', framesHere());
+  }
+
+  /** What JSON.stringify writes: the error's fields and the remote properties, as JSON-safe data. */
+  toJSON(): Record<string, unknown> {
+    return {
+      name: this.name,
+      code: this.code,
+      message: this.message,
+      method: this.method,
+      pid: this.pid,
+      remoteName: this.remoteName,
+      remoteStack: this.remoteStack,
+      remoteProps: jsonSafe(this.remoteProps),
+    };
   }
 }
-const RESERVED = new Set(['name', 'message', 'stack', 'cause', 'code', 'remoteName', 'remoteStack', 'method', 'pid']);
+
+/** The head of each RemoteError's stack (the remote part), kept to recompose it with the caller's frames. */
+const remoteHeads = new WeakMap<RemoteError, string>();
+
+function composeStack(error: RemoteError, how: 'awaited at' | 'called at', frames: string): string {
+  return `${remoteHeads.get(error) ?? ''}\n    --- in worker ${error.pid}, ${error.method}() ${how} ---${frames ? `\n${frames}` : ''}`;
+}
+
+/** The frames of the code running now, below RemoteError's constructor. Never throws. */
+function framesHere(): string {
+  try {
+    const holder: { stack?: unknown } = {};
+    Error.captureStackTrace(holder, RemoteError);
+    return typeof holder.stack === 'string' ? holder.stack.slice(holder.stack.indexOf('\n') + 1) : '';
+  } catch {
+    return ''; // a throwing Error.prepareStackTrace
+  }
+}
+
+function define(target: object, key: string, value: unknown, enumerable: boolean): void {
+  Object.defineProperty(target, key, { value, writable: true, enumerable, configurable: true });
+}
+
+function jsonSafe(value: unknown): unknown {
+  try {
+    return JSON.parse(JSON.stringify(value, (_key, v: unknown) => (typeof v === 'bigint' ? `${v}n` : v)) ?? 'null') as unknown;
+  } catch {
+    return '[not representable as JSON]';
+  }
+}
+
+const annotated = new WeakSet<Error>();
+
+/**
+ * Adds the caller's frames to an error a call failed with, once per error (the same error may fail
+ * several calls). A RemoteError's local part, captured in the host's receive path and made of
+ * library frames only, is replaced; other library errors get them appended. Never throws.
+ * @internal used by @process-sandbox/core
+ */
+export function attachCallerStack(error: Error, method: string, callerFrames: string): void {
+  if (!callerFrames || !(error instanceof ProcessSandboxError) || annotated.has(error)) return;
+  annotated.add(error);
+  try {
+    if (error instanceof RemoteError && remoteHeads.has(error)) {
+      error.stack = composeStack(error, 'called at', callerFrames);
+      return;
+    }
+    const stack = Object.getOwnPropertyDescriptor(error, 'stack')?.value as unknown;
+    if (typeof stack === 'string') error.stack = `${stack}\n    --- ${method}() called at ---\n${callerFrames}`;
+  } catch {
+    // leave the stack as it was
+  }
+}
+
+/**
+ * The code of an error's class (the static `code`), found through its prototype chain rather than
+ * through `error.constructor`, which an own property can shadow; undefined for errors that are not
+ * the library's.
+ */
+export function classCodeOf(error: unknown): string | undefined {
+  try {
+    for (let proto = Object.getPrototypeOf(error) as object | null; proto !== null; proto = Object.getPrototypeOf(proto) as object | null) {
+      const ctor = Object.getOwnPropertyDescriptor(proto, 'constructor')?.value as unknown;
+      if (typeof ctor !== 'function') continue;
+      const code = Object.getOwnPropertyDescriptor(ctor, 'code')?.value as unknown;
+      if (typeof code === 'string' && (ctor === ProcessSandboxError || ctor.prototype instanceof ProcessSandboxError)) return code;
+    }
+  } catch {
+    // a Proxy or a revoked object: not one of ours
+  }
+  return undefined;
+}
 
 /** The worker process died while running this call (or before answering it). */
 export class WorkerCrashedError extends ProcessSandboxError {

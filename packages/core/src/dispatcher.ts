@@ -20,11 +20,13 @@ import {
   MessageKind,
   MethodNotFoundError,
   QueueFullError,
-  SerializationError,
   QueueTimeoutError,
+  describePath,
+  type EncodeOptions,
+  type PathKey,
   type WorkerCrashedError,
 } from '@process-sandbox/abstractions';
-import { Call, type CallOptions } from './call.js';
+import { Call, callerView, captureCallSite, type CallOptions } from './call.js';
 import type { ResolvedOptions } from './options.js';
 import type { WorkerHandle } from './worker-handle.js';
 
@@ -76,8 +78,12 @@ export class Dispatcher {
   /** Every accepted call, once, when it settles: `error` undefined on success. */
   onCallSettled: (call: Call, error: Error | undefined) => void = () => {};
 
+  /** Made once: the hot path allocates nothing for them. */
+  readonly #encodeOptions: EncodeOptions;
+
   constructor(options: ResolvedOptions, workers: WorkerSource) {
     this.#options = options;
+    this.#encodeOptions = { maxBytes: options.maxMessageBytes, limitName: 'maxMessageBytes', describePath: describeInvokePath };
     this.#workers = workers;
     this.#retryMethods = new Set(options.retry?.methods);
   }
@@ -98,7 +104,7 @@ export class Dispatcher {
     this.#queued.add(call);
     if (this.#options.queueTimeoutMs !== undefined) this.#armQueueTimeout(call, this.#options.queueTimeoutMs);
     this.#enter(call);
-    return call.promise;
+    return callerView(call);
   }
 
   /**
@@ -116,13 +122,11 @@ export class Dispatcher {
       throw new QueueFullError(method, this.#options.maxQueueSize);
     }
     const id = this.#nextId++;
-    // Encoded now, so an argument that cannot cross fails here, before anything is queued or sent.
-    const frame = frameMessage([MessageKind.Invoke, id, method, args, session]);
-    if (frame.length - 4 > this.#options.maxMessageBytes) {
-      // The worker would refuse the frame and drop the connection: say so now, precisely.
-      throw new SerializationError(`The arguments of ${method}() encode to ${frame.length - 4} bytes, over maxMessageBytes (${this.#options.maxMessageBytes})`);
-    }
+    // Encoded now, so an argument that cannot cross fails here, before anything is queued or sent;
+    // one over maxMessageBytes (which the worker would refuse) fails as soon as the encoding passes it.
+    const frame = frameMessage([MessageKind.Invoke, id, method, args, session], this.#encodeOptions);
     const call = new Call(id, method, frame, options?.timeoutMs ?? this.#options.methodCallTimeoutMs, options);
+    if (this.#options.captureCallerStack) call.callSite = captureCallSite(Dispatcher.prototype.prepare);
     this.totals.calls++;
     this.#unsettled++;
     call.promise.then(
@@ -294,6 +298,12 @@ export class Dispatcher {
 }
 
 
+/** Names a place in an Invoke message for SerializationError: `add() argument 0: [3][0]`, `the call add()`. */
+function describeInvokePath(path: readonly PathKey[], message: unknown): string {
+  const method = String((message as unknown[])[2]);
+  if (path[0] === 3 && typeof path[1] === 'number') return describePath(`${method}() argument ${path[1]}`, path.slice(2));
+  return describePath(`the call ${method}()`, path);
+}
 
 function entryPriority(entry: Entry): number {
   return (entry instanceof Call ? entry.options?.priority : entry.priority) ?? 0;

@@ -1,4 +1,4 @@
-export { ProcessProxy, type Remote, type RemoteMethods } from './process-proxy.js';
+export { ProcessProxy, type Remote, type RemoteMethod, type RemoteMethods } from './process-proxy.js';
 export type { CallOptions } from './call.js';
 export type { Lease } from './lease.js';
 export { ProcessPool, type PoolStats, type WorkerStats, type DisposeOptions, type LeaseOptions } from './pool.js';

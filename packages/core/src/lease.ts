@@ -9,7 +9,7 @@
  * the lease rejects with SessionLostError: a session is never silently re-run elsewhere.
  */
 import { MessageKind, frameMessage, PoolDisposedError, SessionLostError } from '@process-sandbox/abstractions';
-import { Call, type CallOptions } from './call.js';
+import { Call, callerView, type CallOptions } from './call.js';
 import type { WorkerRequest } from './dispatcher.js';
 import type { WorkerHandle } from './worker-handle.js';
 
@@ -98,7 +98,7 @@ export class Lease implements WorkerRequest {
     }
     this.#calls.push(call);
     this.#pump();
-    return call.promise;
+    return callerView(call);
   }
 
   /** The pinned worker is idle again. */

@@ -15,8 +15,13 @@
  *   process_sandbox.workers            gauge      {worker}   pool, state
  *   process_sandbox.worker.recycles    counter    {worker}   pool, reason
  *   process_sandbox.worker.crashes     counter    {worker}   pool
+ *
+ * `@opentelemetry/api` is an optional peer dependency, imported on the first `create()` that wants
+ * metrics and never before: an application that installs without it (--legacy-peer-deps, Yarn 1,
+ * pnpm without auto peers) loads and runs without it. Only types are imported statically.
  */
-import { createNoopMeter, metrics, ValueType, type Attributes, type Counter, type Histogram, type Meter, type ObservableCallback, type ObservableGauge } from '@opentelemetry/api';
+import type { Attributes, Counter, Histogram, Meter, ObservableCallback, ObservableGauge } from '@opentelemetry/api';
+import { ConfigurationError } from '@process-sandbox/abstractions';
 import type { PoolEvents } from './pool-events.js';
 import type { ProcessPool } from './pool.js';
 import type { WorkerState } from './worker-handle.js';
@@ -39,15 +44,43 @@ interface Instruments {
   workers: ObservableGauge;
 }
 
-/** The class of the API's no-op meter: what `getMeter` returns while no SDK is registered. */
-const NoopMeter = createNoopMeter().constructor;
+type OpenTelemetryApi = typeof import('@opentelemetry/api');
+
+/** The API, once loaded, and the class of its no-op meter (what `getMeter` returns while no SDK is registered). */
+export interface MetricsApi {
+  api: OpenTelemetryApi;
+  NoopMeter: abstract new (...args: never[]) => unknown;
+}
+
+let loading: Promise<MetricsApi | undefined> | undefined;
+
+/**
+ * The metrics API for a pool with `metrics: setting`: undefined when metrics are off (`false`), or
+ * when they are left to the default and `@opentelemetry/api` is not installed; a ConfigurationError
+ * when they were asked for (`true`) and it is not installed. Loaded once per process.
+ */
+export async function loadMetricsApi(setting: boolean | undefined): Promise<MetricsApi | undefined> {
+  if (setting === false) return undefined;
+  loading ??= import('@opentelemetry/api').then(
+    (api: OpenTelemetryApi) => ({ api, NoopMeter: api.createNoopMeter().constructor as MetricsApi['NoopMeter'] }),
+    (error: NodeJS.ErrnoException) => {
+      if (error?.code === 'ERR_MODULE_NOT_FOUND' && String(error.message).includes('@opentelemetry/api')) return undefined;
+      throw error;
+    },
+  );
+  const loaded = await loading;
+  if (!loaded && setting === true) {
+    throw new ConfigurationError('metrics', "is true, but the optional peer dependency '@opentelemetry/api' is not installed: npm install @opentelemetry/api (and an OpenTelemetry SDK), or leave metrics unset");
+  }
+  return loaded;
+}
 
 /** One set of instruments per meter; pools share them and tell themselves apart by the `pool` attribute. */
 const instrumentsByMeter = new WeakMap<Meter, Instruments>();
 
 let nextPoolId = 1;
 
-function instrumentsOf(meter: Meter): Instruments {
+function instrumentsOf(meter: Meter, ValueType: OpenTelemetryApi['ValueType']): Instruments {
   let instruments = instrumentsByMeter.get(meter);
   if (instruments) return instruments;
   const ms = { unit: 'ms', valueType: ValueType.DOUBLE, advice: { explicitBucketBoundaries: DURATION_BUCKETS_MS } };
@@ -70,10 +103,11 @@ function instrumentsOf(meter: Meter): Instruments {
  * its listeners go at once; its workers gauge reports zeros at the next collection and is then
  * removed. With a no-op meter (no SDK registered) it does nothing at all.
  */
-export function instrumentPool(pool: ProcessPool, meter: Meter = metrics.getMeter(METER_NAME)): () => void {
+export function instrumentPool(pool: ProcessPool, otel: MetricsApi | undefined, meter: Meter | undefined = otel?.api.metrics.getMeter(METER_NAME)): () => void {
   const poolId = String(nextPoolId++);
-  if (meter instanceof NoopMeter) return () => {};
-  const { calls, duration, queueWait, timeouts, recycles, crashes, workers } = instrumentsOf(meter);
+  if (!otel || !meter || meter instanceof otel.NoopMeter) return () => {};
+  const { ValueType } = otel.api;
+  const { calls, duration, queueWait, timeouts, recycles, crashes, workers } = instrumentsOf(meter, ValueType);
 
   // Attribute objects are built once per distinct value and reused: a call records without allocating.
   const poolAttributes: Attributes = { pool: poolId };

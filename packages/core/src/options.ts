@@ -14,7 +14,7 @@ import { minimalEnvironment, passthroughNames, resolveNetworkIsolation, resolveU
 import { resolvePermissions, type ResolvedPermissions, type WorkerPermissions } from './permissions.js';
 import { resolveLimits, workerLimits, type ResolvedLimits, type ResourceLimits } from './resource-limits.js';
 import { checkRuntime } from './runtime-check.js';
-import { silentLogger, type Logger } from './logger.js';
+import { forPool, silentLogger, type Logger, type PoolLogger } from './logger.js';
 
 export interface ProcessProxyOptions {
   /** Absolute path or file: URL of the module that implements the interface (ESM or CommonJS). */
@@ -53,6 +53,10 @@ export interface ProcessProxyOptions {
   cwd?: string;
   /** Receives the pool's diagnostics and every line workers print. Default: silent. */
   logger?: Logger;
+  /** OpenTelemetry metrics: `true` requires `@opentelemetry/api`, `false` never loads it. Default: reported when the API is installed. */
+  metrics?: boolean;
+  /** Opt-in: idle workers do not keep the host process alive (a forgotten pool lets a script end). Default false. */
+  unref?: boolean;
   /** Retire a worker whose resident memory (native allocations included) reaches this, in MiB. */
   maxMemoryMB?: number;
   /** Retire a worker with this many open handles (file descriptors on Linux). */
@@ -89,6 +93,8 @@ export interface ProcessProxyOptions {
   noNewPrivileges?: boolean;
   /** Linux: empty the workers' capability bounding set: a root host's workers hold no capability (needs CAP_SETPCAP). Default false ('standard' and up: true on a root host). */
   dropCapabilities?: boolean;
+  /** Capture the caller's whole synchronous stack at each call, for the stacks of errors the call fails with (costs several µs per call). Default false: the frames of the async functions awaiting the call, at no cost. */
+  captureCallerStack?: boolean;
 }
 
 export interface RetryOptions {
@@ -124,7 +130,9 @@ export interface ResolvedOptions {
   execArgv: string[];
   env: Record<string, string | undefined>;
   cwd: string | undefined;
-  logger: Logger;
+  logger: PoolLogger;
+  metrics: boolean | undefined;
+  unref: boolean;
   maxMemoryMB: number | undefined;
   maxHandles: number | undefined;
   processRecycleThreshold: number | undefined;
@@ -141,15 +149,16 @@ export interface ResolvedOptions {
   /** The isolation level asked for, if any (its bundle is already in the other options). */
   isolation: IsolationLevel | undefined;
   confinement: ResolvedConfinement | undefined;
+  captureCallerStack: boolean;
 }
 
 const KNOWN = new Set<string>([
   'workerModule', 'workerExport', 'workerOptions', 'minPoolSize', 'maxPoolSize', 'maxQueueSize',
   'methodCallTimeoutMs', 'queueTimeoutMs', 'processStartTimeoutMs', 'shutdownGraceMs', 'maxMessageBytes',
-  'healthIntervalMs', 'execPath', 'execArgv', 'env', 'cwd', 'logger',
+  'healthIntervalMs', 'execPath', 'execArgv', 'env', 'cwd', 'logger', 'metrics', 'unref',
   'maxMemoryMB', 'maxHandles', 'processRecycleThreshold', 'maxProcessLifetimeMs', 'idleTimeoutMs', 'hardMemoryLimitMB', 'warmSpare',
   'limits', 'cgroup', 'retry',
-  'envPassthrough', 'permissions', 'user', 'isolateNetwork',
+  'envPassthrough', 'permissions', 'user', 'isolateNetwork', 'captureCallerStack',
   'isolation', 'namespaces', 'writablePaths', 'noNewPrivileges', 'dropCapabilities',
 ]);
 
@@ -190,6 +199,9 @@ function resolveExpanded(input: ProcessProxyOptions): ResolvedOptions {
     env: environment(input.env, input.envPassthrough),
     cwd: input.cwd === undefined ? undefined : directory(input.cwd),
     logger: logger(input.logger),
+    captureCallerStack: boolean(input, 'captureCallerStack', false),
+    metrics: input.metrics === undefined ? undefined : boolean(input, 'metrics', false),
+    unref: boolean(input, 'unref', false),
     ...recyclingOptions(input),
     retry: retryOptions(input.retry),
     ...osLimitOptions(input),
@@ -211,6 +223,13 @@ function string(input: ProcessProxyOptions, name: keyof ProcessProxyOptions, fal
   const value = input[name];
   if (value === undefined) return fallback;
   if (typeof value !== 'string' || value === '') throw new ConfigurationError(name, `expected a non-empty string, got ${describe(value)}`);
+  return value;
+}
+
+function boolean(input: ProcessProxyOptions, name: keyof ProcessProxyOptions, fallback: boolean): boolean {
+  const value = input[name];
+  if (value === undefined) return fallback;
+  if (typeof value !== 'boolean') throw new ConfigurationError(name, `expected a boolean, got ${describe(value)}`);
   return value;
 }
 
@@ -269,13 +288,14 @@ function directory(value: unknown): string {
   return value;
 }
 
-function logger(value: unknown): Logger {
+function logger(value: unknown): PoolLogger {
   if (value === undefined) return silentLogger;
   const l = value as Record<string, unknown>;
   for (const level of ['debug', 'info', 'warn', 'error']) {
     if (typeof l?.[level] !== 'function') throw new ConfigurationError('logger', `must have a ${level}() method (a pino logger or console both fit)`);
   }
-  return value as Logger;
+  if (l.trace !== undefined && typeof l.trace !== 'function') throw new ConfigurationError('logger', 'trace, when present, must be a method');
+  return forPool(value as Logger);
 }
 
 function describe(value: unknown): string {

@@ -1,9 +1,14 @@
 /**
  * The pool's typed events, and an emitter whose listeners cannot hurt it: a listener that throws
- * is logged and the remaining listeners still run.
+ * (or an async one that rejects) is logged and the remaining listeners still run. Every event of the
+ * pool goes through this emit, including those emitted from inside a worker's state transitions,
+ * which run on the worker's receive path.
+ *
+ * The typing is our own few lines rather than a types-only package (typed-emitter pulled rxjs into
+ * every consumer, and its namespace-style declarations broke `moduleResolution: bundler`/`node10`)
+ * or @types/node's generic EventEmitter (absent from the @types/node versions consumers may have).
  */
 import { EventEmitter } from 'node:events';
-import type TypedEmitter from 'typed-emitter';
 import type { HealthSnapshot } from '@process-sandbox/abstractions';
 import type { Logger } from './logger.js';
 import type { LimitWarning, RecycleReason } from './recycle-policy.js';
@@ -37,23 +42,49 @@ export type PoolEvents = {
   disposed: () => void;
 };
 
-type EventMap = TypedEmitter.EventMap;
+/** Event names to listener signatures. */
+export type EventMap = { [event: string]: (...args: any[]) => void }; // eslint-disable-line @typescript-eslint/no-explicit-any -- listeners' parameters are each event's own
 
-export class SafeEmitter<Events extends EventMap> extends (EventEmitter as { new <E extends EventMap>(): TypedEmitter.default<E> })<Events> {
+/**
+ * EventEmitter's listener methods, typed by an event map. Declared over the class below (interface
+ * merging): types only, nothing runs in between.
+ */
+export interface SafeEmitter<Events extends EventMap> {
+  on<E extends keyof Events & string>(event: E, listener: Events[E]): this;
+  once<E extends keyof Events & string>(event: E, listener: Events[E]): this;
+  off<E extends keyof Events & string>(event: E, listener: Events[E]): this;
+  addListener<E extends keyof Events & string>(event: E, listener: Events[E]): this;
+  prependListener<E extends keyof Events & string>(event: E, listener: Events[E]): this;
+  prependOnceListener<E extends keyof Events & string>(event: E, listener: Events[E]): this;
+  removeListener<E extends keyof Events & string>(event: E, listener: Events[E]): this;
+  removeAllListeners(event?: keyof Events & string): this;
+  listeners<E extends keyof Events & string>(event: E): Events[E][];
+  rawListeners<E extends keyof Events & string>(event: E): Events[E][];
+  listenerCount(event: keyof Events & string): number;
+  eventNames(): (keyof Events & string)[];
+}
+
+// eslint-disable-next-line @typescript-eslint/no-unsafe-declaration-merging -- the interface above only narrows EventEmitter's own methods
+export class SafeEmitter<Events extends EventMap> extends EventEmitter {
   #logger: Logger;
   constructor(logger: Logger) {
     super();
     this.#logger = logger;
   }
 
-  override emit<E extends keyof Events>(event: E, ...args: Parameters<Events[E]>): boolean {
+  override emit<E extends keyof Events & string>(event: E, ...args: Parameters<Events[E]>): boolean {
     // rawListeners: `once` wrappers must run so that they remove themselves.
     const listeners = this.rawListeners(event) as unknown as ((...a: unknown[]) => unknown)[];
+    const failed = (error: unknown): void => {
+      this.#logger.error({ event: String(event), error }, `process-sandbox: a '${String(event)}' listener threw; the pool carries on`);
+    };
     for (const listener of listeners) {
       try {
-        listener.apply(this, args);
+        const result = listener.apply(this, args);
+        // An async listener that rejects would be an unhandled rejection, which ends the host.
+        if (result instanceof Promise) result.catch(failed);
       } catch (error) {
-        this.#logger.error({ event: String(event), error }, `process-sandbox: a '${String(event)}' listener threw; the pool carries on`);
+        failed(error);
       }
     }
     return listeners.length > 0;

@@ -5,14 +5,14 @@
  * stops starting them when they keep dying young (circuit breaker), rolls them onto new code
  * (reload), and takes them all down on dispose.
  */
-import { PoolDisposedError, ResourceLimitError, type HealthSnapshot } from '@process-sandbox/abstractions';
+import { classCodeOf, PoolDisposedError, ResourceLimitError, type HealthSnapshot } from '@process-sandbox/abstractions';
 import type { Call, CallOptions } from './call.js';
-import { CircuitBreaker, YOUNG_CALLS } from './circuit-breaker.js';
+import { CircuitBreaker } from './circuit-breaker.js';
 import { Dispatcher, type WorkerSource } from './dispatcher.js';
 import { sampleProcess, Sampler } from './health-sampler.js';
 import { BusyMemoryWatch } from './memory-watch.js';
 import { guardOnExit, unguard } from './host-exit.js';
-import { silentLogger } from './logger.js';
+import { discards } from './logger.js';
 import { Lease, type LeaseHost } from './lease.js';
 import { reloadOptions, type ReloadOptions, type ResolvedOptions } from './options.js';
 import { SafeEmitter, type PoolEvents } from './pool-events.js';
@@ -83,7 +83,7 @@ export class ProcessPool extends SafeEmitter<PoolEvents> implements WorkerSource
   #timeouts = 0;
   #disposing: Promise<void> | undefined;
   #stopping = false;
-  #breaker: CircuitBreaker;
+  #breaker: CircuitBreaker<WorkerHandle>;
   #breakerTimer: NodeJS.Timeout | undefined;
   #policy: RecyclePolicy;
   readonly #recycles = Object.fromEntries(RECYCLE_REASONS.map((r) => [r, 0])) as Record<RecycleReason, number>;
@@ -98,6 +98,8 @@ export class ProcessPool extends SafeEmitter<PoolEvents> implements WorkerSource
   #sampler: Sampler | undefined;
   #memoryWatch: BusyMemoryWatch<WorkerHandle> | undefined;
   #aheadScheduled = false;
+  /** Workers that have started a call (control calls included): their deaths are not young. */
+  readonly #givenACall = new WeakSet<WorkerHandle>();
 
   constructor(options: ResolvedOptions) {
     super(options.logger);
@@ -264,7 +266,7 @@ export class ProcessPool extends SafeEmitter<PoolEvents> implements WorkerSource
     let starting = 0;
     for (const w of this.#workers) if (!this.#spares.includes(w) && (w.state === 'spawning' || w.state === 'handshaking')) starting++;
     let live = this.#liveCount();
-    for (let missing = waiting - starting; missing > 0 && live < this.#options.maxPoolSize && this.#mayStart(); missing--, live++) this.#spawn();
+    for (let missing = waiting - starting; missing > 0 && live < this.#options.maxPoolSize && this.#startIfAllowed(); missing--, live++);
   }
 
   checkCircuit(): void {
@@ -294,15 +296,17 @@ export class ProcessPool extends SafeEmitter<PoolEvents> implements WorkerSource
   // ─── WorkerObserver: what workers tell us ──────────────────────────────────
 
   onStateChange(worker: WorkerHandle, from: WorkerState, to: WorkerState): void {
-    // Two transitions per call: build no message for the silent default logger.
-    if (this.#options.logger !== silentLogger) this.#options.logger.debug({ pid: worker.pid, from, to }, `process-sandbox: worker ${worker.pid} ${from} → ${to}`);
+    // idle ⇄ busy happens twice per call: trace, and no message built for a logger that drops it.
+    // Every other change is the worker's life: debug.
+    const level = (from === 'idle' && to === 'busy') || (from === 'busy' && to === 'idle') ? 'trace' : 'debug';
+    if (!discards(this.#options.logger, level)) this.#options.logger[level]({ pid: worker.pid, from, to }, `process-sandbox: worker ${worker.pid} ${from} → ${to}`);
     if (to === 'idle') {
       if (from === 'handshaking') {
         this.#methods ??= new Set(worker.methods);
         this.emit('workerReady', { pid: worker.pid, methods: worker.methods });
         this.#sparePlanner.started(Date.now() - worker.startedAt);
-      } else if (worker.calls >= YOUNG_CALLS) {
-        this.#breaker.survived();
+      } else if (worker.calls === 1) {
+        this.#breaker.survived(worker); // its first call: start-up works
       }
       if (worker.lease) return worker.lease.onIdle();
       if (this.#spares.includes(worker)) return; // held back until a worker leaves
@@ -320,13 +324,15 @@ export class ProcessPool extends SafeEmitter<PoolEvents> implements WorkerSource
   }
 
   onCallStarted(worker: WorkerHandle): void {
+    // For the circuit breaker: from now on a death of this worker has a call to blame.
+    if (worker.calls === 0) this.#givenACall.add(worker);
     if (this.#mayGoAhead(worker)) this.#scheduleAhead();
     if (this.#options.warmSpare && this.#sparePlanner.callStarted(performance.now(), this.#liveCount())) this.#ensureSpare();
   }
 
   onCallDone(worker: WorkerHandle): void {
-    // With calls sent ahead a worker may never be idle between calls: its survival counts here too.
-    if (worker.calls >= YOUNG_CALLS) this.#breaker.survived();
+    // With calls sent ahead a worker may never be idle between calls: its first call counts here too.
+    if (worker.calls === 1) this.#breaker.survived(worker);
     // The idle path checks limits in #onIdle; a worker going straight on to its next call, here.
     const reason = worker.generation !== this.#generation ? 'reload' : this.#retireReasonOf(worker);
     if (reason) this.#retire(worker, reason);
@@ -386,8 +392,9 @@ export class ProcessPool extends SafeEmitter<PoolEvents> implements WorkerSource
     return worker;
   }
 
-  #mayStart(): boolean {
-    return !this.#stopping && this.#breaker.mayStart();
+  /** Starts a worker unless the pool is stopping or the circuit breaker says no. */
+  #startIfAllowed(): WorkerHandle | undefined {
+    return this.#stopping ? undefined : this.#breaker.tryStart(() => this.#spawn());
   }
 
   #onWorkerGone(worker: WorkerHandle, to: WorkerState): void {
@@ -402,9 +409,23 @@ export class ProcessPool extends SafeEmitter<PoolEvents> implements WorkerSource
     }
     this.emit('workerExited', exit);
     if (this.#stopping) return;
-    const youngDeath = worker.startError ?? (crashed && worker.calls < YOUNG_CALLS ? new Error(`worker ${worker.pid} crashed after ${worker.calls} call(s): ${worker.endReason ?? `exit code ${worker.exitCode}, signal ${worker.signal}`}`) : undefined);
-    if (youngDeath && worker.generation === this.#generation && this.#breaker.youngDeath(youngDeath)) this.#onCircuitOpen();
+    const youngDeath = worker.generation === this.#generation ? this.#youngDeathOf(worker, crashed) : undefined;
+    if (youngDeath === undefined) this.#breaker.ended(worker);
+    else if (this.#breaker.youngDeath(worker, youngDeath)) this.#onCircuitOpen();
     this.#refill();
+  }
+
+  /**
+   * The circuit breaker judges start-up, not calls (see circuit-breaker.ts): a worker dies young if
+   * it never became ready, or if it crashed after Ready without ever having been given a call. One
+   * that died while a call ran in it was killed by that call (the call's WorkerCrashedError or
+   * CallTimeoutError says so) and does not count; nor does one that completed a call.
+   */
+  #youngDeathOf(worker: WorkerHandle, crashed: boolean): Error | undefined {
+    if (worker.startError) return worker.startError;
+    if (!crashed || this.#givenACall.has(worker)) return undefined;
+    const how = worker.endReason ?? `exit code ${worker.exitCode}, signal ${worker.signal}`;
+    return new Error(`worker ${worker.pid} died after it was ready, before it was given any call: ${how}`);
   }
 
   /** Calls waiting now would wait for the whole back-off: fail them fast; try again when it ends. */
@@ -426,7 +447,7 @@ export class ProcessPool extends SafeEmitter<PoolEvents> implements WorkerSource
   /** Back up to minPoolSize, and to as many workers as the waiting calls need. */
   #refill(): void {
     if (this.#stopping) return;
-    while (this.#liveCount() < this.#options.minPoolSize && this.#mayStart()) this.#spawn();
+    while (this.#liveCount() < this.#options.minPoolSize && this.#startIfAllowed());
     this.demand(this.#dispatcher.queued);
     this.#ensureSpare();
   }
@@ -436,7 +457,7 @@ export class ProcessPool extends SafeEmitter<PoolEvents> implements WorkerSource
     this.emit('callSettled', {
       method: call.method,
       // The class's code, not the instance's: a RemoteError carries the remote error's own code.
-      outcome: error === undefined ? 'success' : String((error.constructor as { code?: unknown }).code ?? error.name),
+      outcome: error === undefined ? 'success' : outcomeOf(error),
       durationMs: performance.now() - call.enqueuedAt,
       queueWaitMs: call.startedAt === undefined ? undefined : call.startedAt - call.enqueuedAt,
     });
@@ -459,7 +480,7 @@ export class ProcessPool extends SafeEmitter<PoolEvents> implements WorkerSource
     this.#recycles[reason]++;
     if (reason !== 'idle' && reason !== 'reload') this.#sparePlanner.retired(Date.now(), Date.now() - worker.startedAt, this.#liveCount());
     this.emit('workerRecycled', { pid: worker.pid, reason });
-    this.#options.logger.info({ pid: worker.pid, reason }, `process-sandbox: recycling worker ${worker.pid} (${reason})`);
+    this.#options.logger.debug({ pid: worker.pid, reason }, `process-sandbox: recycling worker ${worker.pid} (${reason})`);
     worker.stop(reason);
   }
 
@@ -474,7 +495,7 @@ export class ProcessPool extends SafeEmitter<PoolEvents> implements WorkerSource
 
   #ensureSpare(): void {
     if (!this.#options.warmSpare) return;
-    while (this.#spares.length < this.#sparePlanner.wanted && this.#mayStart()) this.#spares.push(this.#spawn());
+    for (let w; this.#spares.length < this.#sparePlanner.wanted && (w = this.#startIfAllowed()); ) this.#spares.push(w);
   }
 
   #removeSpare(worker: WorkerHandle): void {
@@ -538,5 +559,21 @@ export class ProcessPool extends SafeEmitter<PoolEvents> implements WorkerSource
   #removeIdle(worker: WorkerHandle): void {
     const i = this.#idle.indexOf(worker);
     if (i >= 0) this.#idle.splice(i, 1);
+  }
+}
+
+/**
+ * The `outcome` of a failed call: its error class's static code, looked up through the prototype
+ * chain (an own `constructor` property cannot shadow it); a short `name` for an error that is not
+ * the library's. Never throws, and its values are few (they label metrics).
+ */
+function outcomeOf(error: Error): string {
+  const code = classCodeOf(error);
+  if (code !== undefined) return code;
+  try {
+    const name: unknown = error.name;
+    return typeof name === 'string' && name.length <= 64 ? name : 'Error';
+  } catch {
+    return 'Error';
   }
 }

@@ -4,28 +4,57 @@
  *
  * The proxy is an ES Proxy over nothing: any string property is a remote method, except the few
  * names that JavaScript machinery probes (`then`, so that `await proxy` does not hang; `toJSON`;
- * inspection hooks) and every symbol, which are never sent to a worker. (util.inspect formats a
- * Proxy's target without running its traps, so inspecting a proxy never calls a worker either.)
+ * inspection hooks) and every symbol, which are never sent to a worker. util.inspect formats a
+ * Proxy's target without running its traps: the target carries the proxy's self-description.
  */
+import { inspect, type InspectOptionsStylized } from 'node:util';
 import { ConfigurationError } from '@process-sandbox/abstractions';
 import type { CallOptions } from './call.js';
 import { resolveOptions, type ProcessProxyOptions } from './options.js';
 import { ProcessPool, type LeaseOptions } from './pool.js';
 import { guardedPools } from './host-exit.js';
-import { instrumentPool } from './metrics.js';
+import { instrumentPool, loadMetricsApi } from './metrics.js';
 
-/** T with every method returning a promise of its (awaited) result; non-method members dropped. */
+/**
+ * T with every method returning a promise of its (awaited) result; non-method members dropped, and
+ * `then` too (the proxy is never a thenable).
+ *
+ * A method that already returns a promise keeps its signature whole: type parameters and every
+ * overload. A synchronous one is rewritten, and there TypeScript loses its type parameters (they
+ * become their constraints, `unknown` by default) and sees at most four overloads (the last four
+ * declared). To keep a generic method generic, declare it `async` (returning a Promise) in the
+ * interface you give `create<T>()`.
+ */
 export type Remote<T> = {
-  [K in keyof T as T[K] extends (...args: never[]) => unknown ? K : never]: T[K] extends (...args: infer A) => infer R
-    ? (...args: A) => Promise<Awaited<R>>
-    : never;
+  [K in keyof T as K extends 'then' ? never : T[K] extends (...args: never[]) => unknown ? K : never]: RemoteMethod<T[K]>;
 } & AsyncDisposable;
+
+/** One method as the proxy has it (see Remote). */
+export type RemoteMethod<F> = F extends (...args: never[]) => PromiseLike<unknown> ? F : PromisedOverloads<F>;
+
+/**
+ * Up to four overloads of F, each returning a promise. A function with fewer overloads matches the
+ * pattern with some repeated, which an intersection of signatures shrugs off.
+ */
+type PromisedOverloads<F> = F extends {
+  (...args: infer A1): infer R1;
+  (...args: infer A2): infer R2;
+  (...args: infer A3): infer R3;
+  (...args: infer A4): infer R4;
+}
+  ? ((...args: A1) => Promise<Awaited<R1>>) & ((...args: A2) => Promise<Awaited<R2>>) & ((...args: A3) => Promise<Awaited<R3>>) & ((...args: A4) => Promise<Awaited<R4>>)
+  : never;
 
 /** Only the methods of T, without disposal: what `ProcessProxy.with()` returns. */
 export type RemoteMethods<T> = Omit<Remote<T>, typeof Symbol.asyncDispose>;
 
-/** Names that libraries probe on any object; answering them with a remote method would mislead them. */
+/**
+ * Names that libraries probe on any object; answering them with a remote method would mislead them.
+ * They are remote methods only when the worker serves a method of that name, except `then`: a
+ * proxy that were a thenable would be awaited into a call.
+ */
 const NOT_METHODS = new Set(['then', 'catch', 'finally', 'toJSON', 'inspect', 'constructor', 'asymmetricMatch', 'nodeType', '$$typeof', '@@__IMMUTABLE_ITERABLE__@@', '@@__IMMUTABLE_RECORD__@@', 'toString', 'valueOf']);
+const NEVER_METHODS = new Set(['then']);
 
 type Invoke = (method: string, args: unknown[], options: CallOptions | undefined) => Promise<unknown>;
 
@@ -43,10 +72,12 @@ export class ProcessProxy {
 
   /** Starts the pool and resolves once `minPoolSize` workers are ready. */
   static async create<T>(options: ProcessProxyOptions): Promise<Remote<T>> {
-    const pool = new ProcessPool(resolveOptions(options));
-    instrumentPool(pool);
+    const resolved = resolveOptions(options);
+    const otel = await loadMetricsApi(resolved.metrics); // before the pool: a ConfigurationError leaves nothing to clean up
+    const pool = new ProcessPool(resolved);
+    instrumentPool(pool, otel);
     await pool.start();
-    return remote<Remote<T>>({ pool, invoke: (m, a, o) => pool.invoke(m, a, o), options: undefined }, () => pool.dispose());
+    return remote<Remote<T>>({ pool, invoke: (m, a, o) => pool.invoke(m, a, o), options: undefined }, () => pool.dispose(), 'proxy');
   }
 
   /** The pool behind a proxy (or a view or lease of one): stats(), events, reload(), dispose(). */
@@ -62,7 +93,7 @@ export class ProcessProxy {
   static with<P extends object>(proxy: P, options: CallOptions): RemoteMethods<P> {
     const target = targetOf(proxy, 'with');
     const merged = { ...target.options, ...validateCallOptions(options) };
-    return remote<RemoteMethods<P>>({ ...target, options: merged }, undefined);
+    return remote<RemoteMethods<P>>({ ...target, options: merged }, undefined, 'view');
   }
 
   /**
@@ -72,7 +103,7 @@ export class ProcessProxy {
   static async lease<P extends object>(proxy: P, options?: LeaseOptions): Promise<P> {
     const { pool } = targetOf(proxy, 'lease');
     const lease = await pool.lease(options);
-    return remote<P>({ pool, invoke: (m, a, o) => lease.invoke(m, a, o), options: undefined }, () => lease.end());
+    return remote<P>({ pool, invoke: (m, a, o) => lease.invoke(m, a, o), options: undefined }, () => lease.end(), 'lease');
   }
 
   /** Runs `fn` with a proxy pinned to one worker, and ends the lease when `fn` settles. */
@@ -110,14 +141,47 @@ function validateCallOptions(options: CallOptions): CallOptions {
   return options;
 }
 
+type Kind = 'proxy' | 'view' | 'lease';
+
+/**
+ * What a proxy says about itself: to util.inspect (which reads the custom hook from the Proxy's
+ * target, without running a trap), to String() and template literals (Symbol.toPrimitive), and to
+ * Object.prototype.toString (Symbol.toStringTag). Answered here, never by a worker.
+ */
+function selfDescription(pool: ProcessPool, kind: Kind): object {
+  const { workerModule, workerExport, maxPoolSize } = pool.options;
+  const title = kind === 'proxy' ? 'ProcessProxy' : `ProcessProxy ${kind}`;
+  const summary = () => {
+    const { workers, circuit } = pool.stats();
+    const live = workers.filter((w) => w.state !== 'exited' && w.state !== 'crashed');
+    return {
+      module: workerModule,
+      export: workerExport,
+      workers: live.length,
+      busy: live.filter((w) => w.state === 'busy').length,
+      maxPoolSize,
+      state: pool.disposed ? 'disposed' : circuit === 'closed' ? 'open' : `circuit ${circuit}`,
+    };
+  };
+  const described = Object.create(null) as Record<PropertyKey, unknown>;
+  const hidden = (value: unknown) => ({ value, configurable: true, enumerable: false, writable: false });
+  Object.defineProperties(described, {
+    [Symbol.toStringTag]: hidden('ProcessProxy'),
+    [Symbol.toPrimitive]: hidden(() => `[${title} ${workerExport} of ${workerModule}]`),
+    [inspect.custom]: hidden((_depth: number, options: InspectOptionsStylized, inspectValue: typeof inspect) => `${options.stylize(title, 'special')} ${inspectValue(summary(), options)}`),
+  });
+  return described;
+}
+
 /** The ES Proxy itself: every string property is a remote method of `target`. */
-function remote<R>(target: Target, dispose: (() => Promise<void>) | undefined): R {
+function remote<R>(target: Target, dispose: (() => Promise<void>) | undefined, kind: Kind): R {
   const { pool, invoke, options } = target;
   const methods = new Map<string, (...args: unknown[]) => Promise<unknown>>();
-  const proxy = new Proxy(Object.create(null) as object, {
-    get(_target, property) {
-      if (typeof property === 'symbol') return property === Symbol.asyncDispose ? dispose : undefined;
-      if (NOT_METHODS.has(property) && !pool.methods?.has(property)) return undefined;
+  const described = selfDescription(pool, kind);
+  const proxy = new Proxy(described, {
+    get(self, property) {
+      if (typeof property === 'symbol') return property === Symbol.asyncDispose ? dispose : self[property as keyof typeof self];
+      if (NEVER_METHODS.has(property) || (NOT_METHODS.has(property) && !pool.methods?.has(property))) return undefined;
       let method = methods.get(property);
       if (!method) {
         method = (...args: unknown[]) => invoke(property, args, options);
@@ -126,7 +190,7 @@ function remote<R>(target: Target, dispose: (() => Promise<void>) | undefined): 
       return method;
     },
     has(_target, property) {
-      return typeof property === 'string' && (pool.methods?.has(property) ?? false);
+      return typeof property === 'string' && !NEVER_METHODS.has(property) && (pool.methods?.has(property) ?? false);
     },
     ownKeys() {
       return [];

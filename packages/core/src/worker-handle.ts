@@ -22,7 +22,11 @@
 import type { ChildProcess } from 'node:child_process';
 import {
   CallTimeoutError,
+  callableMethods,
+  checkWorkerMessage,
+  describeValue,
   FailureReason,
+  precheckFrame,
   MessageKind,
   MethodNotFoundError,
   PoolDisposedError,
@@ -34,6 +38,7 @@ import {
   type Channel,
   type HealthSnapshot,
   type Message,
+  type WorkerToHost,
 } from '@process-sandbox/abstractions';
 import type { Call } from './call.js';
 import type { HostSample } from './health-sampler.js';
@@ -79,6 +84,7 @@ export class WorkerHandle {
   #pid = 0;
   #runtimePid = 0;
   #endpoint: WorkerEndpoint | undefined;
+  #child: ChildProcess | undefined;
   #channel: Channel | undefined;
   /** The call running in the worker. */
   #call: Call | undefined;
@@ -86,6 +92,8 @@ export class WorkerHandle {
   #ahead: Call | undefined;
   #callTimerMs = 0;
   #methods: readonly string[] = [];
+  /** Ready was accepted once: the state alone cannot tell after EOF. */
+  #wasReady = false;
   readonly #usage = new WorkerUsage();
   readonly #output: WorkerOutput;
   #stateSince = performance.now();
@@ -298,7 +306,23 @@ export class WorkerHandle {
     if (to !== 'spawning' && to !== 'handshaking') this.#clearTimer('start');
     if (to === 'exited' || to === 'crashed' || to === 'stopping') this.#clearTimer('call');
     if (to === 'exited' || to === 'crashed') this.#clearTimer('grace');
+    if (this.options.unref) this.#holdProcessOpen(to !== 'idle');
     this.observer.onStateChange(this, from, to);
+  }
+
+  /**
+   * With the `unref` option: an idle worker (process, output pipes, socket) does not keep the host
+   * alive; a starting, busy or stopping one does, so an awaited call or start is never cut short.
+   */
+  #holdProcessOpen(hold: boolean): void {
+    const child = this.#child;
+    if (!child) return;
+    for (const handle of [child, child.stdout, child.stderr]) {
+      if (!handle) continue;
+      if (hold) (handle as { ref?: () => void }).ref?.();
+      else (handle as { unref?: () => void }).unref?.();
+    }
+    this.#channel?.holdProcessOpen(hold);
   }
 
   #clearTimer(which: 'start' | 'call' | 'grace'): void {
@@ -338,6 +362,7 @@ export class WorkerHandle {
     }
     this.#pid = child.pid ?? 0;
     if (child.pid !== undefined) endpoint.attach(child);
+    this.#child = child;
     child.on('error', (error) => {
       // Spawn failure (ENOENT, EACCES): no 'exit' follows when the process never started.
       this.#endReason ??= `spawning ${options.execPath} failed: ${error.message}`;
@@ -355,12 +380,15 @@ export class WorkerHandle {
     }
     this.#channel = channel;
     channel.setHandlers({
-      onMessage: (message) => this.#onMessage(message),
+      inspect: precheckFrame,
+      onMessage: (message) => this.#receive(message),
+      // A ProtocolError is the worker's fault (a malformed frame, or a message that made the host
+      // throw while acting on it: the Channel turns that into one). Any other error is the socket's:
+      // EPIPE or ECONNRESET from a process that is dying. That is no protocol error and says nothing
+      // of why it died: the channel closes, and the exit status, when it comes, tells the story.
       onError: (error) => {
-        this.#endReason ??= `protocol error: ${error.message}`;
-        if (error instanceof ProtocolError) this.#protocolCause ??= error;
-        this.#stopReason ??= 'protocol';
-        this.#kill('protocol error');
+        if (error instanceof ProtocolError) return this.#protocolError(error);
+        this.options.logger.debug({ pid: this.#pid, error: error.message }, `process-sandbox: pipe of worker ${this.#pid} failed (${error.message}); waiting for its exit status`);
       },
       onClose: () => {
         // Every byte the worker wrote has been read: if it has exited too, the story is complete.
@@ -393,36 +421,72 @@ export class WorkerHandle {
     }
   }
 
-  #onMessage(message: Message): void {
+  /**
+   * The host's half of the gate (see validate.ts for the other half): the message has the shape of
+   * its kind, now it must be expected — the right kind for the state, an id that answers the call in
+   * flight. Anything else ends the worker as a protocol error; nothing here acts on an unchecked field.
+   */
+  #receive(raw: Message): void {
+    // After a protocol error nothing more from this worker is believed, not even a reply that looks right.
+    if (this.terminal || this.#protocolCause !== undefined) return;
+    let message: WorkerToHost;
+    try {
+      message = checkWorkerMessage(raw);
+    } catch (error) {
+      if (error instanceof ProtocolError) return this.#protocolError(error);
+      throw error; // a bug of ours: the Channel turns it into a ProtocolError of this worker
+    }
     switch (message[0]) {
       case MessageKind.Ready:
         if (this.#state !== 'handshaking') return this.#protocolError('Ready outside the handshake');
-        // Non-empty by construction (the worker refuses an implementation without methods): it also
-        // records that this worker was ready once, which the state alone cannot tell after EOF.
-        this.#methods = message[1];
-        this.#recordHealth(message[2]);
-        this.#transition('idle');
-        this.#readyResolve();
-        if (this.#stopReason !== undefined) this.#shutdown();
-        return;
+        return this.#onReady(message[1], message[2]);
       case MessageKind.Result:
-        return this.#settle(message[1], message[3], (call) => call.resolve(message[2]));
+        if (this.#state === 'handshaking') return this.#protocolError('Result during the handshake');
+        return this.#settle(message[1], message[3], false, (call) => call.resolve(message[2]));
       case MessageKind.Failure: {
         const [, id, error, reason, health] = message;
-        if (id === 0) {
-          // Not a reply: a start failure or a fatal error. The process exits right after; #onExit
-          // settles whatever was in flight, with this as the cause.
-          this.#fatalError = error;
-          this.#endReason = reason === FailureReason.StartFailed ? error.message : `${reason === FailureReason.Fatal ? 'fatal error' : 'failure'}: ${error.name}: ${error.message}`;
-          return;
-        }
-        return this.#settle(id, health, (call) => call.reject(this.#failureError(call, error, reason)));
+        if (id === 0) return this.#onEndingFailure(error, reason);
+        if (this.#state === 'handshaking') return this.#protocolError(`Failure for call ${id} during the handshake`);
+        if (reason === FailureReason.StartFailed || reason === FailureReason.Fatal) return this.#protocolError(`Failure with reason ${reason} for call ${id} (only id 0 may carry it)`);
+        return this.#settle(id, health, reason === FailureReason.Cancelled, (call) => call.reject(this.#failureError(call, error, reason)));
       }
       case MessageKind.Health:
+        if (this.#state === 'handshaking') return this.#protocolError('Health during the handshake');
         return this.#recordHealth(message[1]);
       default:
-        return this.#protocolError(`unexpected message kind ${message[0]} from the worker`);
+        return this.#protocolError(`unexpected message kind ${describeValue(message[0])} from the worker`);
     }
+  }
+
+  #onReady(listed: string[], health: HealthSnapshot): void {
+    // Reserved names (then) are dropped from what the host will call, not refused: see validate.ts.
+    const methods = callableMethods(listed);
+    if (methods.length !== listed.length) {
+      this.options.logger.warn({ pid: this.#pid, dropped: listed.filter((m) => !methods.includes(m)) }, `process-sandbox: worker ${this.#pid} lists reserved method names that will not be callable through the proxy`);
+    }
+    this.#methods = methods;
+    this.#recordHealth(health);
+    if (this.#state !== 'handshaking') return; // its health alone ended it (hard memory limit): never ready
+    this.#wasReady = true;
+    this.#transition('idle');
+    this.#readyResolve();
+    if (this.#stopReason !== undefined) this.#shutdown();
+  }
+
+  /**
+   * A Failure with id 0 belongs to no call: a start failure (during the handshake only) or a fatal
+   * error. The process exits right after; #onExit settles whatever was in flight, with it as the cause.
+   */
+  #onEndingFailure(error: Error, reason: FailureReason): void {
+    if (reason === FailureReason.StartFailed) {
+      if (this.#state !== 'handshaking') return this.#protocolError('a start failure after the handshake');
+      this.#fatalError ??= error;
+      this.#endReason ??= clip(error.message);
+      return;
+    }
+    if (reason !== FailureReason.Fatal) return this.#protocolError(`Failure with id 0 and reason ${reason} (only StartFailed or Fatal may have no call)`);
+    this.#fatalError ??= error;
+    this.#endReason ??= clip(`fatal error: ${error.name}: ${error.message}`);
   }
 
   #failureError(call: Call, error: Error, reason: FailureReason): Error {
@@ -441,10 +505,13 @@ export class WorkerHandle {
    * error. The call sent ahead, if any, has started the moment this reply was written: it becomes
    * the running call.
    */
-  #settle(id: number, health: HealthSnapshot | null, settle: (call: Call) => void): void {
+  #settle(id: number, health: HealthSnapshot | null, cancelled: boolean, settle: (call: Call) => void): void {
     const ahead = this.#ahead;
     if (ahead?.cancelRequested && ahead.id === id) {
+      // Only the Cancelled answer may come for a call still ahead: anything else would be out of order.
+      if (!cancelled) return this.#protocolError(`reply to call ${id}, which was sent ahead and has not started`);
       this.#ahead = undefined; // dropped unrun by the worker, as asked; its caller already has its AbortError
+      if (health) this.#recordHealth(health);
       return;
     }
     const call = this.#call;
@@ -452,6 +519,7 @@ export class WorkerHandle {
       // Never settle some other call: log, and treat the worker as broken.
       return this.#protocolError(`reply to call ${id}, but ${call ? `call ${call.id}` : 'no call'} is in flight`);
     }
+    if (cancelled) return this.#protocolError(`call ${id} answered as cancelled, but it was running`);
     this.#call = undefined;
     if (!call.control) this.#calls++;
     settle(call);
@@ -477,8 +545,12 @@ export class WorkerHandle {
     this.observer.onHealth(this, health);
   }
 
-  #protocolError(why: string): void {
-    this.#protocolCause ??= new ProtocolError(why);
+  /** The worker broke the protocol: it is killed; its running call rejects with WorkerCrashedError caused by the ProtocolError. */
+  #protocolError(problem: string | ProtocolError): void {
+    if (this.terminal) return;
+    const error = typeof problem === 'string' ? new ProtocolError(problem) : problem;
+    const why = error.message;
+    this.#protocolCause ??= error;
     this.options.logger.error({ pid: this.#pid, why }, `process-sandbox: protocol error from worker ${this.#pid}: ${why}`);
     this.#endReason ??= `protocol error: ${why}`;
     this.#stopReason ??= 'protocol';
@@ -543,7 +615,7 @@ export class WorkerHandle {
     // Leftovers in its group (children it spawned and never reaped) go with it.
     if (this.#pid) killProcessGroup(this.#pid);
 
-    const wasReady = this.#methods.length > 0;
+    const wasReady = this.#wasReady;
     const call = this.#call;
     this.#call = undefined;
     this.#interruptedMethod = call?.control ? undefined : call?.method;
@@ -559,7 +631,8 @@ export class WorkerHandle {
     if (!wasReady) {
       const how = signal ? `signal ${signal}` : `exit code ${code}`;
       const reason = this.#endReason ?? `the worker process exited (${how}) before it was ready`;
-      this.#startError = new WorkerStartError(reason, this.#output.stderrTail.trimEnd(), this.#pid || undefined, this.#fatalError ? { cause: this.#fatalError } : undefined);
+      const startCause = this.#fatalError ?? this.#protocolCause;
+      this.#startError = new WorkerStartError(reason, this.#output.stderrTail.trimEnd(), this.#pid || undefined, startCause ? { cause: startCause } : undefined);
       this.#readyReject(this.#startError);
     }
     // Exited as asked: after Shutdown, or killed by us for a reason that is not a fault. A worker
@@ -579,4 +652,10 @@ export class WorkerHandle {
   get endReason(): string | undefined {
     return this.#endReason;
   }
+}
+
+/** The worker's own words become part of the host's error messages: a bounded part of them. */
+const MAX_DETAIL_CHARS = 4096;
+function clip(text: string): string {
+  return text.length <= MAX_DETAIL_CHARS ? text : `${text.slice(0, MAX_DETAIL_CHARS)}… (${text.length - MAX_DETAIL_CHARS} more characters)`;
 }

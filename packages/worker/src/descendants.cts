@@ -15,6 +15,9 @@ interface ProcEntry {
 }
 
 function processTable(): ProcEntry[] {
+  // Only Linux's /proc is this process's: under Wine, "/proc" is the Linux host's, whose pids are not
+  // Windows pids (killing by them would hit unrelated processes).
+  if (process.platform !== 'linux') return [];
   let entries: string[];
   try {
     entries = readdirSync('/proc');

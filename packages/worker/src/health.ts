@@ -15,7 +15,9 @@ function countHandles(now: number): number {
   if (now - handlesAt < HANDLES_TTL_MS) return handles;
   handlesAt = now;
   try {
-    // Linux (and anything with procfs): every open descriptor, native ones included.
+    // Linux (and anything with procfs): every open descriptor, native ones included. Never on
+    // Windows: under Wine, "/proc" is the Linux one, which would count Wine's descriptors.
+    if (process.platform === 'win32') throw new Error('no procfs');
     handles = readdirSync('/proc/self/fd').length - 1; // minus the one readdir itself held
   } catch {
     // Elsewhere: libuv's active handles (sockets, timers, files opened through fs streams).

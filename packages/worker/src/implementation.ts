@@ -2,11 +2,20 @@
  * Turns (module, export, options) into the object whose methods the worker serves.
  *
  * A class is instantiated with `new`, a plain object is used as is, any other function is a
- * factory called once (and awaited). Every failure is a StartupFailure whose message says what
- * to fix; the worker reports it to the host as a start failure.
+ * factory called once; a factory that returns a Promise (an async function) is awaited. Every
+ * failure is a StartupFailure whose message says what to fix; the worker reports it to the host as
+ * a start failure.
+ *
+ * An implementation is never awaited itself: an instance or object with a `then()` method is a
+ * perfectly good implementation (a query builder, a lazy client), and awaiting it would call its
+ * then(), which need not settle anything. So instances travel boxed (`{ instance }`) through
+ * promises, and only a real Promise returned by a factory is awaited. (A Promise that resolves to
+ * an object with then() has already adopted it by the time we see it: JavaScript gives no way to
+ * tell; such a factory must return its object synchronously.)
  */
 import { isAbsolute } from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { types } from 'node:util';
 
 export class StartupFailure extends Error {
   override name = 'StartupFailure';
@@ -16,8 +25,34 @@ export type Implementation = Record<string, unknown>;
 
 /** Builds implementation instances: the first at start-up, then one per session that asks for a fresh one. */
 export interface ImplementationSource {
-  /** A new instance (a class is instantiated again, a factory called again; a plain object is itself). */
-  create(): Promise<Implementation>;
+  /** A new instance (a class is instantiated again, a factory called again; a plain object is itself), boxed: see above. */
+  create(): Promise<{ instance: Implementation }>;
+}
+
+/**
+ * True when `error` says that the module at `url` itself does not exist (not one it imports).
+ * Compared as URLs, or else as the platform's own path (Node's message names `C:\\...` on
+ * Windows), never by assuming POSIX slashes.
+ */
+function isMissing(error: unknown, url: string): boolean {
+  const { code, url: missing } = error as { code?: string; url?: unknown };
+  if (code !== 'ERR_MODULE_NOT_FOUND') return false;
+  if (typeof missing === 'string') return sameUrl(missing, url);
+  let path: string;
+  try {
+    path = fileURLToPath(url);
+  } catch {
+    return false;
+  }
+  return String((error as Error).message).includes(`'${path}'`);
+}
+
+function sameUrl(a: string, b: string): boolean {
+  try {
+    return new URL(a).href === new URL(b).href;
+  } catch {
+    return false;
+  }
 }
 
 export async function loadImplementation(workerModule: string, workerExport: string, options: unknown): Promise<{ implementation: Implementation; source: ImplementationSource }> {
@@ -28,8 +63,7 @@ export async function loadImplementation(workerModule: string, workerExport: str
   try {
     namespace = (await import(url)) as Record<string, unknown>;
   } catch (error) {
-    const code = (error as { code?: string }).code;
-    if (code === 'ERR_MODULE_NOT_FOUND' && String((error as Error).message).includes(workerModule.replace(/^file:\/\//, ''))) {
+    if (isMissing(error, url)) {
       throw new StartupFailure(`workerModule not found: ${workerModule}`, { cause: error });
     }
     throw new StartupFailure(`loading ${workerModule} threw: ${describe(error)}`, { cause: error });
@@ -51,7 +85,9 @@ export async function loadImplementation(workerModule: string, workerExport: str
       async create() {
         let instance: unknown;
         try {
-          instance = asClass ? new (fn as unknown as new (o: unknown) => unknown)(options) : await fn(options);
+          instance = asClass ? new (fn as unknown as new (o: unknown) => unknown)(options) : fn(options);
+          // Only a real Promise is awaited: an object that merely has then() is the implementation.
+          if (!asClass && types.isPromise(instance)) instance = await instance;
         } catch (error) {
           const what = asClass ? `the constructor of '${workerExport}'` : `the factory '${workerExport}'`;
           throw new StartupFailure(`${what} threw: ${describe(error)}`, { cause: error });
@@ -59,15 +95,15 @@ export async function loadImplementation(workerModule: string, workerExport: str
         if (typeof instance !== 'object' || instance === null) {
           throw new StartupFailure(`the factory '${workerExport}' returned ${instance === null ? 'null' : typeof instance}; it must return an object with methods`);
         }
-        return instance as Implementation;
+        return { instance: instance as Implementation };
       },
     };
   } else if (typeof exported === 'object') {
-    source = { create: async () => exported as Implementation };
+    source = { create: async () => ({ instance: exported as Implementation }) };
   } else {
     throw new StartupFailure(`export '${workerExport}' is a ${typeof exported}; expected a class, an object or a factory function`);
   }
-  const implementation = await source.create();
+  const { instance: implementation } = await source.create();
   if (methodNames(implementation).length === 0) {
     throw new StartupFailure(`export '${workerExport}' has no methods to call`);
   }
@@ -81,12 +117,16 @@ export async function disposeImplementation(instance: Implementation): Promise<v
   if (typeof dispose === 'function') await dispose.call(instance);
 }
 
-/** Own and inherited method names, without `constructor` and without Object.prototype's. */
+/**
+ * Own and inherited method names, without `constructor`, without Object.prototype's, and without
+ * `then`: a proxy with a then() would be a thenable, and `await`ing it (or returning it from an
+ * async function) would call the worker instead of resolving to the proxy.
+ */
 export function methodNames(instance: object): string[] {
   const names = new Set<string>();
   for (let o: object | null = instance; o !== null && o !== Object.prototype; o = Object.getPrototypeOf(o)) {
     for (const name of Object.getOwnPropertyNames(o)) {
-      if (name === 'constructor') continue;
+      if (name === 'constructor' || name === 'then') continue;
       const descriptor = Object.getOwnPropertyDescriptor(o, name);
       // Accessors are not methods, and reading them could run user code.
       if (descriptor && 'value' in descriptor && typeof descriptor.value === 'function') names.add(name);

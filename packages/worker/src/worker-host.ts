@@ -2,6 +2,13 @@
  * The worker side of the protocol: says hello, loads the implementation when told, then serves
  * invocations strictly one at a time in arrival order. An async method is awaited before the next
  * call starts, whatever the host sends meanwhile.
+ *
+ * An uncaught exception or unhandled rejection is fatal, as in plain Node: the worker reports it
+ * (Failure with id 0), starts nothing more, sends nothing more, and exits with code 70. The host
+ * fails the call that was running, if one was, and runs the calls sent ahead elsewhere. To blame
+ * the right call, a call's reply is written only after Node has reported the rejections the call
+ * left unhandled (one event-loop turn later): a rejection a method leaves behind fails that method's
+ * call, never the next one.
  */
 import type { Socket } from 'node:net';
 import {
@@ -10,8 +17,8 @@ import {
   frameMessage,
   MessageKind,
   PROTOCOL_VERSION,
+  readRemoteError,
 
-  type FailureMessage,
   type InvokeMessage,
   type Message,
   type SessionCloseMessage,
@@ -19,6 +26,7 @@ import {
   type WorkerSettings,
 } from '@process-sandbox/abstractions';
 import { healthSnapshot, replyHealth } from './health.js';
+import { failureFrame, reportableError, resultEncodeOptions } from './reported-error.js';
 import { disposeImplementation, loadImplementation, methodNames, StartupFailure, type Implementation, type ImplementationSource } from './implementation.js';
 
 type Work = InvokeMessage | SessionOpenMessage | SessionCloseMessage;
@@ -39,10 +47,16 @@ export class WorkerHost {
   readonly #sessions = new Map<number, Implementation>();
   readonly #pending: Work[] = [];
   #running = false;
+  /** The call being served, for the report of a fatal error. */
+  #current: { id: number; method: string } | undefined;
+  /** A fatal error happened: start nothing, send nothing but its report, exit. */
+  #dying = false;
   #shuttingDown = false;
   #exiting = false;
   #calls = 0;
   #healthTimer: NodeJS.Timeout | undefined;
+  /** How a result is encoded: within the channel's maxMessageBytes (known once Init came), paths named. */
+  readonly #resultOptions = resultEncodeOptions(() => this.#channel.maxMessageBytes);
 
   /** Resolves when the worker may load the implementation (its parent-death guard is armed). */
   readonly #beforeLoad: Promise<unknown>;
@@ -78,7 +92,7 @@ export class WorkerHost {
         const i = this.#pending.findIndex((w) => w[0] === MessageKind.Invoke && w[1] === message[1]);
         if (i >= 0) {
           this.#pending.splice(i, 1);
-          this.#channel.sendFrame(this.#failureFrame(message[1], new Error('cancelled before it started'), FailureReason.Cancelled));
+          this.#sendFrame(this.#failureFrame(message[1], new Error('cancelled before it started'), FailureReason.Cancelled));
         }
         return;
       }
@@ -101,17 +115,17 @@ export class WorkerHost {
       this.#channel.end(this.#failureFrame(0, failure, FailureReason.StartFailed), () => this.#exit(WorkerExitCode.StartFailed));
       return;
     }
-    this.#channel.send([MessageKind.Ready, methodNames(this.#implementation), healthSnapshot(0)]);
+    this.#send([MessageKind.Ready, methodNames(this.#implementation), healthSnapshot(0)]);
     if (settings.healthIntervalMs > 0) {
       this.#healthTimer = setInterval(() => {
-        if (!this.#running) this.#channel.send([MessageKind.Health, healthSnapshot(this.#calls)]);
+        if (!this.#running) this.#send([MessageKind.Health, healthSnapshot(this.#calls)]);
       }, settings.healthIntervalMs).unref();
     }
     this.#pump();
   }
 
   #pump(): void {
-    if (this.#running || this.#implementation === undefined) return;
+    if (this.#running || this.#implementation === undefined || this.#dying) return;
     const next = this.#pending.shift();
     if (next !== undefined) {
       this.#running = true;
@@ -127,10 +141,10 @@ export class WorkerHost {
 
   async #openSession([, id, session, fresh]: SessionOpenMessage): Promise<void> {
     try {
-      this.#sessions.set(session, fresh ? await this.#source!.create() : this.#implementation!);
-      this.#channel.send([MessageKind.Result, id, null, replyHealth(this.#calls)]);
+      this.#sessions.set(session, fresh ? (await this.#source!.create()).instance : this.#implementation!);
+      this.#send([MessageKind.Result, id, null, replyHealth(this.#calls)]);
     } catch (error) {
-      this.#channel.sendFrame(this.#failureFrame(id, error, FailureReason.Thrown));
+      this.#sendFrame(this.#failureFrame(id, error, FailureReason.Thrown));
     }
   }
 
@@ -139,56 +153,56 @@ export class WorkerHost {
     this.#sessions.delete(session);
     try {
       if (instance !== undefined && instance !== this.#implementation) await disposeImplementation(instance);
-      this.#channel.send([MessageKind.Result, id, null, replyHealth(this.#calls)]);
+      this.#send([MessageKind.Result, id, null, replyHealth(this.#calls)]);
     } catch (error) {
-      this.#channel.sendFrame(this.#failureFrame(id, error, FailureReason.Thrown));
+      this.#sendFrame(this.#failureFrame(id, error, FailureReason.Thrown));
     }
   }
 
   async #invoke([, id, method, args, session]: InvokeMessage): Promise<void> {
     const implementation = session ? this.#sessions.get(session) : this.#implementation!;
     if (implementation === undefined) {
-      this.#channel.sendFrame(this.#failureFrame(id, new Error(`no open session ${session}`), FailureReason.Thrown));
+      this.#sendFrame(this.#failureFrame(id, new Error(`no open session ${session}`), FailureReason.Thrown));
       return;
     }
     const fn = implementation[method];
     if (typeof fn !== 'function' || method === 'constructor') {
       const error = new Error(`no method '${method}'`);
-      this.#channel.sendFrame(this.#failureFrame(id, error, FailureReason.MethodNotFound));
+      this.#sendFrame(this.#failureFrame(id, error, FailureReason.MethodNotFound));
       return;
     }
-    let value: unknown;
-    try {
-      value = await (fn as (...a: unknown[]) => unknown).apply(implementation, args);
-    } catch (error) {
-      this.#calls++;
-      this.#channel.sendFrame(this.#failureFrame(id, error, FailureReason.Thrown));
-      return;
-    }
-    this.#calls++;
+    this.#current = { id, method };
     let frame: Buffer;
     try {
-      frame = frameMessage([MessageKind.Result, id, value, replyHealth(this.#calls)]);
+      const value = await (fn as (...a: unknown[]) => unknown).apply(implementation, args);
+      this.#calls++;
+      try {
+        frame = frameMessage([MessageKind.Result, id, value, replyHealth(this.#calls)], this.#resultOptions);
+      } catch (error) {
+        frame = this.#failureFrame(id, error, FailureReason.Unserializable);
+      }
     } catch (error) {
-      frame = this.#failureFrame(id, error, FailureReason.Unserializable);
+      this.#calls++;
+      frame = this.#failureFrame(id, error, FailureReason.Thrown);
     }
-    this.#channel.sendFrame(frame);
+    await afterRejectionsReported();
+    this.#current = undefined;
+    this.#sendFrame(frame);
   }
 
-  /** A failure frame that always encodes: if the error's own properties cannot cross, they are dropped. */
+  /** Sends unless a fatal error ended the conversation (its report is the last frame). */
+  #send(message: Message): void {
+    if (!this.#dying) this.#channel.send(message);
+  }
+
+  #sendFrame(frame: Buffer): void {
+    if (!this.#dying) this.#channel.sendFrame(frame);
+  }
+
+  /** A failure frame that always encodes, whatever was thrown (see reported-error.ts). */
   #failureFrame(id: number, thrown: unknown, reason: FailureReason): Buffer {
-    const error = toError(thrown);
     const health = this.#implementation ? replyHealth(this.#calls) : null;
-    const message: FailureMessage = [MessageKind.Failure, id, error, reason, health];
-    try {
-      return frameMessage(message);
-    } catch (encodeError) {
-      const plain = new Error(error.message);
-      plain.name = error.name;
-      plain.stack = error.stack;
-      (plain as { unserializableProps?: string }).unserializableProps = (encodeError as Error).message;
-      return frameMessage([MessageKind.Failure, id, plain, reason === FailureReason.Thrown ? reason : FailureReason.Unserializable, health]);
-    }
+    return failureFrame(id, thrown, reason, health, this.#channel.maxMessageBytes);
   }
 
   async #shutdown(): Promise<void> {
@@ -205,11 +219,20 @@ export class WorkerHost {
   }
 
   #fatal(thrown: unknown, what: string): void {
-    if (this.#exiting) return;
-    const error = toError(thrown);
+    if (this.#exiting || this.#dying) return;
+    this.#dying = true;
+    if (this.#healthTimer) clearInterval(this.#healthTimer);
+    const when = this.#current ? `while running ${this.#current.method}() (call ${this.#current.id})` : this.#implementation ? 'while idle' : 'while starting';
     // stderr first and synchronously: it reaches the host's logger even if the pipe write is lost.
-    process.stderr.write(`[process-sandbox worker] ${what}: ${error.stack ?? error.message}\n`);
-    this.#channel.end(this.#failureFrame(0, error, FailureReason.Fatal), () => this.#exit(WorkerExitCode.Fatal));
+    // Read without running the thrown value's code: this handler must not throw.
+    process.stderr.write(`[process-sandbox worker] ${what} ${when}: ${describeThrown(thrown)}\n`);
+    let report: Buffer | undefined;
+    try {
+      report = this.#failureFrame(0, thrown, FailureReason.Fatal);
+    } catch {
+      // the report cannot be built: the exit code and stderr say it
+    }
+    this.#channel.end(report, () => this.#exit(WorkerExitCode.Fatal));
     setTimeout(() => this.#exit(WorkerExitCode.Fatal), 500).unref();
   }
 
@@ -222,19 +245,16 @@ export class WorkerHost {
   }
 }
 
-function toError(thrown: unknown): Error {
-  if (thrown instanceof Error) return thrown;
-  const error = new Error(typeof thrown === 'string' ? thrown : `non-Error value thrown: ${safeString(thrown)}`);
-  error.name = 'NonErrorThrown';
-  (error as { thrown?: unknown }).thrown = thrown;
-  return error;
+/**
+ * Resolves after Node has reported the promise rejections left unhandled so far: it does so once
+ * the microtask queue is empty, before the event loop moves on to the check phase.
+ */
+function afterRejectionsReported(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
 }
 
-function safeString(value: unknown): string {
-  try {
-    return typeof value === 'object' ? JSON.stringify(value) : String(value);
-  } catch {
-    return Object.prototype.toString.call(value);
-  }
+/** A thrown value's stack or message for stderr, bounded, never running its code. */
+function describeThrown(thrown: unknown): string {
+  const view = readRemoteError(thrown);
+  return view.stack ?? `${view.name}: ${view.message}`;
 }
-

@@ -1,0 +1,47 @@
+/**
+ * The codec replaces and reads private members of @msgpack/msgpack's Encoder and Decoder (see
+ * codec.ts). The version is pinned exactly in package.json; this check, run when the package is
+ * imported (index.ts), fails loudly and clearly if the installed copy is not what the codec was
+ * written for, rather than letting it misbehave (an `undefined` turning into `null`, limits not
+ * enforced).
+ */
+import { Decoder, Encoder } from '@msgpack/msgpack';
+import { decodeValue, encodeValue, MAX_DEPTH, type DecoderInternals } from './codec.js';
+import { SerializationError } from './errors.js';
+
+/**
+ * Throws a clear error if @msgpack/msgpack's Encoder or Decoder no longer has the private members
+ * the codec replaces, or if the codec built on them no longer behaves (undefined kept, size limit
+ * and depth limit enforced). Run once at import; exported for the test that proves it can fail.
+ */
+export function checkCodecInternals(EncoderClass: unknown = Encoder, DecoderClass: unknown = Decoder): void {
+  const fail = (what: string): never => {
+    throw new Error(`process-sandbox: @msgpack/msgpack is not the version the codec was written for (3.1.3, pinned in @process-sandbox/abstractions): ${what}. Reinstall the pinned version.`);
+  };
+  const encoderProto = (EncoderClass as { prototype?: Record<string, unknown> }).prototype ?? {};
+  for (const name of ['doEncode', 'encodeExtension', 'ensureBufferSizeToWrite', 'resizeBuffer', 'encodeSharedRef']) {
+    if (typeof encoderProto[name] !== 'function') fail(`Encoder has no method ${name}()`);
+  }
+  const decoderProto = (DecoderClass as { prototype?: Record<string, unknown> }).prototype ?? {};
+  for (const name of ['pushArrayState', 'pushMapState', 'decode']) {
+    if (typeof decoderProto[name] !== 'function') fail(`Decoder has no method ${name}()`);
+  }
+  if (EncoderClass !== Encoder || DecoderClass !== Decoder) return; // a stand-in under test: the members were the point
+  const probe = new Decoder() as unknown as DecoderInternals;
+  if (typeof probe.stack?.length !== 'number') fail('Decoder has no stack.length');
+  const back = decodeValue(Buffer.from(encodeValue({ u: undefined }))) as Record<string, unknown>;
+  if (!Object.hasOwn(back, 'u') || back.u !== undefined) fail('undefined did not survive a round trip');
+  const refused = (run: () => unknown): boolean => {
+    try {
+      run();
+      return false;
+    } catch (error) {
+      return error instanceof SerializationError;
+    }
+  };
+  if (!refused(() => encodeValue(new Array(64).fill(1), { maxBytes: 16 }))) fail('the encode size limit is not enforced');
+  let deep: unknown = 1;
+  for (let i = 0; i < MAX_DEPTH + 1; i++) deep = [deep];
+  if (!refused(() => decodeValue(new Uint8Array(MAX_DEPTH + 2).fill(0x91)))) fail('the decode depth limit is not enforced');
+  if (!refused(() => encodeValue(deep))) fail('the encode depth limit is not enforced');
+}
