@@ -24,7 +24,7 @@
  * process group and tree) is unshare; the one that runs node is its only child (forkedChild), which
  * the health sampler and the memory watch read instead.
  */
-import { readFileSync, realpathSync } from 'node:fs';
+import { accessSync, constants, readFileSync, realpathSync } from 'node:fs';
 import { isAbsolute, normalize } from 'node:path';
 import { ConfigurationError } from '@process-sandbox/abstractions';
 import { effectiveCapabilities, findTool, hasCapability, probe, type ResolvedUser, type Wrapper } from './isolation.js';
@@ -54,6 +54,16 @@ export interface ResolvedConfinement {
 }
 
 const CAP_SETPCAP = 8n;
+const SH = '/bin/sh';
+
+function isExecutable(path: string): boolean {
+  try {
+    accessSync(path, constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
 const CAP_SYS_ADMIN = 21n;
 const NAMESPACE_KEYS = ['pid', 'mount', 'ipc', 'uts'] as const;
 
@@ -88,6 +98,8 @@ export function resolveConfinement(input: ConfinementInput): ResolvedConfinement
       mountTool = findTool('mount');
       if (!mountTool) throw new ConfigurationError('namespaces.mount', "needs util-linux's mount on the PATH, and none was found");
     }
+    // The read-only remounts (and, with a cgroup, the wait before the PID namespace's fork) are sh scripts.
+    if ((ns.mount || ns.pid) && !isExecutable(SH)) throw new ConfigurationError(ns.mount ? 'namespaces.mount' : 'namespaces.pid', `needs ${SH}, which is not an executable here`);
     const args = namespaceArgs({ ...ns, unshare } as ResolvedConfinement);
     const why = probe(unshare, [...args, '--', 'true']);
     if (why !== undefined) {
@@ -212,9 +224,9 @@ export interface CgroupGate {
 export function confinementWrappers(c: ResolvedConfinement, user: ResolvedUser | undefined, cgroup?: CgroupGate): Wrapper[] {
   const wrappers: Wrapper[] = [];
   if (c.pid) wrappers.push([c.setpriv!, '--pdeathsig', 'SIGKILL', '--']);
-  if (c.pid && cgroup) wrappers.push(['/bin/sh', '-c', CGROUP_GATE, 'process-sandbox-cgroup-gate', cgroup.name, String(cgroup.hierarchies)]);
+  if (c.pid && cgroup) wrappers.push([SH, '-c', CGROUP_GATE, 'process-sandbox-cgroup-gate', cgroup.name, String(cgroup.hierarchies)]);
   if (c.unshare) wrappers.push([c.unshare, ...namespaceArgs(c), '--']);
-  if (c.mount) wrappers.push(['/bin/sh', '-c', MOUNT_SETUP, 'process-sandbox-mounts', c.mountTool!, c.writablePaths.join('\n')]);
+  if (c.mount) wrappers.push([SH, '-c', MOUNT_SETUP, 'process-sandbox-mounts', c.mountTool!, c.writablePaths.join('\n')]);
   const last: string[] = [];
   if (user) last.push('--regid', String(user.gid), '--reuid', String(user.uid), '--clear-groups');
   if (c.noNewPrivileges) last.push('--no-new-privs');
