@@ -276,6 +276,16 @@ describe('isolation levels and confinements', function () {
       expect(await proxy.write('/tmp/x')).to.equal('ERR_ACCESS_DENIED');
     });
 
+    it('with another user: the namespaces and mounts are made as root, then the worker runs as that user', async () => {
+      const proxy = await createProxy({ ...maximumModel, user: { uid: 65534, gid: 65534 } });
+      const inside = await proxy.status(['Uid', 'CapEff', 'CapBnd', 'NoNewPrivs']);
+      expect(inside.Uid.split(/\s+/)[0]).to.equal('65534');
+      expect(inside).to.include({ CapEff: ZERO_CAPS, CapBnd: ZERO_CAPS, NoNewPrivs: '1' });
+      expect(await proxy.pid()).to.equal(1);
+      expect(await proxy.netDevices()).to.deep.equal(['lo']);
+      expect(cmdline(workerOf(proxy).pid)).to.match(/unshare/);
+    });
+
     it('every confinement at once, seen from inside', async () => {
       const proxy = await createProxy(maximumModel);
       expect(await proxy.pid()).to.equal(1);
