@@ -319,6 +319,13 @@ describe('isolation levels and confinements', function () {
           expect(sampled).to.be.above(rssOf(runtime) / 2).and.below(rssOf(runtime) * 2);
         });
 
+        it('with limits: the rlimits hold inside the namespace', async () => {
+          const proxy = await createProxy({ ...maximum, limits: { maxOpenFiles: 200 } });
+          const line = (await proxy.read('/proc/self/limits')).split('\n').find((l) => l.startsWith('Max open files'));
+          expect(line.split(/\s{2,}/).slice(1, 3)).to.deep.equal(['200', '200']);
+          expect(await proxy.pid()).to.equal(1);
+        });
+
         it('with a cgroup: the process unshare forks is born in the worker cgroup (the fork waits for the placement)', async function () {
           let proxy;
           try {
