@@ -8,6 +8,8 @@ export type { ResourceLimits } from './resource-limits.js';
 export type { CgroupLimits } from './cgroup.js';
 export type { WorkerPermissions } from './permissions.js';
 export type { WorkerUser } from './isolation.js';
+export type { IsolationLevel } from './isolation-level.js';
+export type { NamespaceOptions } from './confinement.js';
 export type { RecycleReason } from './recycle-policy.js';
 export type { Logger } from './logger.js';
 export type { WorkerState } from './worker-handle.js';

@@ -67,7 +67,7 @@ const CAP_SETGID = 6n;
 const CAP_SETUID = 7n;
 const CAP_SYS_ADMIN = 21n;
 
-function effectiveCapabilities(): bigint {
+export function effectiveCapabilities(): bigint {
   try {
     const line = readFileSync('/proc/self/status', 'utf8').split('\n').find((l) => l.startsWith('CapEff:'));
     return line ? BigInt(`0x${line.slice(7).trim()}`) : 0n;
@@ -76,7 +76,7 @@ function effectiveCapabilities(): bigint {
   }
 }
 
-const hasCapability = (caps: bigint, bit: bigint): boolean => ((caps >> bit) & 1n) === 1n;
+export const hasCapability = (caps: bigint, bit: bigint): boolean => ((caps >> bit) & 1n) === 1n;
 
 export function resolveUser(value: unknown, workerModule: string): ResolvedUser | undefined {
   if (value === undefined) return undefined;
@@ -124,7 +124,7 @@ function unreadableBy(path: string, uid: number, gid: number): string | undefine
 const probes = new Map<string, string | undefined>();
 
 /** Runs `file args` once per process; undefined if it exited 0, else why not. */
-function probe(file: string, args: string[]): string | undefined {
+export function probe(file: string, args: string[]): string | undefined {
   const key = [file, ...args].join(' ');
   if (probes.has(key)) return probes.get(key);
   let why: string | undefined;

@@ -38,18 +38,18 @@ export function residentBytes(pid: number): number | undefined {
 }
 
 /** One timer for a pool: calls `over(worker, rss)` for each running worker at or over `limitBytes`. */
-export class BusyMemoryWatch<W extends { readonly pid: number }> {
+export class BusyMemoryWatch<W extends { readonly runtimePid: number }> {
   readonly #timer: NodeJS.Timeout | undefined;
 
   /** Undefined where /proc is not there (non-Linux): the sampler alone enforces the limit then. */
-  static start<W extends { readonly pid: number }>(limitBytes: number, running: () => Iterable<W>, over: (worker: W, rssBytes: number) => void): BusyMemoryWatch<W> | undefined {
+  static start<W extends { readonly runtimePid: number }>(limitBytes: number, running: () => Iterable<W>, over: (worker: W, rssBytes: number) => void): BusyMemoryWatch<W> | undefined {
     return hasProcFs ? new BusyMemoryWatch(limitBytes, running, over) : undefined;
   }
 
   private constructor(limitBytes: number, running: () => Iterable<W>, over: (worker: W, rssBytes: number) => void) {
     this.#timer = setInterval(() => {
       for (const worker of running()) {
-        const rss = worker.pid > 0 ? residentBytes(worker.pid) : undefined;
+        const rss = worker.runtimePid > 0 ? residentBytes(worker.runtimePid) : undefined;
         if (rss !== undefined && rss >= limitBytes) over(worker, rss);
       }
     }, WATCH_INTERVAL_MS);

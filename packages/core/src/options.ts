@@ -8,6 +8,8 @@ import { isAbsolute } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ConfigurationError, encodeValue } from '@process-sandbox/abstractions';
 import { resolveCgroup, type CgroupLimits, type ResolvedCgroup } from './cgroup.js';
+import { resolveConfinement, type NamespaceOptions, type ResolvedConfinement } from './confinement.js';
+import { underLevel, withIsolationLevel, type IsolationLevel } from './isolation-level.js';
 import { minimalEnvironment, passthroughNames, resolveNetworkIsolation, resolveUser, type ResolvedNetworkIsolation, type ResolvedUser, type WorkerUser } from './isolation.js';
 import { resolvePermissions, type ResolvedPermissions, type WorkerPermissions } from './permissions.js';
 import { resolveLimits, workerLimits, type ResolvedLimits, type ResourceLimits } from './resource-limits.js';
@@ -75,12 +77,22 @@ export interface ProcessProxyOptions {
   limits?: ResourceLimits;
   /** One cgroup per worker (v2, or v1 hierarchies) with these limits; needs a writable cgroup. Default: none. */
   cgroup?: CgroupLimits;
-  /** Node's permission model for each worker (JavaScript implementations; native addons are refused under it). Default: off. */
-  permissions?: WorkerPermissions;
+  /** Node's permission model for each worker (JavaScript implementations; native addons are refused under it). Default: off ('maximum': on; false turns it off). */
+  permissions?: WorkerPermissions | false;
   /** Linux: run workers as this user and group (needs root). Default: the host's. */
   user?: WorkerUser;
   /** Linux: start each worker in a fresh network namespace, with no network (needs root or unprivileged user namespaces). Default false. */
   isolateNetwork?: boolean;
+  /** Linux: a bundle of confinements, 'standard' ⊂ 'high' ⊂ 'maximum' (isolation-level.ts); options given explicitly win. Default: none. */
+  isolation?: IsolationLevel;
+  /** Linux: fresh PID, mount, IPC and UTS namespaces for each worker (need root). Default: none. */
+  namespaces?: NamespaceOptions;
+  /** With `namespaces.mount`: the paths that stay writable in the workers' otherwise read-only view. Default: none. */
+  writablePaths?: string[];
+  /** Linux: set no_new_privs on workers: nothing they exec gains privileges. Default false ('standard' and up: true). */
+  noNewPrivileges?: boolean;
+  /** Linux: empty the workers' capability bounding set: a root host's workers hold no capability (needs CAP_SETPCAP). Default false ('standard' and up: true on a root host). */
+  dropCapabilities?: boolean;
   /** Capture the caller's whole synchronous stack at each call, for the stacks of errors the call fails with (costs several µs per call). Default false: the frames of the async functions awaiting the call, at no cost. */
   captureCallerStack?: boolean;
 }
@@ -134,6 +146,9 @@ export interface ResolvedOptions {
   permissions: ResolvedPermissions | undefined;
   user: ResolvedUser | undefined;
   isolateNetwork: ResolvedNetworkIsolation | undefined;
+  /** The isolation level asked for, if any (its bundle is already in the other options). */
+  isolation: IsolationLevel | undefined;
+  confinement: ResolvedConfinement | undefined;
   captureCallerStack: boolean;
 }
 
@@ -144,6 +159,7 @@ const KNOWN = new Set<string>([
   'maxMemoryMB', 'maxHandles', 'processRecycleThreshold', 'maxProcessLifetimeMs', 'idleTimeoutMs', 'hardMemoryLimitMB', 'warmSpare',
   'limits', 'cgroup', 'retry',
   'envPassthrough', 'permissions', 'user', 'isolateNetwork', 'captureCallerStack',
+  'isolation', 'namespaces', 'writablePaths', 'noNewPrivileges', 'dropCapabilities',
 ]);
 
 /** Every option `resolveOptions` accepts (docs/configuration.md is checked against this list by test/docs.test.mjs). */
@@ -152,11 +168,16 @@ export const OPTION_NAMES: readonly string[] = Object.freeze([...KNOWN]);
 /** The largest delay a Node timer honours; longer ones fire at once. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
-export function resolveOptions(input: ProcessProxyOptions): ResolvedOptions {
-  if (typeof input !== 'object' || input === null) throw new ConfigurationError('options', 'expected an object');
-  for (const key of Object.keys(input)) {
+export function resolveOptions(given: ProcessProxyOptions): ResolvedOptions {
+  if (typeof given !== 'object' || given === null) throw new ConfigurationError('options', 'expected an object');
+  for (const key of Object.keys(given)) {
     if (!KNOWN.has(key)) throw new ConfigurationError(key, `unknown option; known options are ${[...KNOWN].join(', ')}`);
   }
+  const input = withIsolationLevel(given);
+  return underLevel(given, input, () => resolveExpanded(input));
+}
+
+function resolveExpanded(input: ProcessProxyOptions): ResolvedOptions {
   const minPoolSize = integer(input, 'minPoolSize', 1, 0, 1024);
   const maxPoolSize = integer(input, 'maxPoolSize', Math.max(availableParallelism(), minPoolSize, 1), 1, 1024);
   if (minPoolSize > maxPoolSize) throw new ConfigurationError('minPoolSize', `must not exceed maxPoolSize (${minPoolSize} > ${maxPoolSize})`);
@@ -318,15 +339,18 @@ function osLimitOptions(input: ProcessProxyOptions) {
   };
 }
 
-/** permissions, user, isolateNetwork (permissions.ts, isolation.ts): checked up front, privileges included. */
+/** permissions, user, isolateNetwork, the confinements (permissions.ts, isolation.ts, confinement.ts): checked up front, privileges included. */
 function capabilityOptions(input: ProcessProxyOptions) {
   const execArgv = Array.isArray(input.execArgv) ? input.execArgv : [];
   const rlimits = workerLimits(resolveLimits(input.limits, execArgv));
   const user = resolveUser(input.user, modulePath(input.workerModule));
+  const confinement = resolveConfinement(input);
   return {
     permissions: resolvePermissions(input.permissions, execPath(input.execPath), execArgv, rlimits, logger(input.logger)),
     user,
     isolateNetwork: resolveNetworkIsolation(input.isolateNetwork, user),
+    isolation: input.isolation,
+    confinement,
   };
 }
 

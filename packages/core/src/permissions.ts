@@ -55,7 +55,8 @@ const MODEL_FLAGS = /^--(experimental-permission|permission|allow-fs-read|allow-
 export function resolvePermissions(value: unknown, execPath: string, execArgv: readonly string[], limits: WorkerLimits | undefined, logger: Logger): ResolvedPermissions | undefined {
   const flagged = execArgv.find((a) => MODEL_FLAGS.test(a));
   if (flagged) throw new ConfigurationError('execArgv', `'${flagged}' is a permission-model flag; use the permissions option, which also grants what the worker host itself needs`);
-  if (value === undefined) return undefined;
+  // false: off, as undefined; spelled out to opt out of isolation 'maximum''s model (native addons).
+  if (value === undefined || value === false) return undefined;
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     throw new ConfigurationError('permissions', "expected an object such as { fsRead: ['/srv/plugin-data'], childProcess: false }");
   }

@@ -541,7 +541,7 @@ export class ProcessPool extends SafeEmitter<PoolEvents> implements WorkerSource
     const workers = [...this.#workers].filter((w) => w.live && w.pid > 0);
     await Promise.all(
       workers.map(async (worker) => {
-        const sample = await sampleProcess(worker.pid, this.#options.healthIntervalMs);
+        const sample = await sampleProcess(worker.runtimePid, this.#options.healthIntervalMs);
         if (!sample || !worker.live) return;
         worker.recordHostSample(sample);
         this.#checkLimits(worker);

@@ -7,16 +7,21 @@
  * entirely; `'minimal'` was resolved into a small object) plus the library's own variables, which
  * the worker reads and removes before the implementation loads.
  *
- * Command line, outermost first, each program exec'ing the next (so the worker keeps its pid):
+ * Command line, outermost first, each program exec'ing the next (so the worker keeps its pid, but
+ * for the PID namespace's fork: confinement.ts):
  *   [unshare --net …]          isolateNetwork (with the switch to `user`, which must come after it)
+ *   [confinement …]            namespaces, read-only mounts, then no_new_privs, the capability drop
+ *                              and the switch to `user` (confinement.ts)
  *   [setpriv --pdeathsig …]    permissions without workerThreads: no watchdog thread may start
  *   [prlimit …]                permissions with rlimits: the worker can neither load koffi nor spawn
  *   node [permission flags] [limit flags] [execArgv] bin.js
  * `user` without isolateNetwork is spawn's own uid/gid.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { ENV_LIMITS, ENV_NOT_DUMPABLE, workerBinPath } from '@process-sandbox/worker';
+import { ENV_HOST_PID, ENV_LIMITS, ENV_NOT_DUMPABLE, workerBinPath } from '@process-sandbox/worker';
 import { placeInCgroup, type ResolvedCgroup } from './cgroup.js';
+import { CGROUP_PREFIX } from './cgroup-fs.js';
+import { confinementWrappers, type ResolvedConfinement } from './confinement.js';
 import type { Logger } from './logger.js';
 import { platformGuard, type SpawnPlan } from './os/guard.js';
 import { deathSignalWrapper, networkWrapper, rlimitWrapper, type ResolvedNetworkIsolation, type ResolvedUser } from './isolation.js';
@@ -39,15 +44,20 @@ export interface CommandOptions {
   permissions?: ResolvedPermissions;
   user?: ResolvedUser;
   isolateNetwork?: ResolvedNetworkIsolation;
+  confinement?: ResolvedConfinement;
 }
 
 /** The command, without the channel: its endpoint (worker-endpoint.ts) adds what the worker needs to find it. */
 export function workerCommand(options: CommandOptions): WorkerCommand {
   const env: Record<string, string | undefined> = { ...options.env };
   const limits = workerLimits(options.limits);
-  const { permissions, user, isolateNetwork } = options;
+  const { permissions, user, isolateNetwork, confinement } = options;
   const wrappers: string[][] = [];
-  if (isolateNetwork) wrappers.push([...networkWrapper(isolateNetwork, user)]);
+  // With a confinement, the user switch is its last step: namespaces and mounts need root first.
+  if (isolateNetwork) wrappers.push([...networkWrapper(isolateNetwork, confinement ? undefined : user)]);
+  // A PID namespace forks: the fork must come after the host placed the worker in its cgroup.
+  const gate = options.cgroup && { name: `${CGROUP_PREFIX}${process.pid}-`, hierarchies: options.cgroup.hierarchies.length };
+  if (confinement) wrappers.push(...confinementWrappers(confinement, user, gate || undefined).map((w) => [...w]));
   if (permissions?.setpriv) wrappers.push([...deathSignalWrapper(permissions.setpriv)]);
   if (limits && permissions?.prlimit) wrappers.push([...rlimitWrapper(permissions.prlimit, limits)]);
   else if (limits) env[ENV_LIMITS] = JSON.stringify(limits);
@@ -72,12 +82,15 @@ export function workerCommand(options: CommandOptions): WorkerCommand {
   };
   // A user of its own: other processes of that uid (other pools' workers) must not read or trace it.
   if (user) env[ENV_NOT_DUMPABLE] = '1';
-  if (user && !isolateNetwork) {
+  if (user && !isolateNetwork && !confinement) {
     plan.options.uid = user.uid;
     plan.options.gid = user.gid;
   }
   // POSIX: its own process group and a lifeline for the parent watchdog; Windows: a Job Object.
   platformGuard().prepare(plan);
+  // In a PID namespace the worker's parent is unshare, outside it: getppid() is 0 there, for good.
+  // Its watchdog compares against that (and still watches the lifeline); unshare dies with the host.
+  if (confinement?.pid) env[ENV_HOST_PID] = '0';
   return plan;
 }
 

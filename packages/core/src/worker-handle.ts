@@ -48,6 +48,7 @@ import type { Lease } from './lease.js';
 import type { ResolvedOptions } from './options.js';
 import { killProcessGroup, killProcessTree } from './process-tree.js';
 import { limitErrorFor } from './resource-limits.js';
+import { forkedChild } from './confinement.js';
 import { spawnWorker, workerCommand } from './worker-command.js';
 import { workerEndpoint, type WorkerEndpoint } from './worker-endpoint.js';
 
@@ -81,6 +82,7 @@ export class WorkerHandle {
   readonly startedAt = Date.now();
   #state: WorkerState = 'spawning';
   #pid = 0;
+  #runtimePid = 0;
   #endpoint: WorkerEndpoint | undefined;
   #child: ChildProcess | undefined;
   #channel: Channel | undefined;
@@ -144,6 +146,18 @@ export class WorkerHandle {
   }
   get pid(): number {
     return this.#pid;
+  }
+  /**
+   * The host pid of the process that runs node, which the health sampler and the memory watch read:
+   * `pid` itself, but in a PID namespace (confinement.ts) `pid` is unshare and node its only child.
+   * Kills still go to `pid`, which leads the process group, and whose death ends the namespace.
+   */
+  get runtimePid(): number {
+    if (this.#runtimePid) return this.#runtimePid;
+    if (!this.options.confinement?.pid || !this.#pid) return this.#pid;
+    const forked = forkedChild(this.#pid);
+    if (forked) this.#runtimePid = forked;
+    return forked ?? this.#pid;
   }
   get methods(): readonly string[] {
     return this.#methods;

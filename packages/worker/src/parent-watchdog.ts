@@ -105,7 +105,10 @@ export function startParentGuard(hostPid: number, lifelineFd: number): Promise<P
     thread.once('message', () => {
       thread.off('error', failed);
       guard.watchdog = true;
-      if (guard.deathSignal) {
+      // pid 1 of its own PID namespace (the pool's namespaces.pid): the kernel kills every process in
+      // the namespace when this one dies, so a SIGKILL death signal leaves nothing behind; and a pid 1
+      // cannot SIGKILL itself, so a SIGTERM handler blocked with the main thread would leave it running.
+      if (guard.deathSignal && process.pid !== 1) {
         // From now on the watchdog ends the group; the death signal must not beat it to it.
         process.on('SIGTERM', () => onSigterm(hostPid));
         if (setDeathSignal('SIGTERM', hostPid)) guard.deathSignal = 'SIGTERM';
