@@ -16,7 +16,7 @@ import fc from 'fast-check';
 import { decodeValue, encodeFrame, encodeValue, MAX_METHOD_NAME_LENGTH, MAX_METHODS, checkWorkerMessage, precheckFrame, ProtocolError, SerializationError } from '@process-sandbox/abstractions';
 import { MethodNotFoundError, RemoteError, WorkerCrashedError } from '@process-sandbox/core';
 import { disposeProxies } from './support/pools.mjs';
-import { counted, expectServing, forgingPool, warmWorker, watchUncaught } from './support/forging.mjs';
+import { counted, expectServing, forgingPool, forbidEscapes, warmWorker } from './support/forging.mjs';
 import { probeEventLoopStalls } from './support/stall-probe.mjs';
 import { waitForExit } from './support/processes.mjs';
 
@@ -171,13 +171,7 @@ describe('fuzz: what a worker sends goes through one gate', function () {
   describe('through real fake-worker processes', function () {
     // Around the host under hostile workers only: the in-process part above is one synchronous loop of its own.
     probeEventLoopStalls('the forged replies of fake workers');
-    let uncaught;
-    beforeEach(() => (uncaught = watchUncaught()));
-    afterEach(async () => {
-      uncaught.stop();
-      await disposeProxies();
-      expect(uncaught.escaped, 'exceptions or rejections that escaped into the host').to.deep.equal([]);
-    });
+    forbidEscapes(disposeProxies);
 
     it(`${PROCESS_RUNS} forged replies: the host never throws, each call settles exactly once with its value or a typed error, the pool keeps serving`, async () => {
       const ctx = await forgingPool();

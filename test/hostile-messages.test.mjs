@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { Channel, frameMessage, MAX_METHOD_NAME_LENGTH, MAX_METHODS } from '@process-sandbox/abstractions';
 import { ProtocolError, RemoteError, WorkerCrashedError, WorkerStartError } from '@process-sandbox/core';
 import { createProxy, disposeProxies, fixture, memoryLogger } from './support/pools.mjs';
-import { counted, expectProtocolKill, expectServing, forgingPool, warmWorker, watchUncaught } from './support/forging.mjs';
+import { counted, expectProtocolKill, expectServing, forgingPool, forbidEscapes, warmWorker } from './support/forging.mjs';
 import { waitFor, waitForExit } from './support/processes.mjs';
 import { probeEventLoopStalls } from './support/stall-probe.mjs';
 
@@ -23,13 +23,7 @@ const withHealth = (changes) => ({ ...HEALTH, ...changes });
 describe('hostile worker messages', function () {
   this.timeout(60_000);
   probeEventLoopStalls('the hostile worker messages');
-  let uncaught;
-  beforeEach(() => (uncaught = watchUncaught()));
-  afterEach(async () => {
-    uncaught.stop();
-    await disposeProxies();
-    expect(uncaught.escaped, 'exceptions or rejections that escaped into the host').to.deep.equal([]);
-  });
+  forbidEscapes(disposeProxies);
 
   it('Failure: error null, a string, a plain object; an unknown reason; a start or fatal reason for a call; a Cancelled answer for a running call', async () => {
     const ctx = await forgingPool();

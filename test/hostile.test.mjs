@@ -20,6 +20,7 @@ import { ProcessProxy, WorkerCrashedError } from '@process-sandbox/core';
 import { MAX_STRANGERS, MAX_UNPROVEN, PipeListener } from '../packages/core/dist/pipe-endpoint.js';
 import { createProxy, disposeProxies, fixture, memoryLogger } from './support/pools.mjs';
 import { environOf, isAlive, markedProcesses, openFds, TEST_RUN_MARKER, waitFor } from './support/processes.mjs';
+import { counted } from './support/forging.mjs';
 
 /**
  * Connects, sends `bytes` and half-closes (so that an incomplete frame does not wait for the hello
@@ -283,22 +284,6 @@ describe('hostile peers', function () {
 
   describe('a worker that breaks the protocol', function () {
     const fake = { workerModule: fixture('torture.mjs'), execArgv: [fileURLToPath(new URL('./fixtures/fake-worker.mjs', import.meta.url))], maxPoolSize: 1 };
-
-    /** Counts each promise's settlements; resolves with { outcome, count } once the run is over. */
-    function counted(promise) {
-      const entry = { settlements: 0, value: undefined, error: undefined };
-      entry.done = promise.then(
-        (value) => {
-          entry.settlements++;
-          entry.value = value;
-        },
-        (error) => {
-          entry.settlements++;
-          entry.error = error;
-        },
-      );
-      return entry;
-    }
 
     for (const [method, why] of [
       ['wrongId', /protocol error: reply to call \d+, but call \d+ is in flight/],

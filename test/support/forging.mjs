@@ -2,12 +2,13 @@
 // whatever messages the test scripts, and the checks every hostile-message test makes: the host
 // is alive (nothing uncaught), the call settles exactly once with a typed error, the next call
 // works, and the broken worker's process is gone.
+import { fileURLToPath } from 'node:url';
 import { expect } from 'chai';
 import { ProcessProxy, ProtocolError, WorkerCrashedError } from '@process-sandbox/core';
 import { createProxy, fixture, memoryLogger, nextEvent } from './pools.mjs';
 import { waitForExit } from './processes.mjs';
 
-export const fakeWorker = { workerModule: fixture('torture.mjs'), execArgv: [new URL('../fixtures/fake-worker.mjs', import.meta.url).pathname] };
+export const fakeWorker = { workerModule: fixture('torture.mjs'), execArgv: [fileURLToPath(new URL('../fixtures/fake-worker.mjs', import.meta.url))] };
 
 /** Counts a promise's settlements. */
 export function counted(promise) {
@@ -96,4 +97,18 @@ export async function expectServing(ctx, label = '') {
   ctx.calls++;
   expect(await ctx.proxy.echo(token), `${label}: the next call`).to.equal(token);
   expect(ctx.settled.length, `${label}: callSettled events (one per call)`).to.equal(ctx.calls);
+}
+
+/**
+ * The hooks every hostile-worker suite shares: nothing may escape into the host as an uncaught
+ * exception or unhandled rejection while a test runs, and every pool is disposed after it.
+ */
+export function forbidEscapes(disposeProxies) {
+  let uncaught;
+  beforeEach(() => (uncaught = watchUncaught()));
+  afterEach(async () => {
+    uncaught.stop();
+    await disposeProxies();
+    expect(uncaught.escaped, 'exceptions or rejections that escaped into the host').to.deep.equal([]);
+  });
 }
