@@ -4,7 +4,7 @@
  */
 import type { ChildProcess } from 'node:child_process';
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { MessageKind, PROTOCOL_VERSION, type Channel, type Message } from '@process-sandbox/abstractions';
+import { checkHello, MessageKind, PROTOCOL_VERSION, type Channel, type Message } from '@process-sandbox/abstractions';
 import type { SpawnPlan } from './os/guard.js';
 
 export interface AcceptedWorker {
@@ -35,7 +35,11 @@ export interface WorkerEndpoint {
 export function helloProblem(message: Message, token?: Buffer): string | undefined {
   if (message[0] !== MessageKind.Hello) return `first message is kind ${String(message[0])}, not Hello`;
   if (message[1] !== PROTOCOL_VERSION) return `protocol version ${String(message[1])}, expected ${PROTOCOL_VERSION}`;
-  if (message.length !== 4 || typeof message[2] !== 'string' || !Number.isSafeInteger(message[3])) return 'malformed Hello';
+  try {
+    checkHello(message); // the shape, field by field, as the gate checks every other message
+  } catch (error) {
+    return `malformed Hello: ${(error as Error).message}`;
+  }
   // Compare digests, so the comparison takes the same time whatever the length or content.
   if (token && !timingSafeEqual(digest(message[2]), token)) return 'wrong token';
   return undefined;
