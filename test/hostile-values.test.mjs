@@ -5,7 +5,7 @@
 import { expect } from 'chai';
 import fc from 'fast-check';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import { decodeValue, encodeValue, MAX_BIGINT_BYTES, MAX_CAUSE_DEPTH, MAX_DEPTH, SerializationError } from '@process-sandbox/abstractions';
+import { decodeValue, encodeValue, MAX_BIGINT_BYTES, MAX_CAUSE_DEPTH, MAX_DECODED_CONTAINERS, MAX_DEPTH, SerializationError } from '@process-sandbox/abstractions';
 import { ProcessProxy, ProcessSandboxError, RemoteError } from '@process-sandbox/core';
 import { checkCodecInternals } from '../packages/abstractions/dist/codec-check.js';
 import { createProxy, disposeProxies, fixture, rejectionOf } from './support/pools.mjs';
@@ -181,6 +181,30 @@ describe('hostile values: the codec', function () {
         expect(error, what).to.be.an.instanceOf(SerializationError);
         expect(error.message, what).to.match(/^Cannot decode value: /);
       }
+    });
+
+    it('bounds the arrays and maps one value may hold (one wire byte each, up to 64 bytes of heap): empty ones count too', () => {
+      // An array32 of n one-byte items: `byte` is the item (0x80 an empty map, 0x90 an empty array, 0x01 the number 1).
+      const frame = (n, byte) => {
+        const b = Buffer.alloc(5 + n, byte);
+        b[0] = 0xdd;
+        b.writeUInt32BE(n, 1);
+        return b;
+      };
+      const limit = MAX_DECODED_CONTAINERS;
+      // The outer array is one container: limit - 1 empty maps inside it is exactly the budget.
+      expect(decodeValue(frame(limit - 1, 0x80))).to.have.length(limit - 1);
+      for (const byte of [0x80, 0x90]) {
+        expect(() => decodeValue(frame(limit, byte))).to.throw(SerializationError, `more than ${limit} arrays and maps in one value`);
+      }
+      // Containers hidden in extensions (a Set of empty maps) share the one budget.
+      const inSet = Buffer.concat([Buffer.from([0xc9]), Buffer.alloc(4), Buffer.from([3]), frame(limit, 0x80)]);
+      inSet.writeUInt32BE(5 + limit, 1);
+      expect(() => decodeValue(inSet)).to.throw(SerializationError, 'arrays and maps in one value');
+      // Scalars are not containers: many more of them decode (they cost at most 8 bytes of heap each).
+      expect(decodeValue(frame(2 * limit, 0x01))).to.have.length(2 * limit);
+      // The budget is per value: the next decode starts afresh.
+      expect(decodeValue(frame(limit - 1, 0x90))).to.have.length(limit - 1);
     });
 
     it('refuses unknown extension types instead of handing back an ExtData', () => {

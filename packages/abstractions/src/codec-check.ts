@@ -23,7 +23,7 @@ export function checkCodecInternals(EncoderClass: unknown = Encoder, DecoderClas
     if (typeof encoderProto[name] !== 'function') fail(`Encoder has no method ${name}()`);
   }
   const decoderProto = (DecoderClass as { prototype?: Record<string, unknown> }).prototype ?? {};
-  for (const name of ['pushArrayState', 'pushMapState', 'decode']) {
+  for (const name of ['readHeadByte', 'pushArrayState', 'pushMapState', 'decode']) {
     if (typeof decoderProto[name] !== 'function') fail(`Decoder has no method ${name}()`);
   }
   if (EncoderClass !== Encoder || DecoderClass !== Decoder) return; // a stand-in under test: the members were the point

@@ -34,6 +34,13 @@ export { MAX_BIGINT_BYTES } from './bigint-ext.js';
 
 /** Deepest nesting of a value, counted across Maps, Sets, Errors and the rest (cycles show up as this). */
 export const MAX_DEPTH = 100;
+/**
+ * Arrays and maps one decoded value may hold, nested ones included. A container costs one byte on
+ * the wire and 40–64 bytes of heap: a frame of empty maps multiplied the host's memory 64 times (a
+ * 64 MiB frame: 4 GiB, and ~7 s of decoding). Scalars cost at most 8 times their bytes, like honest
+ * data. 2 Mi containers (a result of two million rows) is at most ~128 MiB of heap.
+ */
+export const MAX_DECODED_CONTAINERS = 2 * 1024 * 1024;
 
 export interface EncodeOptions {
   /** Refuse the value as soon as its encoding passes this many bytes. */
@@ -232,6 +239,7 @@ export interface EncoderInternals {
 }
 
 export interface DecoderInternals {
+  readHeadByte(): number;
   pushArrayState(size: number): void;
   pushMapState(size: number): void;
   stack: { length: number };
@@ -371,6 +379,16 @@ function createDecoder(): Decoder {
     if (decoding.base + self.stack.length + 1 >= MAX_DEPTH) throw malformed(`nested deeper than ${MAX_DEPTH} levels`);
     if (size * bytesPerItem > self.view.byteLength - self.pos) throw malformed(`a container declares ${size} items with ${self.view.byteLength - self.pos} bytes left`);
   };
+  // Every value's first byte passes here once: count the containers (fixmap, fixarray, array16/32,
+  // map16/32), empty ones included, which never reach push*State.
+  const readHeadByte = internals.readHeadByte;
+  internals.readHeadByte = function (this: DecoderInternals) {
+    const head = readHeadByte.call(this);
+    if (((head & 0xe0) === 0x80 || (head >= 0xdc && head <= 0xdf)) && ++decoding.containers > MAX_DECODED_CONTAINERS) {
+      throw malformed(`more than ${MAX_DECODED_CONTAINERS} arrays and maps in one value`);
+    }
+    return head;
+  };
   internals.pushArrayState = function (this: DecoderInternals, size: number) {
     check(this, size, 1);
     pushArray.call(this, size);
@@ -383,7 +401,7 @@ function createDecoder(): Decoder {
 }
 
 const decoders: Decoder[] = [];
-const decoding = { level: 0, base: 0 };
+const decoding = { level: 0, base: 0, containers: 0 };
 
 function decodeNested(data: Uint8Array): unknown {
   const outer = decoders[decoding.level - 1] as unknown as DecoderInternals;
@@ -393,6 +411,7 @@ function decodeNested(data: Uint8Array): unknown {
 function decodeAt(bytes: Uint8Array, base: number): unknown {
   if (decoding.level >= MAX_DEPTH || base >= MAX_DEPTH) throw malformed(`nested deeper than ${MAX_DEPTH} levels`);
   const decoder = (decoders[decoding.level] ??= createDecoder());
+  if (decoding.level === 0) decoding.containers = 0; // one budget per outermost value, extensions included
   const savedBase = decoding.base;
   decoding.base = base;
   decoding.level++;
