@@ -73,14 +73,23 @@ export WINEPREFIX="$cache/prefix"
 export WINEDEBUG=-all
 export WINEDLLOVERRIDES="mscoree,mshtml="
 # Ends every Wine process of OUR prefix (and only of it), however this script ends.
-trap '"$wineserver" -k >/dev/null 2>&1 || true' EXIT
+# Ends every process of this prefix: its wineserver first, then (by pid) any process of the prefix
+# that outlived it (a headless conhost.exe was once seen to), so none is left and none holds the lock.
+end_prefix() {
+  "$wineserver" -k >/dev/null 2>&1 9>&- || true
+  local pid
+  for pid in $(grep -lsz "^WINEPREFIX=$WINEPREFIX\$" /proc/[0-9]*/environ 2>/dev/null | cut -d/ -f3); do
+    [ "$pid" != "$$" ] && kill -9 "$pid" 2>/dev/null
+  done
+}
+trap end_prefix EXIT
 
 if [ ! -f "$WINEPREFIX/.process-sandbox-ready" ]; then
   say "creating the Wine prefix (once per machine)"
   rm -rf "$WINEPREFIX"
-  timeout 180 "$wine" wineboot --init >"$cache/wineboot.log" 2>&1 || { tail -n 20 "$cache/wineboot.log"; fail "wineboot --init"; }
-  timeout 120 "$wine" winecfg -v win10 >>"$cache/wineboot.log" 2>&1 || { tail -n 20 "$cache/wineboot.log"; fail "winecfg -v win10"; }
-  timeout 60 "$wineserver" -w
+  timeout 180 "$wine" wineboot --init >"$cache/wineboot.log" 2>&1 9>&- || { tail -n 20 "$cache/wineboot.log"; fail "wineboot --init"; }
+  timeout 120 "$wine" winecfg -v win10 >>"$cache/wineboot.log" 2>&1 9>&- || { tail -n 20 "$cache/wineboot.log"; fail "winecfg -v win10"; }
+  timeout 60 "$wineserver" -w 9>&-
   touch "$WINEPREFIX/.process-sandbox-ready"
 fi
 
@@ -110,7 +119,7 @@ koffi_win=node_modules/@koromix/koffi-win32-x64
 if [ "$(node -p "try { require('./$koffi_win/package.json').version } catch { '' }")" != "$koffi_version" ]; then
   rm -rf "$koffi_win" && mkdir -p "$koffi_win" && tar -xzf "$koffi_tgz" -C "$koffi_win" --strip-components=1 || fail "unpacking koffi's Windows binary"
 fi
-say "set-up ready in $(( $(date +%s) - started )) s (Wine $("$wine" --version 2>/dev/null), node.exe $node_version, koffi $koffi_version)"
+say "set-up ready in $(( $(date +%s) - started )) s (Wine $("$wine" --version 2>/dev/null 9>&-), node.exe $node_version, koffi $koffi_version)"
 [ "${1:-}" = --setup ] && exit 0
 
 # ─── the suite ───────────────────────────────────────────────────────────────
@@ -121,9 +130,10 @@ out="$cache/suite.log"
 suite_started=$(date +%s)
 say "running ${#files[@]} test files with node.exe under Wine"
 # mocha's own bin, not npx: node.exe runs it directly. stdin from /dev/null, output to a file.
-timeout -k 10 600 "$wine" "$node_dir/node.exe" node_modules/mocha/bin/mocha.js --no-color "${files[@]}" </dev/null >"$out" 2>&1
+# 9>&-: no Wine process inherits the lock's descriptor (one that outlived the run would hold the lock).
+timeout -k 10 600 "$wine" "$node_dir/node.exe" node_modules/mocha/bin/mocha.js --no-color "${files[@]}" </dev/null >"$out" 2>&1 9>&-
 status=$?
-"$wineserver" -k >/dev/null 2>&1 || true
+end_prefix
 # Indented, so that no line of it reads as the Linux run's count ("N passed, N failed") that .ci/run prints last.
 sed 's/^/  /' "$out"
 [ "$status" -eq 124 ] && say "the suite ran out of time (600 s)"
