@@ -1,7 +1,8 @@
 export { ProcessProxy, type Remote, type RemoteMethod, type RemoteMethods } from './process-proxy.js';
 export type { CallOptions } from './call.js';
 export type { Lease } from './lease.js';
-export { ProcessPool, type PoolStats, type WorkerStats, type DisposeOptions, type LeaseOptions } from './pool.js';
+export type { PoolHandle } from './pool-handle.js';
+export type { PoolStats, WorkerStats, DisposeOptions, LeaseOptions } from './pool.js';
 export type { PoolEvents, WorkerExit } from './pool-events.js';
 export type { ProcessProxyOptions, RetryOptions, ReloadOptions } from './options.js';
 export type { ResourceLimits } from './resource-limits.js';
