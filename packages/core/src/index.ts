@@ -1,6 +1,5 @@
-export { ProcessProxy, type Remote, type RemoteMethod, type RemoteMethods } from './process-proxy.js';
+export { ProcessProxy, type Remote, type RemoteMethod, type RemoteMethods, type PromisedOverloads } from './process-proxy.js';
 export type { CallOptions } from './call.js';
-export type { Lease } from './lease.js';
 export type { PoolHandle } from './pool-handle.js';
 export type { PoolStats, WorkerStats, DisposeOptions, LeaseOptions } from './pool.js';
 export type { PoolEvents, WorkerExit } from './pool-events.js';
@@ -9,7 +8,7 @@ export type { ResourceLimits } from './resource-limits.js';
 export type { CgroupLimits } from './cgroup.js';
 export type { WorkerPermissions } from './permissions.js';
 export type { WorkerUser } from './isolation.js';
-export type { RecycleReason } from './recycle-policy.js';
+export type { RecycleReason, LimitWarning } from './recycle-policy.js';
 export type { Logger } from './logger.js';
 export type { WorkerState } from './worker-handle.js';
 export {

@@ -37,7 +37,7 @@ export type RemoteMethod<F> = F extends (...args: never[]) => PromiseLike<unknow
  * Up to four overloads of F, each returning a promise. A function with fewer overloads matches the
  * pattern with some repeated, which an intersection of signatures shrugs off.
  */
-type PromisedOverloads<F> = F extends {
+export type PromisedOverloads<F> = F extends {
   (...args: infer A1): infer R1;
   (...args: infer A2): infer R2;
   (...args: infer A3): infer R3;
