@@ -1,6 +1,8 @@
 import { checkCodecInternals } from './codec-check.js';
 
 export * from './protocol.js';
+export * from './worker-env.js';
+export { loadKoffi } from './koffi.js';
 export * from './errors.js';
 export * from './framing.js';
 export { encodeValue, decodeValue, describePath, formatPath, PathSlot, MAX_DEPTH, MAX_BIGINT_BYTES, type EncodeOptions, type PathKey } from './codec.js';

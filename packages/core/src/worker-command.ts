@@ -15,7 +15,8 @@
  * `user` without isolateNetwork is spawn's own uid/gid.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { ENV_LIMITS, ENV_NOT_DUMPABLE, workerBinPath } from '@process-sandbox/worker';
+import { ENV_LIMITS, ENV_NOT_DUMPABLE } from '@process-sandbox/abstractions';
+import { workerBinPath } from '@process-sandbox/worker';
 import { placeInCgroup, type ResolvedCgroup } from './cgroup.js';
 import type { Logger } from './logger.js';
 import { platformGuard, type SpawnPlan } from './os/guard.js';
