@@ -12,7 +12,6 @@ import { ENV_HOST_PID, ENV_LIFELINE_FD, LIFELINE_FD } from '@process-sandbox/abs
 import type { PlatformGuard } from './guard.js';
 
 export const posixGuard: PlatformGuard = {
-  name: 'posix',
   prepare(plan) {
     plan.options.detached = true;
     while (plan.options.stdio.length < LIFELINE_FD) plan.options.stdio.push('ignore');

@@ -169,7 +169,6 @@ function figuresOf(k: Kernel32, pid: number): ProcessFigures | undefined {
 }
 
 export const windowsGuard: PlatformGuard = {
-  name: 'windows',
   prepare(plan) {
     // Not detached: the worker shares the host's console (no window of its own, no console for
     // every child it starts) and is also in libuv's job; ours, assigned after, is the inner one.
