@@ -207,8 +207,13 @@ describe('hostile peers', function () {
 
       const worker = connect(path, () => worker.write(frame([MessageKind.Hello, PROTOCOL_VERSION, token, 4242])));
       worker.on('error', () => {});
+      const received = [];
+      worker.on('data', (chunk) => received.push(chunk));
       await waitFor(() => events.accepted.length === 1, 'the listener to accept the worker');
-      expect(events.accepted.map((a) => a.pid)).to.deep.equal([4242]);
+      // The accepted channel is this worker's connection: what the host sends on it, the worker reads.
+      const shutdown = frame([MessageKind.Shutdown]);
+      events.accepted[0].channel.sendFrame(shutdown);
+      await waitFor(() => Buffer.concat(received).equals(shutdown), 'the worker to read what the host sent on the accepted channel');
       // Once the worker is in, the listener is closed: nobody else can connect.
       const late = await new Promise((resolve) => connect(path).on('error', resolve).on('connect', () => resolve(undefined)));
       expect(late?.code).to.be.oneOf(['ENOENT', 'ECONNREFUSED']);

@@ -36,7 +36,7 @@ export class WorkerTable {
   #listeners = [];
 
   /**
-   * @param {import('@process-sandbox/core').ProcessPool} pool
+   * @param {import('@process-sandbox/core').PoolHandle} pool
    * @param {{ stream?: NodeJS.WriteStream, live?: boolean, color?: boolean, intervalMs?: number, snapshotMs?: number, maxDeparted?: number, since?: number }} [options]
    *   `live`: redraw in place (default: when the stream is a TTY); `intervalMs`: refresh period;
    *   `snapshotMs`: longest gap between two snapshots when not live; `since`: the clock's zero (performance.now()).

@@ -123,13 +123,13 @@ const extensions = new SandboxExtensions();
 
 extensions.register({
   type: EXT_TIMESTAMP,
-  // MessagePack's timestamp cannot say "invalid": an Invalid Date used to arrive as 1970-01-01.
+  // MessagePack's timestamp cannot say "invalid" (it would decode as 1970-01-01): EXT_INVALID_DATE does.
   encode: (v) => (v instanceof Date && !Number.isNaN(v.getTime()) ? encodeTimestampExtension(v) : null),
   decode: (data) => decodeTimestampExtension(data),
 });
 extensions.register({
   type: EXT_INVALID_DATE,
-  encode: (v) => (v instanceof Date ? new Uint8Array(0) : null), // valid ones were taken by ext -1
+  encode: (v) => (v instanceof Date ? new Uint8Array(0) : null), // reached only by invalid ones: ext -1 takes the valid
   decode: (data) => {
     if (data.byteLength !== 0) throw malformed('Invalid Date extension is not empty');
     return new Date(NaN);
@@ -257,15 +257,15 @@ function createEncoder(): Encoder {
   internals.doEncode = function (this: EncoderInternals, value: unknown, depth: number) {
     if (value === undefined) this.encodeExtension(UNDEFINED_EXT);
     else if (typeof value === 'object' && value !== null) {
-      // MessagePack decoders refuse the map key '__proto__', so an object with an own '__proto__' key
-      // (JSON.parse makes them) encoded fine, then failed to decode on the other side. Refuse it here.
+      // MessagePack decoders refuse the map key '__proto__': an object with an own '__proto__' key
+      // (JSON.parse makes them) is refused here, by the sender, not by the other side's decoder.
       if (Object.hasOwn(value, '__proto__')) throw new Error(UNRECOGNIZED_PROTO_KEY);
       encoding.objectDepth = this.depthBase + depth;
       base.call(this, value, depth);
     } else base.call(this, value, depth);
   };
-  // Every write passes here: the limit is checked as the output grows, not once it is all there
-  // (an array of 10^8 numbers used to take 6 s and 300 MB before being refused).
+  // Every write passes here: the limit is checked as the output grows, so an oversized value is
+  // refused after maxBytes of work, not after all of it.
   internals.ensureBufferSizeToWrite = function (this: EncoderInternals, size: number) {
     const required = this.pos + size;
     if (required > encoding.maxBytes) throw new SizeLimitReached();

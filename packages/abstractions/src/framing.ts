@@ -84,9 +84,8 @@ export class FrameDecoder {
     }
     const out = Buffer.allocUnsafe(n);
     let offset = 0;
-    // Walk the chunks by index and drop the used ones with one splice: a shift() per chunk made
-    // assembling a frame that arrived in many small chunks quadratic (a 160 000-byte frame sent a
-    // byte at a time blocked the event loop for ~19 s; now a few ms).
+    // By index, dropping the used chunks with one splice: a shift() per chunk would make a frame
+    // that arrives a byte at a time quadratic to assemble.
     let used = 0;
     while (offset < n) {
       const chunk = this.#chunks[used]!;

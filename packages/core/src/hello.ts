@@ -10,8 +10,6 @@ import type { SpawnPlan } from './os/guard.js';
 export interface AcceptedWorker {
   /** The channel, still carrying the endpoint's handlers until the owner sets its own (at once). */
   channel: Channel;
-  /** The pid the worker reported in its Hello. */
-  pid: number;
 }
 
 export interface EndpointEvents {

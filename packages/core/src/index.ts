@@ -1,7 +1,7 @@
-export { ProcessProxy, type Remote, type RemoteMethod, type RemoteMethods } from './process-proxy.js';
+export { ProcessProxy, type Remote, type RemoteMethod, type RemoteMethods, type PromisedOverloads } from './process-proxy.js';
 export type { CallOptions } from './call.js';
-export type { Lease } from './lease.js';
-export { ProcessPool, type PoolStats, type WorkerStats, type DisposeOptions, type LeaseOptions } from './pool.js';
+export type { PoolHandle } from './pool-handle.js';
+export type { PoolStats, WorkerStats, DisposeOptions, LeaseOptions } from './pool.js';
 export type { PoolEvents, WorkerExit } from './pool-events.js';
 export type { ProcessProxyOptions, RetryOptions, ReloadOptions } from './options.js';
 export type { ResourceLimits } from './resource-limits.js';
@@ -10,7 +10,7 @@ export type { WorkerPermissions } from './permissions.js';
 export type { WorkerUser } from './isolation.js';
 export type { IsolationLevel } from './isolation-level.js';
 export type { NamespaceOptions } from './confinement.js';
-export type { RecycleReason } from './recycle-policy.js';
+export type { RecycleReason, LimitWarning } from './recycle-policy.js';
 export type { Logger } from './logger.js';
 export type { WorkerState } from './worker-handle.js';
 export {

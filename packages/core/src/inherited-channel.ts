@@ -44,7 +44,7 @@ export class InheritedChannel implements WorkerEndpoint {
         if (why) return this.#fail(new ProtocolError(why));
         this.#done = true;
         channel.maxMessageBytes = this.#maxMessageBytes;
-        this.#events.onAccepted({ channel, pid: message[3] as number });
+        this.#events.onAccepted({ channel });
       },
       onError: (error) => this.#fail(error),
       // Closed before the Hello: the worker is exiting, and its exit tells why.

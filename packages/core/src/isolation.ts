@@ -22,7 +22,8 @@ import { execFileSync } from 'node:child_process';
 import { accessSync, constants, readFileSync, statSync } from 'node:fs';
 import { delimiter, dirname, join } from 'node:path';
 import { ConfigurationError } from '@process-sandbox/abstractions';
-import { workerBinPath, type WorkerLimits } from '@process-sandbox/worker';
+import type { WorkerLimits } from '@process-sandbox/abstractions';
+import { workerBinPath } from '@process-sandbox/worker';
 
 /** Host variables a minimal environment keeps (when the host has them). */
 export const MINIMAL_ENV: readonly string[] = Object.freeze(

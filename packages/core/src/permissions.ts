@@ -19,7 +19,8 @@
 import { existsSync, readFileSync, realpathSync } from 'node:fs';
 import { dirname, isAbsolute, join } from 'node:path';
 import { ConfigurationError } from '@process-sandbox/abstractions';
-import { workerBinPath, type WorkerLimits } from '@process-sandbox/worker';
+import type { WorkerLimits } from '@process-sandbox/abstractions';
+import { workerBinPath } from '@process-sandbox/worker';
 import { findTool } from './isolation.js';
 import type { Logger } from './logger.js';
 import { checkRuntime } from './runtime-check.js';

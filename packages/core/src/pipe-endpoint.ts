@@ -79,7 +79,7 @@ export class PipeListener implements WorkerEndpoint {
           socket.setTimeout(0);
           channel.maxMessageBytes = maxMessageBytes;
           this.close();
-          this.#events.onAccepted({ channel, pid: message[3] as number });
+          this.#events.onAccepted({ channel });
         },
         onError: (error) => drop(error instanceof ProtocolError ? error.message : `socket error: ${error.message}`),
         onClose: () => this.#strangers.delete(socket),

@@ -42,6 +42,17 @@ export type PoolEvents = {
   disposed: () => void;
 };
 
+/**
+ * The `this` each emitter's listeners see, when it is not the emitter: the pool's listeners see its
+ * public handle (pool-handle.ts), never the pool.
+ */
+const faces = new WeakMap<object, object>();
+
+/** From now on, `emitter`'s listeners run with `face` as their `this`. */
+export function presentListenersAs(emitter: SafeEmitter<EventMap>, face: object): void {
+  faces.set(emitter, face);
+}
+
 /** Event names to listener signatures. */
 export type EventMap = { [event: string]: (...args: any[]) => void }; // eslint-disable-line @typescript-eslint/no-explicit-any -- listeners' parameters are each event's own
 
@@ -75,12 +86,13 @@ export class SafeEmitter<Events extends EventMap> extends EventEmitter {
   override emit<E extends keyof Events & string>(event: E, ...args: Parameters<Events[E]>): boolean {
     // rawListeners: `once` wrappers must run so that they remove themselves.
     const listeners = this.rawListeners(event) as unknown as ((...a: unknown[]) => unknown)[];
+    const self = faces.get(this) ?? this;
     const failed = (error: unknown): void => {
       this.#logger.error({ event: String(event), error }, `process-sandbox: a '${String(event)}' listener threw; the pool carries on`);
     };
     for (const listener of listeners) {
       try {
-        const result = listener.apply(this, args);
+        const result = listener.apply(self, args);
         // An async listener that rejects would be an unhandled rejection, which ends the host.
         if (result instanceof Promise) result.catch(failed);
       } catch (error) {

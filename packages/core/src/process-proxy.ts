@@ -12,6 +12,7 @@ import { ConfigurationError } from '@process-sandbox/abstractions';
 import type { CallOptions } from './call.js';
 import { resolveOptions, type ProcessProxyOptions } from './options.js';
 import { ProcessPool, type LeaseOptions } from './pool.js';
+import { poolHandle, type PoolHandle } from './pool-handle.js';
 import { guardedPools } from './host-exit.js';
 import { instrumentPool, loadMetricsApi } from './metrics.js';
 
@@ -36,7 +37,7 @@ export type RemoteMethod<F> = F extends (...args: never[]) => PromiseLike<unknow
  * Up to four overloads of F, each returning a promise. A function with fewer overloads matches the
  * pattern with some repeated, which an intersection of signatures shrugs off.
  */
-type PromisedOverloads<F> = F extends {
+export type PromisedOverloads<F> = F extends {
   (...args: infer A1): infer R1;
   (...args: infer A2): infer R2;
   (...args: infer A3): infer R3;
@@ -58,9 +59,10 @@ const NEVER_METHODS = new Set(['then']);
 
 type Invoke = (method: string, args: unknown[], options: CallOptions | undefined) => Promise<unknown>;
 
-/** What stands behind each proxy: its pool, how it calls, and the per-call options of a view. */
+/** What stands behind each proxy: its pool (and the pool's public handle), how it calls, and the per-call options of a view. */
 interface Target {
   pool: ProcessPool;
+  handle: PoolHandle;
   invoke: Invoke;
   options: CallOptions | undefined;
 }
@@ -77,12 +79,15 @@ export class ProcessProxy {
     const pool = new ProcessPool(resolved);
     instrumentPool(pool, otel);
     await pool.start();
-    return remote<Remote<T>>({ pool, invoke: (m, a, o) => pool.invoke(m, a, o), options: undefined }, () => pool.dispose(), 'proxy');
+    return remote<Remote<T>>({ pool, handle: poolHandle(pool), invoke: (m, a, o) => pool.invoke(m, a, o), options: undefined }, () => pool.dispose(), 'proxy');
   }
 
-  /** The pool behind a proxy (or a view or lease of one): stats(), events, reload(), dispose(). */
-  static poolOf(proxy: object): ProcessPool {
-    return targetOf(proxy, 'poolOf').pool;
+  /**
+   * The pool behind a proxy (or a view or lease of one): stats(), events, reload(), dispose(). The
+   * same handle for every proxy, view and lease of one pool.
+   */
+  static poolOf(proxy: object): PoolHandle {
+    return targetOf(proxy, 'poolOf').handle;
   }
 
   /**
@@ -101,9 +106,9 @@ export class ProcessProxy {
    * By default the worker builds a fresh implementation instance for it and disposes it at the end.
    */
   static async lease<P extends object>(proxy: P, options?: LeaseOptions): Promise<P> {
-    const { pool } = targetOf(proxy, 'lease');
+    const { pool, handle } = targetOf(proxy, 'lease');
     const lease = await pool.lease(options);
-    return remote<P>({ pool, invoke: (m, a, o) => lease.invoke(m, a, o), options: undefined }, () => lease.end(), 'lease');
+    return remote<P>({ pool, handle, invoke: (m, a, o) => lease.invoke(m, a, o), options: undefined }, () => lease.end(), 'lease');
   }
 
   /** Runs `fn` with a proxy pinned to one worker, and ends the lease when `fn` settles. */

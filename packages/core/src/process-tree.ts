@@ -2,18 +2,22 @@
  * Ending a worker and everything it started.
  *
  * POSIX: each worker leads its own process group (spawned detached), so one kill(-pid) reaches every
- * descendant that stayed in the group. tree-kill walks the parent links to find those that left it
- * (setsid, daemonising legacy code); it must run while the worker is still alive to be their
- * parent, so it goes first and the group kill follows in its callback. Meanwhile the group is
- * stopped (SIGSTOP): listing the tree takes tens of ms, and a worker running away with memory or
- * forking must not go on meanwhile; a stopped process is still alive, so its parent links hold.
- * A descendant in another group keeps running until its SIGKILL; the worker is a child subreaper
- * (see @process-sandbox/worker's subreaper.ts), so a double-forked one is still linked to it.
+ * descendant that stayed in the group. Those that left it (setsid, daemonising legacy code) are
+ * found through their parent links, which hold only while the worker is alive to be their parent:
+ * so the group is first stopped (SIGSTOP: a worker running away with memory or forking must not go
+ * on meanwhile, and a stopped process is still alive), the descendants are listed and killed, and
+ * the group kill comes last. The worker is a child subreaper (see @process-sandbox/worker's
+ * subreaper.ts), so a double-forked descendant is still linked to it.
+ *
+ * Listing: on Linux, /proc, synchronously, through the reader the worker uses for its own
+ * descendants (@process-sandbox/abstractions/process-table); no `ps` is spawned while a tree is
+ * being killed. Elsewhere (macOS), tree-kill, which walks `ps` output asynchronously.
  *
  * Windows: each worker has a Job Object of its own (os/windows.ts); TerminateJobObject ends the
  * worker and every process it started, detached or not. Only a worker that could not be put in a
  * job (no koffi) falls back to tree-kill (taskkill /T, which follows parent pids).
  */
+import { descendantsOf, killAll } from '@process-sandbox/abstractions/process-table';
 import treeKill from 'tree-kill';
 import { releaseJob, terminateJob } from './os/windows.js';
 
@@ -32,10 +36,19 @@ export function killProcessGroup(pid: number): void {
   }
 }
 
-/** Kills the worker, its group and every descendant. `done` runs once the signals are sent. */
-export function killProcessTree(pid: number, done?: () => void): void {
-  if (isWindows && terminateJob(pid)) {
-    done?.();
+/** Kills the worker, its group and every descendant: at once on Linux and for a Windows job, else once `ps` answers. */
+export function killProcessTree(pid: number): void {
+  if (isWindows && terminateJob(pid)) return;
+  if (!isWindows) {
+    try {
+      process.kill(-pid, 'SIGSTOP');
+    } catch {
+      // The group is gone already; the walk finds nothing and the group kill is a no-op.
+    }
+  }
+  if (process.platform === 'linux') {
+    killAll([...descendantsOf(pid), pid]);
+    killProcessGroup(pid);
     return;
   }
   let finished = false;
@@ -44,17 +57,9 @@ export function killProcessTree(pid: number, done?: () => void): void {
     finished = true;
     clearTimeout(fallback);
     killProcessGroup(pid);
-    done?.();
   };
   // If listing the tree hangs (a wedged `ps`), the group kill must not wait for it.
   const fallback = setTimeout(finish, 1_000);
   fallback.unref();
-  if (!isWindows) {
-    try {
-      process.kill(-pid, 'SIGSTOP');
-    } catch {
-      // The group is gone already; tree-kill finds nothing and the group kill is a no-op.
-    }
-  }
   treeKill(pid, 'SIGKILL', finish);
 }

@@ -9,7 +9,7 @@
  * thread of it), not per call.
  */
 import { ConfigurationError, ResourceLimitError } from '@process-sandbox/abstractions';
-import type { WorkerLimits } from '@process-sandbox/worker';
+import type { WorkerLimits } from '@process-sandbox/abstractions';
 import { cgroupOomKilled } from './cgroup.js';
 
 export interface ResourceLimits {

@@ -18,7 +18,8 @@
  * `user` without isolateNetwork is spawn's own uid/gid.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { ENV_HOST_PID, ENV_LIMITS, ENV_NOT_DUMPABLE, workerBinPath } from '@process-sandbox/worker';
+import { ENV_HOST_PID, ENV_LIMITS, ENV_NOT_DUMPABLE } from '@process-sandbox/abstractions';
+import { workerBinPath } from '@process-sandbox/worker';
 import { placeInCgroup, type ResolvedCgroup } from './cgroup.js';
 import { CGROUP_PREFIX } from './cgroup-fs.js';
 import { confinementWrappers, type ResolvedConfinement } from './confinement.js';

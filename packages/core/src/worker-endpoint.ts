@@ -4,7 +4,7 @@ import { InheritedChannel } from './inherited-channel.js';
 import type { Logger } from './logger.js';
 import { PipeListener } from './pipe-endpoint.js';
 
-export type { AcceptedWorker, EndpointEvents, WorkerEndpoint } from './hello.js';
+export type { EndpointEvents, WorkerEndpoint } from './hello.js';
 
 export function workerEndpoint(maxMessageBytes: number, helloTimeoutMs: number, logger: Logger, events: EndpointEvents): WorkerEndpoint {
   return process.platform === 'win32' ? new PipeListener(maxMessageBytes, helloTimeoutMs, logger, events) : new InheritedChannel(maxMessageBytes, events);

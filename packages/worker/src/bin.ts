@@ -5,14 +5,13 @@
  * on Windows a named pipe and a token, through the environment (never argv, where `ps` would show them).
  */
 import { connect, Socket } from 'node:net';
-import { ENV_CHANNEL_FD, ENV_PIPE, ENV_TOKEN } from '@process-sandbox/abstractions';
+import { ENV_CHANNEL_FD, ENV_HOST_PID, ENV_LIFELINE_FD, ENV_LIMITS, ENV_NOT_DUMPABLE, ENV_PARENT_GUARD, ENV_PIPE, ENV_TOKEN, WorkerExitCode } from '@process-sandbox/abstractions';
 import { killDescendants } from './descendants.cjs';
-import { ENV_HOST_PID, ENV_LIFELINE_FD, ENV_LIMITS, ENV_NOT_DUMPABLE, ENV_PARENT_GUARD } from './guard-env.js';
 import { becomeSubreaper } from './subreaper.js';
 import { applyLimits } from './limits.js';
 import { libc } from './native.js';
 import { startParentGuard } from './parent-watchdog.js';
-import { WorkerExitCode, WorkerHost } from './worker-host.js';
+import { WorkerHost } from './worker-host.js';
 
 const channelFd = process.env[ENV_CHANNEL_FD];
 const pipe = process.env[ENV_PIPE];

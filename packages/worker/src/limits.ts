@@ -7,7 +7,7 @@
  * running without it would be worse.
  */
 import { execFileSync } from 'node:child_process';
-import type { WorkerLimits } from './guard-env.js';
+import type { WorkerLimits } from '@process-sandbox/abstractions';
 import { libc } from './native.js';
 
 const RESOURCES: Record<string, { cpu: number; nofile: number; as: number } | undefined> = {

@@ -3,7 +3,7 @@
  * here degrades to `undefined` when koffi cannot load (not installed, unsupported platform): callers
  * then fall back (the parent watchdog still runs; limits go through util-linux's `prlimit`).
  */
-import { createRequire } from 'node:module';
+import { loadKoffi } from '@process-sandbox/abstractions';
 
 /** The part of koffi's API used here. */
 interface Koffi {
@@ -31,7 +31,8 @@ export function libc(): Libc | undefined {
   cached = null;
   if (process.platform !== 'linux' && process.platform !== 'darwin') return undefined;
   try {
-    const koffi = createRequire(import.meta.url)('koffi') as Koffi;
+    const koffi = loadKoffi<Koffi>(import.meta.url);
+    if (!koffi) return undefined;
     const lib = koffi.load(process.platform === 'linux' ? 'libc.so.6' : 'libSystem.B.dylib');
     koffi.struct('ps_rlimit', { rlim_cur: 'uint64_t', rlim_max: 'uint64_t' });
     const setrlimit = lib.func('int setrlimit(int resource, const ps_rlimit *rlim)');

@@ -18,7 +18,7 @@ import {
   MessageKind,
   PROTOCOL_VERSION,
   readRemoteError,
-
+  WorkerExitCode,
   type InvokeMessage,
   type Message,
   type SessionCloseMessage,
@@ -30,14 +30,6 @@ import { failureFrame, reportableError, resultEncodeOptions } from './reported-e
 import { disposeImplementation, loadImplementation, methodNames, StartupFailure, type Implementation, type ImplementationSource } from './implementation.js';
 
 type Work = InvokeMessage | SessionOpenMessage | SessionCloseMessage;
-
-/** Exit codes the host can tell apart. */
-export const WorkerExitCode = {
-  Ok: 0,
-  StartFailed: 78,
-  Fatal: 70,
-  ProtocolError: 76,
-} as const;
 
 export class WorkerHost {
   readonly #channel: Channel;

@@ -17,7 +17,6 @@ export interface SpawnPlan {
 }
 
 export interface PlatformGuard {
-  readonly name: 'posix' | 'windows';
   /** Shapes the spawn of every worker (extra stdio, environment, process group). */
   prepare(plan: SpawnPlan): void;
   /** Called synchronously right after spawn, before the worker can have started anything. */

@@ -8,11 +8,10 @@
  */
 import type { ChildProcess } from 'node:child_process';
 import type { Socket } from 'node:net';
-import { ENV_HOST_PID, ENV_LIFELINE_FD, LIFELINE_FD } from '@process-sandbox/worker';
+import { ENV_HOST_PID, ENV_LIFELINE_FD, LIFELINE_FD } from '@process-sandbox/abstractions';
 import type { PlatformGuard } from './guard.js';
 
 export const posixGuard: PlatformGuard = {
-  name: 'posix',
   prepare(plan) {
     plan.options.detached = true;
     while (plan.options.stdio.length < LIFELINE_FD) plan.options.stdio.push('ignore');

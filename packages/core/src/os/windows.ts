@@ -15,9 +15,9 @@
  * warning says so once. Verified under Wine with the real node.exe (docs/windows.md).
  */
 import type { ChildProcess } from 'node:child_process';
+import { loadKoffi } from '@process-sandbox/abstractions';
 import type { Logger } from '../logger.js';
 import type { PlatformGuard } from './guard.js';
-import { loadKoffi } from './koffi.js';
 import {
   bindKernel32,
   fileTimeMs,
@@ -54,7 +54,7 @@ const jobs = new Map<number, WorkerJob>();
 function api(): Kernel32 | undefined {
   if (kernel32 !== undefined) return kernel32 ?? undefined;
   kernel32 = null;
-  koffi = loadKoffi<Koffi>();
+  koffi = loadKoffi<Koffi>(import.meta.url);
   if (!koffi) return undefined;
   kernel32 = bindKernel32(koffi);
   return kernel32;
@@ -169,7 +169,6 @@ function figuresOf(k: Kernel32, pid: number): ProcessFigures | undefined {
 }
 
 export const windowsGuard: PlatformGuard = {
-  name: 'windows',
   prepare(plan) {
     // Not detached: the worker shares the host's console (no window of its own, no console for
     // every child it starts) and is also in libuv's job; ours, assigned after, is the inner one.

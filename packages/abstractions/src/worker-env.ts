@@ -1,6 +1,12 @@
 /**
- * What the host tells a worker about its guards, through the environment (read and removed by
- * bin.ts before anything else runs, so the implementation never sees them).
+ * The contract between the host and the worker process beyond the wire protocol: what the host
+ * tells a worker through its environment and descriptors before the first frame, the OS limits the
+ * worker applies to itself, and the exit codes it ends with. Both sides import it from here, so core
+ * needs nothing of @process-sandbox/worker but the path of its entry point.
+ *
+ * The worker reads and removes these variables (bin.ts) before anything else runs, so the
+ * implementation never sees them. The channel's own variables are in protocol.ts (ENV_CHANNEL_FD,
+ * ENV_PIPE, ENV_TOKEN).
  */
 
 /** Pid of the host that spawned the worker: the parent the watchdog expects. */
@@ -14,7 +20,6 @@ export const ENV_LIMITS = 'PROCESS_SANDBOX_LIMITS';
  * used by the tests to prove that the host's own exit guards work without it; never needed otherwise.
  */
 export const ENV_PARENT_GUARD = 'PROCESS_SANDBOX_PARENT_GUARD';
-
 /**
  * `1`: the worker runs as a user of its own (the `user` option), and makes itself non-dumpable
  * (prctl PR_SET_DUMPABLE 0) before it says Hello: other processes of that uid (other pools' workers)
@@ -34,3 +39,14 @@ export interface WorkerLimits {
   /** RLIMIT_CPU, in seconds: SIGXCPU at the soft limit, SIGKILL one second later. */
   maxCpuSeconds?: number;
 }
+
+/** The exit codes a worker ends with by itself (anything else: killed, or crashed in native code). */
+export const WorkerExitCode = {
+  Ok: 0,
+  /** Its implementation could not load or construct (after a StartFailed failure frame). */
+  StartFailed: 78,
+  /** An error escaped the implementation outside any call, or the worker's own code failed. */
+  Fatal: 70,
+  /** The host broke the protocol, or the channel failed. */
+  ProtocolError: 76,
+} as const;
