@@ -10,7 +10,7 @@ export { MAX_CAUSE_DEPTH, MAX_ERROR_PROPS } from './wire-error.js';
 export { boundText, guarded, safeText, MAX_ERROR_NAME, MAX_ERROR_TEXT } from './safe-read.js';
 export { Channel, frameMessage, type ChannelHandlers } from './channel.js';
 export { readRemoteError, type RemoteErrorView } from './remote-error-view.js';
-export { checkWorkerMessage, precheckFrame, callableMethods, describeValue, MAX_METHODS, MAX_METHOD_NAME_LENGTH } from './validate.js';
+export { checkHello, checkWorkerMessage, precheckFrame, callableMethods, describeValue, MAX_METHODS, MAX_METHOD_NAME_LENGTH } from './validate.js';
 
 // Fails at import, with a clear message, if @msgpack/msgpack is not the version the codec patches.
 checkCodecInternals();

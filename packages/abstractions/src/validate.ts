@@ -138,6 +138,7 @@ function checkError(value: unknown): Error {
   return value;
 }
 
+/** Checks the shape of a Hello (the first frame on a channel), field by field; throws ProtocolError saying what is wrong. */
 export function checkHello(message: readonly unknown[]): HelloMessage {
   expectLength(message, 4, 'Hello');
   const [, version, token, pid] = message;

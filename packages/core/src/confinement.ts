@@ -29,6 +29,7 @@ import { isAbsolute, normalize } from 'node:path';
 import { ConfigurationError } from '@process-sandbox/abstractions';
 import { effectiveCapabilities, findTool, hasCapability, probe, type ResolvedUser, type Wrapper } from './isolation.js';
 
+/** Linux namespaces a worker gets of its own (needs CAP_SYS_ADMIN). */
 export interface NamespaceOptions {
   /** A PID namespace: the worker sees only its own descendants, and all of them end with it. */
   pid?: boolean;

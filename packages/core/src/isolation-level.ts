@@ -18,6 +18,7 @@ import { ConfigurationError } from '@process-sandbox/abstractions';
 import { effectiveCapabilities, hasCapability } from './isolation.js';
 import type { ProcessProxyOptions } from './options.js';
 
+/** How far a worker is confined: each level a bundle of confinements (see docs/configuration.md#isolation). */
 export type IsolationLevel = 'standard' | 'high' | 'maximum';
 export const ISOLATION_LEVELS: readonly IsolationLevel[] = Object.freeze(['standard', 'high', 'maximum']);
 
