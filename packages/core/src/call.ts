@@ -4,7 +4,7 @@
  * first (reply, crash, timeout, abort, dispose) wins, and later attempts do nothing.
  */
 import { attachCallerStack, WorkerCrashedError } from '@process-sandbox/abstractions';
-import type { WorkerHandle } from './worker-handle.js';
+import type { PoolWorker } from './pool-worker.js';
 
 /** Per-call options, given through `ProcessProxy.with(proxy, options)`. */
 export interface CallOptions {
@@ -78,7 +78,7 @@ export class Call {
   readonly enqueuedAt = performance.now();
   startedAt: number | undefined;
   /** The worker running it, once it runs. */
-  worker: WorkerHandle | undefined;
+  worker: PoolWorker | undefined;
   /** The caller aborted it after it was sent ahead to a worker: the worker was asked to drop it. */
   cancelRequested = false;
   /** A session message rather than a user's call: not counted toward a worker's calls. */

@@ -28,12 +28,12 @@ import {
 } from '@process-sandbox/abstractions';
 import { Call, callerView, captureCallSite, type CallOptions } from './call.js';
 import type { ResolvedOptions } from './options.js';
-import type { WorkerHandle } from './worker-handle.js';
+import { systemClock, type Clock, type PoolWorker } from './pool-worker.js';
 
 /** What the dispatcher needs from the pool. */
 export interface WorkerSource {
   /** An idle worker, taken out of the idle set; or undefined. */
-  takeIdleWorker(): WorkerHandle | undefined;
+  takeIdleWorker(): PoolWorker | undefined;
   /** `waiting` entries want a worker: start more if there is room. */
   demand(waiting: number): void;
   /** Method names, once a worker has reported them. */
@@ -48,7 +48,7 @@ export interface WorkerSource {
 export interface WorkerRequest {
   readonly settled: boolean;
   priority?: number;
-  assign(worker: WorkerHandle): void;
+  assign(worker: PoolWorker): void;
 }
 
 export interface CallTotals {
@@ -81,8 +81,11 @@ export class Dispatcher {
   /** Made once: the hot path allocates nothing for them. */
   readonly #encodeOptions: EncodeOptions;
 
-  constructor(options: ResolvedOptions, workers: WorkerSource) {
+  readonly #clock: Clock;
+
+  constructor(options: ResolvedOptions, workers: WorkerSource, clock: Clock = systemClock) {
     this.#options = options;
+    this.#clock = clock;
     this.#encodeOptions = { maxBytes: options.maxMessageBytes, limitName: 'maxMessageBytes', describePath: describeInvokePath };
     this.#workers = workers;
     this.#retryMethods = new Set(options.retry?.methods);
@@ -155,14 +158,14 @@ export class Dispatcher {
   }
 
   /** Hands the next entry in line to `worker`, which has just become idle. Returns false if none waits. */
-  offer(worker: WorkerHandle): boolean {
+  offer(worker: PoolWorker): boolean {
     const entry = this.#takeNext(false);
     if (entry) this.#assign(entry, worker);
     return entry !== undefined;
   }
 
   /** Sends the next call in line ahead to `worker`, busy with another. (A lease waits for an idle worker.) */
-  offerAhead(worker: WorkerHandle): void {
+  offerAhead(worker: PoolWorker): void {
     const call = this.#takeNext(true);
     if (call) this.#assign(call, worker);
   }
@@ -227,7 +230,7 @@ export class Dispatcher {
     this.onCallSettled(call, error);
   }
 
-  #assign(entry: Entry, worker: WorkerHandle): void {
+  #assign(entry: Entry, worker: PoolWorker): void {
     if (!(entry instanceof Call)) return entry.assign(worker);
     this.#queued.delete(entry);
     try {
@@ -246,7 +249,7 @@ export class Dispatcher {
     call.worker = undefined;
     this.#options.logger.warn({ method: call.method, attempt: call.attempts, error: error.message }, `process-sandbox: retrying ${call.method}() after a crash (attempt ${call.attempts + 1})`);
     this.#queued.add(call);
-    setTimeout(() => {
+    this.#clock.setTimeout(() => {
       if (call.settled) return;
       if (this.#closedError) return void this.#leaveQueue(call, this.#closedError());
       this.#toFront(call); // it was first in line once already
@@ -276,7 +279,7 @@ export class Dispatcher {
   }
 
   #armQueueTimeout(call: Call, timeoutMs: number): void {
-    const timer = setTimeout(() => {
+    const timer = this.#clock.setTimeout(() => {
       if (this.#queued.has(call)) this.#leaveQueue(call, new QueueTimeoutError(call.method, timeoutMs));
       else if (call.worker?.aheadCall === call) {
         // Sent ahead but not started: still waiting, as far as the caller is concerned.
@@ -284,7 +287,7 @@ export class Dispatcher {
         call.worker.cancelAhead(call);
       }
     }, timeoutMs);
-    const clear = (): void => clearTimeout(timer);
+    const clear = (): void => this.#clock.clearTimeout(timer);
     call.promise.then(clear, clear);
   }
 

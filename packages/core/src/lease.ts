@@ -11,7 +11,7 @@
 import { MessageKind, frameMessage, PoolDisposedError, SessionLostError } from '@process-sandbox/abstractions';
 import { Call, callerView, type CallOptions } from './call.js';
 import type { WorkerRequest } from './dispatcher.js';
-import type { WorkerHandle } from './worker-handle.js';
+import type { PoolWorker } from './pool-worker.js';
 
 /** What a lease needs from its pool. */
 export interface LeaseHost {
@@ -19,7 +19,7 @@ export interface LeaseHost {
   nextControlId(): number;
   readonly sessionOpenTimeoutMs: number;
   /** The lease is done with this (live, idle) worker. */
-  release(worker: WorkerHandle): void;
+  release(worker: PoolWorker): void;
   /** The lease is over, whatever became of its worker. */
   forget(lease: Lease): void;
 }
@@ -33,7 +33,7 @@ export class Lease implements WorkerRequest {
   readonly #host: LeaseHost;
   readonly #fresh: boolean;
   readonly #calls: Call[] = [];
-  #worker: WorkerHandle | undefined;
+  #worker: PoolWorker | undefined;
   #running: Call | undefined;
   #opened = false;
   #lost: SessionLostError | undefined;
@@ -57,12 +57,12 @@ export class Lease implements WorkerRequest {
     return this.#settled;
   }
 
-  get worker(): WorkerHandle | undefined {
+  get worker(): PoolWorker | undefined {
     return this.#worker;
   }
 
   /** The dispatcher hands us an idle worker: open the session on it. */
-  assign(worker: WorkerHandle): void {
+  assign(worker: PoolWorker): void {
     this.#settled = true;
     this.#worker = worker;
     worker.lease = this;
@@ -108,7 +108,7 @@ export class Lease implements WorkerRequest {
   }
 
   /** The pinned worker left service (crash, timeout, kill): nothing more can run in this session. */
-  onWorkerLost(worker: WorkerHandle): void {
+  onWorkerLost(worker: PoolWorker): void {
     this.#lost = new SessionLostError(undefined, worker.pid, { cause: worker.endReason ? new Error(worker.endReason) : undefined });
     this.#running = undefined;
     for (const call of this.#calls.splice(0)) call.reject(new SessionLostError(call.method, worker.pid));

@@ -18,7 +18,8 @@ import { reloadOptions, type ReloadOptions, type ResolvedOptions } from './optio
 import { SafeEmitter, type PoolEvents } from './pool-events.js';
 import { SparePlanner } from './spare-planner.js';
 import { RECYCLE_REASONS, RecyclePolicy, type RecycleReason, type WorkerUsage } from './recycle-policy.js';
-import { WorkerHandle, type WorkerObserver, type WorkerState } from './worker-handle.js';
+import { systemClock, type Clock, type PoolWorker, type WorkerFactory, type WorkerObserver, type WorkerState } from './pool-worker.js';
+import { WorkerHandle } from './worker-handle.js';
 
 export interface WorkerStats {
   id: number;
@@ -66,14 +67,22 @@ export interface LeaseOptions {
   priority?: number;
 }
 
+/** How a pool makes its workers and reads the time: real processes and the system clock, unless a test says otherwise. */
+export interface PoolDependencies {
+  createWorker?: WorkerFactory;
+  clock?: Clock;
+}
+
+const spawnWorkerHandle: WorkerFactory = (id, options, observer, generation) => new WorkerHandle(id, options, observer, generation);
+
 const LIVE_STATES: ReadonlySet<WorkerState> = new Set(['spawning', 'handshaking', 'idle', 'busy']);
 
 export class ProcessPool extends SafeEmitter<PoolEvents> implements WorkerSource, WorkerObserver, LeaseHost {
   #options: ResolvedOptions;
   readonly #dispatcher: Dispatcher;
-  readonly #workers = new Set<WorkerHandle>();
+  readonly #workers = new Set<PoolWorker>();
   /** Idle workers, most recently used last: handing out the warmest keeps the others free to shrink. */
-  readonly #idle: WorkerHandle[] = [];
+  readonly #idle: PoolWorker[] = [];
   readonly #leases = new Set<Lease>();
   #methods: Set<string> | undefined;
   #nextWorkerId = 1;
@@ -83,33 +92,38 @@ export class ProcessPool extends SafeEmitter<PoolEvents> implements WorkerSource
   #timeouts = 0;
   #disposing: Promise<void> | undefined;
   #stopping = false;
-  #breaker: CircuitBreaker<WorkerHandle>;
-  #breakerTimer: NodeJS.Timeout | undefined;
+  #breaker: CircuitBreaker<PoolWorker>;
+  #breakerTimer: ReturnType<typeof setTimeout> | undefined;
   #policy: RecyclePolicy;
   readonly #recycles = Object.fromEntries(RECYCLE_REASONS.map((r) => [r, 0])) as Record<RecycleReason, number>;
   /**
    * Started ahead of need, kept out of service until a worker leaves; then one takes its place.
    * Usually one; more while workers retire faster than a new one starts (see SparePlanner).
    */
-  readonly #spares: WorkerHandle[] = [];
+  readonly #spares: PoolWorker[] = [];
   readonly #sparePlanner: SparePlanner;
   /** Limits each worker has been warned about, so that a resourceWarning is emitted once. */
-  readonly #warned = new WeakMap<WorkerHandle, Set<string>>();
+  readonly #warned = new WeakMap<PoolWorker, Set<string>>();
   #sampler: Sampler | undefined;
-  #memoryWatch: BusyMemoryWatch<WorkerHandle> | undefined;
+  #memoryWatch: BusyMemoryWatch<PoolWorker> | undefined;
   #aheadScheduled = false;
   /** Workers that have started a call (control calls included): their deaths are not young. */
-  readonly #givenACall = new WeakSet<WorkerHandle>();
+  readonly #givenACall = new WeakSet<PoolWorker>();
 
-  constructor(options: ResolvedOptions) {
+  readonly #createWorker: WorkerFactory;
+  readonly #clock: Clock;
+
+  constructor(options: ResolvedOptions, dependencies: PoolDependencies = {}) {
     super(options.logger);
     this.#options = options;
-    this.#dispatcher = new Dispatcher(options, this);
+    this.#createWorker = dependencies.createWorker ?? spawnWorkerHandle;
+    this.#clock = dependencies.clock ?? systemClock;
+    this.#dispatcher = new Dispatcher(options, this, this.#clock);
     this.#dispatcher.onQueueFull = (method) => this.emit('queueFull', { method, maxQueueSize: options.maxQueueSize });
     this.#dispatcher.onCallSettled = (call, error) => this.#onCallSettled(call, error);
     this.#policy = new RecyclePolicy(options);
     this.#sparePlanner = new SparePlanner(options.processRecycleThreshold);
-    this.#breaker = new CircuitBreaker();
+    this.#breaker = new CircuitBreaker(() => this.#clock.now());
     if (options.healthIntervalMs > 0) this.#sampler = new Sampler(options.healthIntervalMs, () => this.#sample());
     if (options.hardMemoryLimitMB !== undefined) {
       this.#memoryWatch = BusyMemoryWatch.start(options.hardMemoryLimitMB * 1024 * 1024, () => this.#running(), (worker, rss) => this.#killOverHardLimit(worker, rss));
@@ -171,7 +185,7 @@ export class ProcessPool extends SafeEmitter<PoolEvents> implements WorkerSource
     const old = [...this.#workers].filter((w) => w.live);
     this.#options = next;
     this.#generation++;
-    this.#breaker = new CircuitBreaker(); // new code, new record
+    this.#breaker = new CircuitBreaker(() => this.#clock.now()); // new code, new record
     const successors = Array.from({ length: Math.max(1, old.filter((w) => !this.#spares.includes(w)).length) }, () => this.#spawn());
     try {
       await Promise.all(successors.map((w) => w.ready));
@@ -243,7 +257,7 @@ export class ProcessPool extends SafeEmitter<PoolEvents> implements WorkerSource
     this.#stopping = true;
     this.#sampler?.stop();
     this.#memoryWatch?.stop();
-    clearTimeout(this.#breakerTimer);
+    this.#clock.clearTimeout(this.#breakerTimer);
     for (const worker of this.#workers) worker.stop('dispose', true);
     await Promise.all([...this.#workers].map((w) => w.exited));
     unguard(this);
@@ -252,7 +266,7 @@ export class ProcessPool extends SafeEmitter<PoolEvents> implements WorkerSource
 
   // ─── WorkerSource and LeaseHost: what the dispatcher and leases ask of us ──
 
-  takeIdleWorker(): WorkerHandle | undefined {
+  takeIdleWorker(): PoolWorker | undefined {
     return this.#idle.pop();
   }
 
@@ -285,7 +299,7 @@ export class ProcessPool extends SafeEmitter<PoolEvents> implements WorkerSource
     return this.#options.processStartTimeoutMs;
   }
 
-  release(worker: WorkerHandle): void {
+  release(worker: PoolWorker): void {
     if (worker.state === 'idle') this.#onIdle(worker);
   }
 
@@ -295,7 +309,7 @@ export class ProcessPool extends SafeEmitter<PoolEvents> implements WorkerSource
 
   // ─── WorkerObserver: what workers tell us ──────────────────────────────────
 
-  onStateChange(worker: WorkerHandle, from: WorkerState, to: WorkerState): void {
+  onStateChange(worker: PoolWorker, from: WorkerState, to: WorkerState): void {
     // idle ⇄ busy happens twice per call: trace, and no message built for a logger that drops it.
     // Every other change is the worker's life: debug.
     const level = (from === 'idle' && to === 'busy') || (from === 'busy' && to === 'idle') ? 'trace' : 'debug';
@@ -304,7 +318,7 @@ export class ProcessPool extends SafeEmitter<PoolEvents> implements WorkerSource
       if (from === 'handshaking') {
         this.#methods ??= new Set(worker.methods);
         this.emit('workerReady', { pid: worker.pid, methods: worker.methods });
-        this.#sparePlanner.started(Date.now() - worker.startedAt);
+        this.#sparePlanner.started(this.#clock.now() - worker.startedAt);
       } else if (worker.calls === 1) {
         this.#breaker.survived(worker); // its first call: start-up works
       }
@@ -323,14 +337,14 @@ export class ProcessPool extends SafeEmitter<PoolEvents> implements WorkerSource
     else if (!worker.live) this.#refill(); // draining or stopping: make room for a successor
   }
 
-  onCallStarted(worker: WorkerHandle): void {
+  onCallStarted(worker: PoolWorker): void {
     // For the circuit breaker: from now on a death of this worker has a call to blame.
     if (worker.calls === 0) this.#givenACall.add(worker);
     if (this.#mayGoAhead(worker)) this.#scheduleAhead();
-    if (this.#options.warmSpare && this.#sparePlanner.callStarted(performance.now(), this.#liveCount())) this.#ensureSpare();
+    if (this.#options.warmSpare && this.#sparePlanner.callStarted(this.#clock.precise(), this.#liveCount())) this.#ensureSpare();
   }
 
-  onCallDone(worker: WorkerHandle): void {
+  onCallDone(worker: PoolWorker): void {
     // With calls sent ahead a worker may never be idle between calls: its first call counts here too.
     if (worker.calls === 1) this.#breaker.survived(worker);
     // The idle path checks limits in #onIdle; a worker going straight on to its next call, here.
@@ -338,16 +352,16 @@ export class ProcessPool extends SafeEmitter<PoolEvents> implements WorkerSource
     if (reason) this.#retire(worker, reason);
   }
 
-  onUnstarted(_worker: WorkerHandle, call: Call): void {
+  onUnstarted(_worker: PoolWorker, call: Call): void {
     this.#dispatcher.requeue(call);
   }
 
-  onHealth(worker: WorkerHandle, health: HealthSnapshot): void {
+  onHealth(worker: PoolWorker, health: HealthSnapshot): void {
     if (this.listenerCount('health') > 0) this.emit('health', { pid: worker.pid, health });
     this.#checkLimits(worker);
   }
 
-  onCallTimedOut(worker: WorkerHandle, call: { method: string; timeoutMs: number }): void {
+  onCallTimedOut(worker: PoolWorker, call: { method: string; timeoutMs: number }): void {
     this.#timeouts++;
     this.emit('callTimedOut', { pid: worker.pid, method: call.method, timeoutMs: call.timeoutMs });
   }
@@ -358,7 +372,7 @@ export class ProcessPool extends SafeEmitter<PoolEvents> implements WorkerSource
    * Whether `worker` may be sent a call ahead: it is busy with a user's call, will not retire after
    * it, and will still be under its call limit after the one sent ahead.
    */
-  #mayGoAhead(worker: WorkerHandle): boolean {
+  #mayGoAhead(worker: PoolWorker): boolean {
     if (!worker.canTakeAhead || worker.stopReason !== undefined || worker.generation !== this.#generation) return false;
     const threshold = this.#options.processRecycleThreshold;
     if (threshold !== undefined && worker.calls + 2 > threshold) return false;
@@ -377,7 +391,7 @@ export class ProcessPool extends SafeEmitter<PoolEvents> implements WorkerSource
   }
 
   /** An idle worker that belongs to no lease: retire it if it is over a limit or old code, else put it to work. */
-  #onIdle(worker: WorkerHandle): void {
+  #onIdle(worker: PoolWorker): void {
     if (worker.generation !== this.#generation) return this.#retire(worker, 'reload');
     // Checked before the worker is offered a call: it never serves past a limit.
     const reason = this.#retireReasonOf(worker);
@@ -385,19 +399,19 @@ export class ProcessPool extends SafeEmitter<PoolEvents> implements WorkerSource
     if (!this.#dispatcher.offer(worker)) this.#idle.push(worker);
   }
 
-  #spawn(): WorkerHandle {
-    const worker = new WorkerHandle(this.#nextWorkerId++, this.#options, this, this.#generation);
+  #spawn(): PoolWorker {
+    const worker = this.#createWorker(this.#nextWorkerId++, this.#options, this, this.#generation);
     this.#workers.add(worker);
     if (worker.pid) this.emit('workerStarted', { pid: worker.pid });
     return worker;
   }
 
   /** Starts a worker unless the pool is stopping or the circuit breaker says no. */
-  #startIfAllowed(): WorkerHandle | undefined {
+  #startIfAllowed(): PoolWorker | undefined {
     return this.#stopping ? undefined : this.#breaker.tryStart(() => this.#spawn());
   }
 
-  #onWorkerGone(worker: WorkerHandle, to: WorkerState): void {
+  #onWorkerGone(worker: PoolWorker, to: WorkerState): void {
     this.#workers.delete(worker);
     this.#removeSpare(worker);
     const exit = { pid: worker.pid, exitCode: worker.exitCode, signal: worker.signal, reason: String(worker.stopReason ?? 'crash') };
@@ -421,7 +435,7 @@ export class ProcessPool extends SafeEmitter<PoolEvents> implements WorkerSource
    * that died while a call ran in it was killed by that call (the call's WorkerCrashedError or
    * CallTimeoutError says so) and does not count; nor does one that completed a call.
    */
-  #youngDeathOf(worker: WorkerHandle, crashed: boolean): Error | undefined {
+  #youngDeathOf(worker: PoolWorker, crashed: boolean): Error | undefined {
     if (worker.startError) return worker.startError;
     if (!crashed || this.#givenACall.has(worker)) return undefined;
     const how = worker.endReason ?? `exit code ${worker.exitCode}, signal ${worker.signal}`;
@@ -440,8 +454,8 @@ export class ProcessPool extends SafeEmitter<PoolEvents> implements WorkerSource
     };
     this.#options.logger.error({ retryAt: this.#breaker.retryAt }, `process-sandbox: circuit open: ${error().message}`);
     this.#dispatcher.rejectQueued(error);
-    clearTimeout(this.#breakerTimer);
-    this.#breakerTimer = setTimeout(() => this.#refill(), Math.max(0, this.#breaker.retryAt - Date.now()));
+    this.#clock.clearTimeout(this.#breakerTimer);
+    this.#breakerTimer = this.#clock.setTimeout(() => this.#refill(), Math.max(0, this.#breaker.retryAt - this.#clock.now()));
   }
 
   /** Back up to minPoolSize, and to as many workers as the waiting calls need. */
@@ -466,19 +480,19 @@ export class ProcessPool extends SafeEmitter<PoolEvents> implements WorkerSource
   // ─── recycling ─────────────────────────────────────────────────────────────
 
   /** The soft limit `worker` has reached; asked around every call, so nothing is built when no limit is set. */
-  #retireReasonOf(worker: WorkerHandle): RecycleReason | undefined {
+  #retireReasonOf(worker: PoolWorker): RecycleReason | undefined {
     return this.#policy.recycles ? this.#policy.retireReason(this.#usage(worker)) : undefined;
   }
 
-  #usage(worker: WorkerHandle): WorkerUsage {
-    return { rssBytes: worker.rssBytes, handles: worker.handles, calls: worker.calls, ageMs: Date.now() - worker.startedAt };
+  #usage(worker: PoolWorker): WorkerUsage {
+    return { rssBytes: worker.rssBytes, handles: worker.handles, calls: worker.calls, ageMs: this.#clock.now() - worker.startedAt };
   }
 
   /** Retires a worker gracefully (after its call, if busy); the spare takes its place. */
-  #retire(worker: WorkerHandle, reason: RecycleReason): void {
+  #retire(worker: PoolWorker, reason: RecycleReason): void {
     if (worker.stopReason !== undefined) return;
     this.#recycles[reason]++;
-    if (reason !== 'idle' && reason !== 'reload') this.#sparePlanner.retired(Date.now(), Date.now() - worker.startedAt, this.#liveCount());
+    if (reason !== 'idle' && reason !== 'reload') this.#sparePlanner.retired(this.#clock.now(), this.#clock.now() - worker.startedAt, this.#liveCount());
     this.emit('workerRecycled', { pid: worker.pid, reason });
     this.#options.logger.debug({ pid: worker.pid, reason }, `process-sandbox: recycling worker ${worker.pid} (${reason})`);
     worker.stop(reason);
@@ -498,13 +512,13 @@ export class ProcessPool extends SafeEmitter<PoolEvents> implements WorkerSource
     for (let w; this.#spares.length < this.#sparePlanner.wanted && (w = this.#startIfAllowed()); ) this.#spares.push(w);
   }
 
-  #removeSpare(worker: WorkerHandle): void {
+  #removeSpare(worker: PoolWorker): void {
     const i = this.#spares.indexOf(worker);
     if (i >= 0) this.#spares.splice(i, 1);
   }
 
   /** Emits warnings, and acts on limits outside calls: idle workers now, the hard limit always. */
-  #checkLimits(worker: WorkerHandle): void {
+  #checkLimits(worker: PoolWorker): void {
     if (!worker.live) return;
     const usage = this.#usage(worker);
     if (this.#policy.overHardLimit(usage)) return this.#killOverHardLimit(worker, usage.rssBytes ?? 0);
@@ -523,7 +537,7 @@ export class ProcessPool extends SafeEmitter<PoolEvents> implements WorkerSource
     }
   }
 
-  #killOverHardLimit(worker: WorkerHandle, rssBytes: number): void {
+  #killOverHardLimit(worker: PoolWorker, rssBytes: number): void {
     if (!worker.live && worker.state !== 'draining') return;
     this.#recycles.hardMemory++;
     this.emit('workerRecycled', { pid: worker.pid, reason: 'hardMemory' });
@@ -532,7 +546,7 @@ export class ProcessPool extends SafeEmitter<PoolEvents> implements WorkerSource
   }
 
   /** Workers running a call now (busy, or retiring with their last call): the memory watch's rounds. */
-  *#running(): Iterable<WorkerHandle> {
+  *#running(): Iterable<PoolWorker> {
     for (const worker of this.#workers) if (worker.currentCall && (worker.state === 'busy' || worker.state === 'draining')) yield worker;
   }
 
@@ -556,7 +570,7 @@ export class ProcessPool extends SafeEmitter<PoolEvents> implements WorkerSource
     return live;
   }
 
-  #removeIdle(worker: WorkerHandle): void {
+  #removeIdle(worker: PoolWorker): void {
     const i = this.#idle.indexOf(worker);
     if (i >= 0) this.#idle.splice(i, 1);
   }

@@ -45,6 +45,7 @@ import type { HostSample } from './health-sampler.js';
 import { WorkerOutput } from './worker-output.js';
 import { WorkerUsage } from './worker-usage.js';
 import type { Lease } from './lease.js';
+import type { PoolWorker, StopReason, WorkerObserver, WorkerState } from './pool-worker.js';
 import type { ResolvedOptions } from './options.js';
 import { killProcessGroup, killProcessTree } from './process-tree.js';
 import { limitErrorFor } from './resource-limits.js';
@@ -52,27 +53,12 @@ import { spawnWorker, workerCommand } from './worker-command.js';
 import { workerEndpoint, type WorkerEndpoint } from './worker-endpoint.js';
 
 
-export type WorkerState = 'spawning' | 'handshaking' | 'idle' | 'busy' | 'draining' | 'stopping' | 'exited' | 'crashed';
-
-/** Why a worker left service; recycling reasons join these in the recycling work. */
-export type StopReason = 'dispose' | 'timeout' | 'crash' | 'start-failed' | 'protocol' | 'shrink' | string;
-
-export interface WorkerObserver {
-  onStateChange(worker: WorkerHandle, from: WorkerState, to: WorkerState): void;
-  /** A call began running (from idle, or a sent-ahead call whose predecessor just replied). */
-  onCallStarted(worker: WorkerHandle, call: Call): void;
-  /** A call finished and the worker went straight on with the one sent ahead (it stays busy). */
-  onCallDone(worker: WorkerHandle): void;
-  /** A call sent ahead never started: its worker is gone. It must run elsewhere, exactly once. */
-  onUnstarted(worker: WorkerHandle, call: Call): void;
-  onHealth(worker: WorkerHandle, health: HealthSnapshot): void;
-  onCallTimedOut(worker: WorkerHandle, call: Call): void;
-}
+export type { WorkerState, StopReason, WorkerObserver } from './pool-worker.js';
 
 /** After EOF on the pipe, how long a worker may take to exit by itself before it is killed. */
 const EOF_EXIT_GRACE_MS = 1_000;
 
-export class WorkerHandle {
+export class WorkerHandle implements PoolWorker {
   readonly id: number;
   /** The lease this worker is pinned to, if any: then the pool does not hand it other calls. */
   lease: Lease | undefined;
