@@ -100,7 +100,10 @@ describe('unit: the circuit breaker as the pool applies it', function () {
       for (const w of f.workers) if (w.live) w.exit(1);
       await flush();
     };
-    await dieYoung();
+    for (let i = 0; i < 2; i++) {
+      await dieYoung();
+      expect(f.pool.stats().circuit).to.equal('closed');
+    }
     await dieYoung();
     expect(f.pool.stats().circuit).to.equal('open');
     const refused = track(f.pool.invoke('add', [1, 1]));
@@ -178,6 +181,21 @@ describe('unit: recycling decisions with fake workers', function () {
     expect(call.value).to.equal(2);
     expect(w2.stopReason).to.equal('handles');
     expect(f.pool.stats().totals.recycles).to.include({ memory: 1, handles: 1 });
+    await stop(f);
+  });
+
+  it('starts the replacement after the reply is delivered, not before', async () => {
+    const f = await started({ maxPoolSize: 1, processRecycleThreshold: 1, warmSpare: false });
+    const [w] = f.workers;
+    const count = f.workers.length;
+    let seen;
+    const call = f.pool.invoke('add', [1, 1]).then((v) => ((seen = f.workers.length), v));
+    await flush();
+    w.reply(2);
+    expect(await call).to.equal(2);
+    expect(seen).to.equal(count);
+    await flush();
+    expect(f.workers.length, 'then the replacement').to.equal(count + 1);
     await stop(f);
   });
 });

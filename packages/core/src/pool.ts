@@ -107,6 +107,7 @@ export class ProcessPool extends SafeEmitter<PoolEvents> implements WorkerSource
   #sampler: Sampler | undefined;
   #memoryWatch: BusyMemoryWatch<PoolWorker> | undefined;
   #aheadScheduled = false;
+  #refillScheduled = false;
   /** Workers that have started a call (control calls included): their deaths are not young. */
   readonly #givenACall = new WeakSet<PoolWorker>();
 
@@ -334,14 +335,14 @@ export class ProcessPool extends SafeEmitter<PoolEvents> implements WorkerSource
       if (!this.#spares.includes(worker) && worker.stopReason !== 'idle') this.#promoteSpare();
     }
     if (to === 'exited' || to === 'crashed') this.#onWorkerGone(worker, to);
-    else if (!worker.live) this.#refill(); // draining or stopping: make room for a successor
+    else if (!worker.live) this.#refillSoon(); // draining or stopping: make room for a successor
   }
 
   onCallStarted(worker: PoolWorker): void {
     // For the circuit breaker: from now on a death of this worker has a call to blame.
     if (worker.calls === 0) this.#givenACall.add(worker);
     if (this.#mayGoAhead(worker)) this.#scheduleAhead();
-    if (this.#options.warmSpare && this.#sparePlanner.callStarted(this.#clock.precise(), this.#liveCount())) this.#ensureSpare();
+    if (this.#options.warmSpare && this.#sparePlanner.callStarted(this.#clock.precise(), this.#liveCount())) this.#refillSoon();
   }
 
   onCallDone(worker: PoolWorker): void {
@@ -426,7 +427,7 @@ export class ProcessPool extends SafeEmitter<PoolEvents> implements WorkerSource
     const youngDeath = worker.generation === this.#generation ? this.#youngDeathOf(worker, crashed) : undefined;
     if (youngDeath === undefined) this.#breaker.ended(worker);
     else if (this.#breaker.youngDeath(worker, youngDeath)) this.#onCircuitOpen();
-    this.#refill();
+    this.#refillSoon();
   }
 
   /**
@@ -456,6 +457,20 @@ export class ProcessPool extends SafeEmitter<PoolEvents> implements WorkerSource
     this.#dispatcher.rejectQueued(error);
     this.#clock.clearTimeout(this.#breakerTimer);
     this.#breakerTimer = this.#clock.setTimeout(() => this.#refill(), Math.max(0, this.#breaker.retryAt - this.#clock.now()));
+  }
+
+  /**
+   * #refill on the next turn of the event loop. Starting a process (a replacement, a spare) takes a
+   * millisecond or more of synchronous work: it is never done between a reply and its caller, who
+   * gets the reply first (its promise reactions run before an immediate).
+   */
+  #refillSoon(): void {
+    if (this.#refillScheduled || this.#stopping) return;
+    this.#refillScheduled = true;
+    setImmediate(() => {
+      this.#refillScheduled = false;
+      this.#refill();
+    });
   }
 
   /** Back up to minPoolSize, and to as many workers as the waiting calls need. */
@@ -504,7 +519,7 @@ export class ProcessPool extends SafeEmitter<PoolEvents> implements WorkerSource
     const spare = this.#spares.find((w) => w.state === 'idle') ?? this.#spares[0]!;
     this.#removeSpare(spare);
     if (spare.state === 'idle') this.#onIdle(spare);
-    this.#ensureSpare();
+    this.#refillSoon();
   }
 
   #ensureSpare(): void {
