@@ -45,7 +45,16 @@ describe('unit: dispatch with fake workers', function () {
     expect(w.currentCall).to.exist;
     expect(w.aheadCall, 'the next call is sent ahead').to.exist;
     expect(w.aheadCall.id).to.equal(w.currentCall.id + 1);
+    const [first, second] = w.sent;
+    expect([first.state, second.state]).to.deep.equal(['running', 'ahead']);
+    expect(f.pool.stats().totals).to.include({ queued: 3, inFlight: 2 });
+    w.reply(0);
+    expect([first.state, second.state]).to.deep.equal(['settled', 'running']);
+    expect(f.pool.stats().totals).to.include({ queued: 3, inFlight: 1 });
+    await flush();
+    expect(w.aheadCall.state, 'the next goes ahead').to.equal('ahead');
     const order = await runAll(f.workers);
+    order.unshift(first);
     expect(order.map((c) => c.id)).to.deep.equal([...order.map((c) => c.id)].sort((a, b) => a - b));
     expect(calls.every((c) => c.settled && c.error === undefined)).to.equal(true);
     expect(f.pool.stats().totals).to.include({ calls: 5, succeeded: 5, failed: 0, queued: 0, inFlight: 0 });
@@ -79,6 +88,7 @@ describe('unit: dispatch with fake workers', function () {
     await flush();
     expect(a.error).to.be.instanceOf(WorkerCrashedError);
     expect(b.settled, 'the call sent ahead is not lost, nor failed').to.equal(false);
+    expect(ahead.state === 'queued' || ahead.state === 'running').to.equal(true);
     const w2 = f.workers[1];
     expect(w2, 'a replacement was started').to.exist;
     await flush();

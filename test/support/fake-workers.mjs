@@ -161,7 +161,7 @@ export class FakeWorker {
     this.aheadCall = undefined;
     if (unstarted) this.observer.onUnstarted(this, unstarted);
     if (call && this.stopReason === 'dispose') call.reject(new PoolDisposedError(call.method, 'still running'));
-    else if (call) call.reject(new WorkerCrashedError(this.pid, code, signal, call.method, this.endReason));
+    else if (call) this.observer.onCallLost(this, call, new WorkerCrashedError(this.pid, code, signal, call.method, this.endReason));
     if (!this.#wasReady) {
       this.startError = new WorkerStartError(this.endReason ?? `exit code ${code} before it was ready`, '', this.pid);
       this.readyReject(this.startError);
@@ -174,7 +174,6 @@ export class FakeWorker {
   // ─── the seam, as WorkerHandle implements it ───────────────────────────
 
   run(call) {
-    call.worker = this;
     if (this.#state === 'idle') {
       this.currentCall = call;
       this.sent.push(call);

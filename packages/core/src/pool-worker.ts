@@ -25,6 +25,8 @@ export interface WorkerObserver {
   onCallDone(worker: PoolWorker): void;
   /** A call sent ahead never started: its worker is gone. It must run elsewhere, exactly once. */
   onUnstarted(worker: PoolWorker, call: Call): void;
+  /** The running call ended with the process, failing with `error`: the pool settles it (or retries it). */
+  onCallLost(worker: PoolWorker, call: Call, error: Error): void;
   onHealth(worker: PoolWorker, health: HealthSnapshot): void;
   onCallTimedOut(worker: PoolWorker, call: Call): void;
 }

@@ -106,7 +106,6 @@ export class ProcessPool extends SafeEmitter<PoolEvents> implements WorkerSource
   readonly #warned = new WeakMap<PoolWorker, Set<string>>();
   #sampler: Sampler | undefined;
   #memoryWatch: BusyMemoryWatch<PoolWorker> | undefined;
-  #aheadScheduled = false;
   #refillScheduled = false;
   /** Workers that have started a call (control calls included): their deaths are not young. */
   readonly #givenACall = new WeakSet<PoolWorker>();
@@ -205,11 +204,6 @@ export class ProcessPool extends SafeEmitter<PoolEvents> implements WorkerSource
 
   stats(): PoolStats {
     const { totals } = this.#dispatcher;
-    let inFlight = 0;
-    for (const w of this.#workers) {
-      if (w.currentCall && !w.currentCall.control) inFlight++;
-      if (w.aheadCall) inFlight++;
-    }
     return {
       workers: [...this.#workers].map((w) => ({
         id: w.id,
@@ -225,7 +219,7 @@ export class ProcessPool extends SafeEmitter<PoolEvents> implements WorkerSource
         startedAt: w.startedAt,
         lastHealthAt: w.lastHealthAt,
       })),
-      totals: { ...totals, crashes: this.#crashes, timeouts: this.#timeouts, recycles: { ...this.#recycles }, queued: this.#dispatcher.queued, inFlight },
+      totals: { ...totals, crashes: this.#crashes, timeouts: this.#timeouts, recycles: { ...this.#recycles }, queued: this.#dispatcher.queued, inFlight: this.#dispatcher.inFlight },
       leases: this.#leases.size,
       circuit: this.#breaker.state,
     };
@@ -275,9 +269,13 @@ export class ProcessPool extends SafeEmitter<PoolEvents> implements WorkerSource
     return this.#idle.length > 0;
   }
 
+  *aheadCandidates(): Iterable<PoolWorker> {
+    if (this.#stopping) return;
+    for (const worker of this.#workers) if (this.#mayGoAhead(worker)) yield worker;
+  }
+
   demand(waiting: number): void {
     if (this.#stopping) return;
-    this.#scheduleAhead();
     let starting = 0;
     for (const w of this.#workers) if (!this.#spares.includes(w) && (w.state === 'spawning' || w.state === 'handshaking')) starting++;
     let live = this.#liveCount();
@@ -338,10 +336,11 @@ export class ProcessPool extends SafeEmitter<PoolEvents> implements WorkerSource
     else if (!worker.live) this.#refillSoon(); // draining or stopping: make room for a successor
   }
 
-  onCallStarted(worker: PoolWorker): void {
+  onCallStarted(worker: PoolWorker, call: Call): void {
+    this.#dispatcher.started(call, worker);
     // For the circuit breaker: from now on a death of this worker has a call to blame.
     if (worker.calls === 0) this.#givenACall.add(worker);
-    if (this.#mayGoAhead(worker)) this.#scheduleAhead();
+    if (this.#mayGoAhead(worker)) this.#dispatcher.wantAhead();
     if (this.#options.warmSpare && this.#sparePlanner.callStarted(this.#clock.precise(), this.#liveCount())) this.#refillSoon();
   }
 
@@ -354,7 +353,11 @@ export class ProcessPool extends SafeEmitter<PoolEvents> implements WorkerSource
   }
 
   onUnstarted(_worker: PoolWorker, call: Call): void {
-    this.#dispatcher.requeue(call);
+    this.#dispatcher.unstarted(call);
+  }
+
+  onCallLost(_worker: PoolWorker, call: Call, error: Error): void {
+    this.#dispatcher.lost(call, error);
   }
 
   onHealth(worker: PoolWorker, health: HealthSnapshot): void {
@@ -380,24 +383,14 @@ export class ProcessPool extends SafeEmitter<PoolEvents> implements WorkerSource
     return this.#retireReasonOf(worker) === undefined;
   }
 
-  /** Sends calls ahead at the end of this tick, once every call enqueued in it has its place in line. */
-  #scheduleAhead(): void {
-    if (this.#aheadScheduled) return;
-    this.#aheadScheduled = true;
-    queueMicrotask(() => {
-      this.#aheadScheduled = false;
-      if (this.#stopping || this.#dispatcher.queued === 0) return;
-      for (const worker of this.#workers) if (this.#mayGoAhead(worker)) this.#dispatcher.offerAhead(worker);
-    });
-  }
-
   /** An idle worker that belongs to no lease: retire it if it is over a limit or old code, else put it to work. */
   #onIdle(worker: PoolWorker): void {
     if (worker.generation !== this.#generation) return this.#retire(worker, 'reload');
     // Checked before the worker is offered a call: it never serves past a limit.
     const reason = this.#retireReasonOf(worker);
     if (reason) return this.#retire(worker, reason);
-    if (!this.#dispatcher.offer(worker)) this.#idle.push(worker);
+    this.#idle.push(worker);
+    this.#dispatcher.workerFree();
   }
 
   #spawn(): PoolWorker {

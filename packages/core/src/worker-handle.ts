@@ -204,7 +204,6 @@ export class WorkerHandle implements PoolWorker {
    * starts running, not when it is sent.
    */
   run(call: Call): void {
-    call.worker = this;
     if (this.#state === 'idle') {
       this.#call = call;
       this.#transition('busy');
@@ -598,7 +597,8 @@ export class WorkerHandle implements PoolWorker {
       call.reject(new PoolDisposedError(call.method, `it was still running when shutdownGraceMs (${this.options.shutdownGraceMs} ms) ran out`));
     } else if (call) {
       const cause = this.#fatalError ?? this.#protocolCause;
-      call.reject(limitErrorFor(this.options, this.#pid, code, signal, call.method, this.#output.stderrTail) ?? new WorkerCrashedError(this.#pid, code, signal, call.method, this.#endReason, cause ? { cause } : undefined));
+      const error = limitErrorFor(this.options, this.#pid, code, signal, call.method, this.#output.stderrTail) ?? new WorkerCrashedError(this.#pid, code, signal, call.method, this.#endReason, cause ? { cause } : undefined);
+      this.observer.onCallLost(this, call, error);
     }
     if (!wasReady) {
       const how = signal ? `signal ${signal}` : `exit code ${code}`;
