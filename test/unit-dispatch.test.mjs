@@ -250,4 +250,37 @@ describe('unit: dispatch with fake workers', function () {
     expect(order).to.have.length(6);
     await stop(f);
   });
+
+  it('hands a call to the free worker used last, so the others can shrink away', async () => {
+    const f = await started({ minPoolSize: 2, maxPoolSize: 2 });
+    const first = track(f.pool.invoke('add', [1, 1]));
+    await flush();
+    const used = f.workers.find((w) => w.currentCall);
+    await f.clock.advance(10);
+    used.reply(2);
+    await f.clock.advance(10);
+    expect(first.value).to.equal(2);
+    track(f.pool.invoke('add', [2, 2]));
+    await flush();
+    expect(f.workers.find((w) => w.currentCall)).to.equal(used);
+    await stop(f);
+  });
+
+  it('three workers with lookahead: every call is handed out exactly once, and counts follow the states', async () => {
+    const f = await started({ minPoolSize: 3, maxPoolSize: 3 });
+    const calls = Array.from({ length: 12 }, (_, i) => track(f.pool.invoke('add', [i, 0])));
+    await flush();
+    // Every worker runs one call and holds one ahead: six handed out, six in line.
+    expect(f.workers.map((w) => [Boolean(w.currentCall), Boolean(w.aheadCall)])).to.deep.equal([[true, true], [true, true], [true, true]]);
+    expect(f.pool.stats().totals).to.include({ inFlight: 6, queued: 6 });
+    const order = [];
+    for (let round = 0; round < 20 && !calls.every((c) => c.settled); round++) {
+      for (const w of f.workers) if (w.currentCall) (order.push(w.currentCall.id), w.reply(w.currentCall.id));
+      await flush();
+    }
+    expect(calls.every((c) => c.settled && c.error === undefined)).to.equal(true);
+    expect(new Set(order).size).to.equal(12);
+    expect(f.workers.flatMap((w) => w.sent).length).to.equal(12);
+    await stop(f);
+  });
 });

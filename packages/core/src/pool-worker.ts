@@ -13,6 +13,11 @@ import type { ResolvedOptions } from './options.js';
 
 export type WorkerState = 'spawning' | 'handshaking' | 'idle' | 'busy' | 'draining' | 'stopping' | 'exited' | 'crashed';
 
+/** Started or serving, not on its way out: counts toward the pool's capacity. */
+export function isLive(state: WorkerState): boolean {
+  return state === 'spawning' || state === 'handshaking' || state === 'idle' || state === 'busy';
+}
+
 /** Why a worker left service; recycling reasons join these in the recycling work. */
 export type StopReason = 'dispose' | 'timeout' | 'crash' | 'start-failed' | 'protocol' | 'shrink' | string;
 

@@ -5,67 +5,23 @@
  * stops starting them when they keep dying young (circuit breaker), rolls them onto new code
  * (reload), and takes them all down on dispose.
  */
-import { classCodeOf, PoolDisposedError, ResourceLimitError, type HealthSnapshot } from '@process-sandbox/abstractions';
+import { PoolDisposedError, type HealthSnapshot } from '@process-sandbox/abstractions';
+import { outcomeOf } from './call-outcome.js';
 import type { Call, CallOptions } from './call.js';
-import { CircuitBreaker } from './circuit-breaker.js';
 import { Dispatcher, type WorkerSource } from './dispatcher.js';
-import { sampleProcess, Sampler } from './health-sampler.js';
-import { BusyMemoryWatch } from './memory-watch.js';
 import { guardOnExit, unguard } from './host-exit.js';
 import { discards } from './logger.js';
 import { Lease, type LeaseHost } from './lease.js';
 import { reloadOptions, type ReloadOptions, type ResolvedOptions } from './options.js';
 import { SafeEmitter, type PoolEvents } from './pool-events.js';
-import { SparePlanner } from './spare-planner.js';
-import { RECYCLE_REASONS, RecyclePolicy, type RecycleReason, type WorkerUsage } from './recycle-policy.js';
-import { systemClock, type Clock, type PoolWorker, type WorkerFactory, type WorkerObserver, type WorkerState } from './pool-worker.js';
+import { workerStats, type DisposeOptions, type LeaseOptions, type PoolStats } from './pool-types.js';
+import { Recycling } from './recycling.js';
+import { StartGuard } from './start-guard.js';
+import { WarmSpares } from './warm-spares.js';
+import { isLive, systemClock, type Clock, type PoolWorker, type WorkerFactory, type WorkerObserver, type WorkerState } from './pool-worker.js';
 import { WorkerHandle } from './worker-handle.js';
 
-export interface WorkerStats {
-  id: number;
-  pid: number;
-  state: WorkerState;
-  /** The warm spare: started and ready, held out of service until a worker leaves. */
-  spare: boolean;
-  /** Pinned to a lease. */
-  leased: boolean;
-  calls: number;
-  rssBytes: number | undefined;
-  heapUsedBytes: number | undefined;
-  handles: number | undefined;
-  cpuMs: number | undefined;
-  startedAt: number;
-  lastHealthAt: number | undefined;
-}
-
-export interface PoolStats {
-  workers: WorkerStats[];
-  totals: {
-    calls: number;
-    succeeded: number;
-    failed: number;
-    crashes: number;
-    timeouts: number;
-    recycles: Record<RecycleReason, number>;
-    queued: number;
-    inFlight: number;
-  };
-  /** Open leases (sessions), including those still waiting for a worker. */
-  leases: number;
-  circuit: 'closed' | 'open' | 'halfOpen';
-}
-
-export interface DisposeOptions {
-  /** Run the calls already queued before stopping (default false: they reject with PoolDisposedError). */
-  drain?: boolean;
-}
-
-export interface LeaseOptions {
-  /** Build a fresh implementation instance for the session, disposed at its end. Default true. */
-  newInstancePerSession?: boolean;
-  /** Place in the line for a worker: higher first. Default 0. */
-  priority?: number;
-}
+export type { WorkerStats, PoolStats, DisposeOptions, LeaseOptions } from './pool-types.js';
 
 /** How a pool makes its workers and reads the time: real processes and the system clock, unless a test says otherwise. */
 export interface PoolDependencies {
@@ -75,14 +31,10 @@ export interface PoolDependencies {
 
 const spawnWorkerHandle: WorkerFactory = (id, options, observer, generation) => new WorkerHandle(id, options, observer, generation);
 
-const LIVE_STATES: ReadonlySet<WorkerState> = new Set(['spawning', 'handshaking', 'idle', 'busy']);
-
 export class ProcessPool extends SafeEmitter<PoolEvents> implements WorkerSource, WorkerObserver, LeaseHost {
   #options: ResolvedOptions;
   readonly #dispatcher: Dispatcher;
   readonly #workers = new Set<PoolWorker>();
-  /** Idle workers, most recently used last: handing out the warmest keeps the others free to shrink. */
-  readonly #idle: PoolWorker[] = [];
   readonly #leases = new Set<Lease>();
   #methods: Set<string> | undefined;
   #nextWorkerId = 1;
@@ -90,25 +42,15 @@ export class ProcessPool extends SafeEmitter<PoolEvents> implements WorkerSource
   #generation = 0;
   #crashes = 0;
   #timeouts = 0;
-  #disposing: Promise<void> | undefined;
-  #stopping = false;
-  #breaker: CircuitBreaker<PoolWorker>;
-  #breakerTimer: ReturnType<typeof setTimeout> | undefined;
-  #policy: RecyclePolicy;
-  readonly #recycles = Object.fromEntries(RECYCLE_REASONS.map((r) => [r, 0])) as Record<RecycleReason, number>;
-  /**
-   * Started ahead of need, kept out of service until a worker leaves; then one takes its place.
-   * Usually one; more while workers retire faster than a new one starts (see SparePlanner).
-   */
-  readonly #spares: PoolWorker[] = [];
-  readonly #sparePlanner: SparePlanner;
-  /** Limits each worker has been warned about, so that a resourceWarning is emitted once. */
-  readonly #warned = new WeakMap<PoolWorker, Set<string>>();
-  #sampler: Sampler | undefined;
-  #memoryWatch: BusyMemoryWatch<PoolWorker> | undefined;
+  /** open: serving; closing: dispose() was called (queued calls may still drain); stopping: its workers are being stopped. */
+  #phase: 'open' | 'closing' | 'stopping' = 'open';
+  /** dispose()'s one run, for every caller. */
+  #disposal: Promise<void> | undefined;
+  /** The circuit breaker, as this pool applies it. */
+  readonly #startGuard: StartGuard;
+  readonly #spares: WarmSpares;
+  readonly #recycling: Recycling;
   #refillScheduled = false;
-  /** Workers that have started a call (control calls included): their deaths are not young. */
-  readonly #givenACall = new WeakSet<PoolWorker>();
 
   readonly #createWorker: WorkerFactory;
   readonly #clock: Clock;
@@ -121,13 +63,24 @@ export class ProcessPool extends SafeEmitter<PoolEvents> implements WorkerSource
     this.#dispatcher = new Dispatcher(options, this, this.#clock);
     this.#dispatcher.onQueueFull = (method) => this.emit('queueFull', { method, maxQueueSize: options.maxQueueSize });
     this.#dispatcher.onCallSettled = (call, error) => this.#onCallSettled(call, error);
-    this.#policy = new RecyclePolicy(options);
-    this.#sparePlanner = new SparePlanner(options.processRecycleThreshold);
-    this.#breaker = new CircuitBreaker(() => this.#clock.now());
-    if (options.healthIntervalMs > 0) this.#sampler = new Sampler(options.healthIntervalMs, () => this.#sample());
-    if (options.hardMemoryLimitMB !== undefined) {
-      this.#memoryWatch = BusyMemoryWatch.start(options.hardMemoryLimitMB * 1024 * 1024, () => this.#running(), (worker, rss) => this.#killOverHardLimit(worker, rss));
-    }
+    this.#startGuard = new StartGuard(this.#clock, {
+      logger: options.logger,
+      onOpen: (error) => this.#dispatcher.rejectQueued(error),
+      onRetry: () => this.#refill(),
+    });
+    this.#spares = new WarmSpares(options.warmSpare, options.processRecycleThreshold);
+    const pool = this; // eslint-disable-line @typescript-eslint/no-this-alias -- its private fields, read live
+    const host = {
+      get options() {
+        return pool.#options;
+      },
+      get generation() {
+        return pool.#generation;
+      },
+      workers: this.#workers,
+      liveCount: () => this.#liveCount(),
+    };
+    this.#recycling = new Recycling(host, this, this.#spares, this.#clock);
     guardOnExit(this);
   }
 
@@ -142,8 +95,8 @@ export class ProcessPool extends SafeEmitter<PoolEvents> implements WorkerSource
       // The spare starts alongside and create() waits for it too (in parallel, it costs next to
       // nothing), so that the first retirement finds it ready. A spare that fails to start fails
       // nothing: the pool carries on without it.
-      this.#ensureSpare();
-      await Promise.all([...first.map((w) => w.ready), ...this.#spares.map((w) => w.ready.catch(() => {}))]);
+      this.#spares.fill(() => this.#startIfAllowed());
+      await Promise.all([...first.map((w) => w.ready), ...[...this.#spares.all].map((w) => w.ready.catch(() => {}))]);
     } catch (error) {
       await this.dispose();
       throw error;
@@ -155,7 +108,7 @@ export class ProcessPool extends SafeEmitter<PoolEvents> implements WorkerSource
   }
 
   get disposed(): boolean {
-    return this.#disposing !== undefined;
+    return this.#phase !== 'open';
   }
 
   invoke(method: string, args: unknown[], options?: CallOptions): Promise<unknown> {
@@ -164,8 +117,8 @@ export class ProcessPool extends SafeEmitter<PoolEvents> implements WorkerSource
 
   /** A lease on one worker: resolves once the worker is pinned and the session open. */
   async lease(options: LeaseOptions = {}): Promise<Lease> {
-    if (this.#disposing) throw new PoolDisposedError(undefined, 'cannot lease a worker');
-    this.#breaker.check();
+    if (this.#phase !== 'open') throw new PoolDisposedError(undefined, 'cannot lease a worker');
+    this.#startGuard.check();
     const lease = new Lease(this, options.newInstancePerSession ?? true);
     this.#leases.add(lease);
     this.#dispatcher.request(lease, options.priority);
@@ -179,14 +132,14 @@ export class ProcessPool extends SafeEmitter<PoolEvents> implements WorkerSource
    * If a successor cannot start, the old workers stay and this rejects with its WorkerStartError.
    */
   async reload(changes: ReloadOptions = {}): Promise<void> {
-    if (this.#disposing) throw new PoolDisposedError(undefined, 'cannot reload');
+    if (this.#phase !== 'open') throw new PoolDisposedError(undefined, 'cannot reload');
     const previous = this.#options;
     const next = reloadOptions(previous, changes);
     const old = [...this.#workers].filter((w) => w.live);
     this.#options = next;
     this.#generation++;
-    this.#breaker = new CircuitBreaker(() => this.#clock.now()); // new code, new record
-    const successors = Array.from({ length: Math.max(1, old.filter((w) => !this.#spares.includes(w)).length) }, () => this.#spawn());
+    this.#startGuard.reset(); // new code, new record
+    const successors = Array.from({ length: Math.max(1, old.filter((w) => !this.#spares.has(w)).length) }, () => this.#spawn());
     try {
       await Promise.all(successors.map((w) => w.ready));
     } catch (error) {
@@ -197,31 +150,18 @@ export class ProcessPool extends SafeEmitter<PoolEvents> implements WorkerSource
     }
     this.#methods = new Set(successors[0]!.methods);
     // Old workers leave once idle; the idle ones now. A leased one stays until its lease ends.
-    this.#spares.length = 0; // old code: they leave like the others
-    for (const worker of old) if (worker.state === 'idle' && !worker.lease) this.#retire(worker, 'reload');
-    this.#ensureSpare();
+    this.#spares.clear(); // old code: they leave like the others
+    for (const worker of old) if (worker.state === 'idle' && !worker.lease) this.#recycling.retire(worker, 'reload');
+    this.#spares.fill(() => this.#startIfAllowed());
   }
 
   stats(): PoolStats {
     const { totals } = this.#dispatcher;
     return {
-      workers: [...this.#workers].map((w) => ({
-        id: w.id,
-        pid: w.pid,
-        state: w.state,
-        spare: this.#spares.includes(w),
-        leased: w.lease !== undefined,
-        calls: w.calls,
-        rssBytes: w.rssBytes,
-        heapUsedBytes: w.health?.heapUsed,
-        handles: w.handles,
-        cpuMs: w.cpuMs,
-        startedAt: w.startedAt,
-        lastHealthAt: w.lastHealthAt,
-      })),
-      totals: { ...totals, crashes: this.#crashes, timeouts: this.#timeouts, recycles: { ...this.#recycles }, queued: this.#dispatcher.queued, inFlight: this.#dispatcher.inFlight },
+      workers: [...this.#workers].map((w) => workerStats(w, this.#spares.has(w))),
+      totals: { ...totals, crashes: this.#crashes, timeouts: this.#timeouts, recycles: { ...this.#recycling.counts }, queued: this.#dispatcher.queued, inFlight: this.#dispatcher.inFlight },
       leases: this.#leases.size,
-      circuit: this.#breaker.state,
+      circuit: this.#startGuard.state,
     };
   }
 
@@ -236,8 +176,8 @@ export class ProcessPool extends SafeEmitter<PoolEvents> implements WorkerSource
    * every worker process has exited. Idempotent.
    */
   dispose(options: DisposeOptions = {}): Promise<void> {
-    this.#disposing ??= this.#dispose(options.drain === true);
-    return this.#disposing;
+    this.#disposal ??= this.#dispose(options.drain === true);
+    return this.#disposal;
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
@@ -245,14 +185,14 @@ export class ProcessPool extends SafeEmitter<PoolEvents> implements WorkerSource
   }
 
   async #dispose(drain: boolean): Promise<void> {
+    this.#phase = 'closing';
     this.#dispatcher.close(() => new PoolDisposedError());
     if (drain) await this.#dispatcher.drained();
     else this.#dispatcher.rejectQueued((call) => new PoolDisposedError(call.method));
     for (const lease of [...this.#leases]) lease.fail(new PoolDisposedError(undefined, 'the pool was disposed while the lease waited for a worker'));
-    this.#stopping = true;
-    this.#sampler?.stop();
-    this.#memoryWatch?.stop();
-    this.#clock.clearTimeout(this.#breakerTimer);
+    this.#phase = 'stopping';
+    this.#recycling.stop();
+    this.#startGuard.stop();
     for (const worker of this.#workers) worker.stop('dispose', true);
     await Promise.all([...this.#workers].map((w) => w.exited));
     unguard(this);
@@ -261,29 +201,46 @@ export class ProcessPool extends SafeEmitter<PoolEvents> implements WorkerSource
 
   // ─── WorkerSource and LeaseHost: what the dispatcher and leases ask of us ──
 
+  /**
+   * The free worker used last (the fewest ms idle): handing out the warmest keeps the others free
+   * to shrink. Free: idle, and neither pinned to a lease nor held back as a spare. (A worker that
+   * becomes idle over a limit or on old code is retired at once, before it is ever free.)
+   */
   takeIdleWorker(): PoolWorker | undefined {
-    return this.#idle.pop();
+    let warmest: PoolWorker | undefined;
+    let warmestMs = Infinity;
+    for (const w of this.#workers) {
+      if (!this.#isFree(w)) continue;
+      const ms = w.msInState;
+      if (ms <= warmestMs) [warmest, warmestMs] = [w, ms];
+    }
+    return warmest;
   }
 
   hasIdleWorker(): boolean {
-    return this.#idle.length > 0;
+    for (const w of this.#workers) if (this.#isFree(w)) return true;
+    return false;
+  }
+
+  #isFree(worker: PoolWorker): boolean {
+    return worker.state === 'idle' && worker.lease === undefined && !this.#spares.has(worker);
   }
 
   *aheadCandidates(): Iterable<PoolWorker> {
-    if (this.#stopping) return;
-    for (const worker of this.#workers) if (this.#mayGoAhead(worker)) yield worker;
+    if (this.#phase === 'stopping') return;
+    for (const worker of this.#workers) if (this.#recycling.mayGoAhead(worker)) yield worker;
   }
 
   demand(waiting: number): void {
-    if (this.#stopping) return;
+    if (this.#phase === 'stopping') return;
     let starting = 0;
-    for (const w of this.#workers) if (!this.#spares.includes(w) && (w.state === 'spawning' || w.state === 'handshaking')) starting++;
+    for (const w of this.#workers) if (!this.#spares.has(w) && (w.state === 'spawning' || w.state === 'handshaking')) starting++;
     let live = this.#liveCount();
     for (let missing = waiting - starting; missing > 0 && live < this.#options.maxPoolSize && this.#startIfAllowed(); missing--, live++);
   }
 
   checkCircuit(): void {
-    this.#breaker.check();
+    this.#startGuard.check();
   }
 
   prepare(method: string, args: unknown[], options: CallOptions | undefined, session: number): Call {
@@ -317,20 +274,19 @@ export class ProcessPool extends SafeEmitter<PoolEvents> implements WorkerSource
       if (from === 'handshaking') {
         this.#methods ??= new Set(worker.methods);
         this.emit('workerReady', { pid: worker.pid, methods: worker.methods });
-        this.#sparePlanner.started(this.#clock.now() - worker.startedAt);
-      } else if (worker.calls === 1) {
-        this.#breaker.survived(worker); // its first call: start-up works
+        this.#spares.started(this.#clock.now() - worker.startedAt);
+      } else {
+        this.#startGuard.callDone(worker);
       }
       if (worker.lease) return worker.lease.onIdle();
-      if (this.#spares.includes(worker)) return; // held back until a worker leaves
+      if (this.#spares.has(worker)) return; // held back until a worker leaves
       return this.#onIdle(worker);
     }
-    if (from === 'idle') this.#removeIdle(worker);
-    if (LIVE_STATES.has(from) && !worker.live) {
+    if (isLive(from) && !worker.live) {
       worker.lease?.onWorkerLost(worker);
       // A worker left service (retired, timed out, crashed): the spare takes its place, once. Not
       // when the pool shrinks on purpose.
-      if (!this.#spares.includes(worker) && worker.stopReason !== 'idle') this.#promoteSpare();
+      if (!this.#spares.has(worker) && worker.stopReason !== 'idle') this.#promoteSpare();
     }
     if (to === 'exited' || to === 'crashed') this.#onWorkerGone(worker, to);
     else if (!worker.live) this.#refillSoon(); // draining or stopping: make room for a successor
@@ -338,18 +294,17 @@ export class ProcessPool extends SafeEmitter<PoolEvents> implements WorkerSource
 
   onCallStarted(worker: PoolWorker, call: Call): void {
     this.#dispatcher.started(call, worker);
-    // For the circuit breaker: from now on a death of this worker has a call to blame.
-    if (worker.calls === 0) this.#givenACall.add(worker);
-    if (this.#mayGoAhead(worker)) this.#dispatcher.wantAhead();
-    if (this.#options.warmSpare && this.#sparePlanner.callStarted(this.#clock.precise(), this.#liveCount())) this.#refillSoon();
+    this.#startGuard.callStarted(worker);
+    if (this.#recycling.mayGoAhead(worker)) this.#dispatcher.wantAhead();
+    if (this.#spares.callStarted(this.#clock.precise(), this.#liveCount())) this.#refillSoon();
   }
 
   onCallDone(worker: PoolWorker): void {
     // With calls sent ahead a worker may never be idle between calls: its first call counts here too.
-    if (worker.calls === 1) this.#breaker.survived(worker);
+    this.#startGuard.callDone(worker);
     // The idle path checks limits in #onIdle; a worker going straight on to its next call, here.
-    const reason = worker.generation !== this.#generation ? 'reload' : this.#retireReasonOf(worker);
-    if (reason) this.#retire(worker, reason);
+    const reason = this.#recycling.reasonToRetire(worker);
+    if (reason) this.#recycling.retire(worker, reason);
   }
 
   onUnstarted(_worker: PoolWorker, call: Call): void {
@@ -362,7 +317,7 @@ export class ProcessPool extends SafeEmitter<PoolEvents> implements WorkerSource
 
   onHealth(worker: PoolWorker, health: HealthSnapshot): void {
     if (this.listenerCount('health') > 0) this.emit('health', { pid: worker.pid, health });
-    this.#checkLimits(worker);
+    this.#recycling.checkLimits(worker);
   }
 
   onCallTimedOut(worker: PoolWorker, call: { method: string; timeoutMs: number }): void {
@@ -372,24 +327,11 @@ export class ProcessPool extends SafeEmitter<PoolEvents> implements WorkerSource
 
   // ─── internals ─────────────────────────────────────────────────────────────
 
-  /**
-   * Whether `worker` may be sent a call ahead: it is busy with a user's call, will not retire after
-   * it, and will still be under its call limit after the one sent ahead.
-   */
-  #mayGoAhead(worker: PoolWorker): boolean {
-    if (!worker.canTakeAhead || worker.stopReason !== undefined || worker.generation !== this.#generation) return false;
-    const threshold = this.#options.processRecycleThreshold;
-    if (threshold !== undefined && worker.calls + 2 > threshold) return false;
-    return this.#retireReasonOf(worker) === undefined;
-  }
-
   /** An idle worker that belongs to no lease: retire it if it is over a limit or old code, else put it to work. */
   #onIdle(worker: PoolWorker): void {
-    if (worker.generation !== this.#generation) return this.#retire(worker, 'reload');
     // Checked before the worker is offered a call: it never serves past a limit.
-    const reason = this.#retireReasonOf(worker);
-    if (reason) return this.#retire(worker, reason);
-    this.#idle.push(worker);
+    const reason = this.#recycling.reasonToRetire(worker);
+    if (reason) return this.#recycling.retire(worker, reason);
     this.#dispatcher.workerFree();
   }
 
@@ -402,12 +344,12 @@ export class ProcessPool extends SafeEmitter<PoolEvents> implements WorkerSource
 
   /** Starts a worker unless the pool is stopping or the circuit breaker says no. */
   #startIfAllowed(): PoolWorker | undefined {
-    return this.#stopping ? undefined : this.#breaker.tryStart(() => this.#spawn());
+    return this.#phase === 'stopping' ? undefined : this.#startGuard.tryStart(() => this.#spawn());
   }
 
   #onWorkerGone(worker: PoolWorker, to: WorkerState): void {
     this.#workers.delete(worker);
-    this.#removeSpare(worker);
+    this.#spares.remove(worker);
     const exit = { pid: worker.pid, exitCode: worker.exitCode, signal: worker.signal, reason: String(worker.stopReason ?? 'crash') };
     // A timeout kill is counted and reported as a timeout (callTimedOut), not a second time as a crash.
     const crashed = to === 'crashed' && worker.startError === undefined && worker.stopReason !== 'timeout';
@@ -416,40 +358,9 @@ export class ProcessPool extends SafeEmitter<PoolEvents> implements WorkerSource
       this.emit('workerCrashed', { ...exit, method: worker.interruptedMethod, detail: worker.endReason });
     }
     this.emit('workerExited', exit);
-    if (this.#stopping) return;
-    const youngDeath = worker.generation === this.#generation ? this.#youngDeathOf(worker, crashed) : undefined;
-    if (youngDeath === undefined) this.#breaker.ended(worker);
-    else if (this.#breaker.youngDeath(worker, youngDeath)) this.#onCircuitOpen();
+    if (this.#phase === 'stopping') return;
+    this.#startGuard.workerGone(worker, crashed, worker.generation === this.#generation);
     this.#refillSoon();
-  }
-
-  /**
-   * The circuit breaker judges start-up, not calls (see circuit-breaker.ts): a worker dies young if
-   * it never became ready, or if it crashed after Ready without ever having been given a call. One
-   * that died while a call ran in it was killed by that call (the call's WorkerCrashedError or
-   * CallTimeoutError says so) and does not count; nor does one that completed a call.
-   */
-  #youngDeathOf(worker: PoolWorker, crashed: boolean): Error | undefined {
-    if (worker.startError) return worker.startError;
-    if (!crashed || this.#givenACall.has(worker)) return undefined;
-    const how = worker.endReason ?? `exit code ${worker.exitCode}, signal ${worker.signal}`;
-    return new Error(`worker ${worker.pid} died after it was ready, before it was given any call: ${how}`);
-  }
-
-  /** Calls waiting now would wait for the whole back-off: fail them fast; try again when it ends. */
-  #onCircuitOpen(): void {
-    const error = (): Error => {
-      try {
-        this.#breaker.check();
-      } catch (open) {
-        return open as Error;
-      }
-      return new PoolDisposedError();
-    };
-    this.#options.logger.error({ retryAt: this.#breaker.retryAt }, `process-sandbox: circuit open: ${error().message}`);
-    this.#dispatcher.rejectQueued(error);
-    this.#clock.clearTimeout(this.#breakerTimer);
-    this.#breakerTimer = this.#clock.setTimeout(() => this.#refill(), Math.max(0, this.#breaker.retryAt - this.#clock.now()));
   }
 
   /**
@@ -458,7 +369,7 @@ export class ProcessPool extends SafeEmitter<PoolEvents> implements WorkerSource
    * gets the reply first (its promise reactions run before an immediate).
    */
   #refillSoon(): void {
-    if (this.#refillScheduled || this.#stopping) return;
+    if (this.#refillScheduled || this.#phase === 'stopping') return;
     this.#refillScheduled = true;
     setImmediate(() => {
       this.#refillScheduled = false;
@@ -468,10 +379,10 @@ export class ProcessPool extends SafeEmitter<PoolEvents> implements WorkerSource
 
   /** Back up to minPoolSize, and to as many workers as the waiting calls need. */
   #refill(): void {
-    if (this.#stopping) return;
+    if (this.#phase === 'stopping') return;
     while (this.#liveCount() < this.#options.minPoolSize && this.#startIfAllowed());
     this.demand(this.#dispatcher.queued);
-    this.#ensureSpare();
+    this.#spares.fill(() => this.#startIfAllowed());
   }
 
   #onCallSettled(call: Call, error: Error | undefined): void {
@@ -485,117 +396,19 @@ export class ProcessPool extends SafeEmitter<PoolEvents> implements WorkerSource
     });
   }
 
-  // ─── recycling ─────────────────────────────────────────────────────────────
-
-  /** The soft limit `worker` has reached; asked around every call, so nothing is built when no limit is set. */
-  #retireReasonOf(worker: PoolWorker): RecycleReason | undefined {
-    return this.#policy.recycles ? this.#policy.retireReason(this.#usage(worker)) : undefined;
-  }
-
-  #usage(worker: PoolWorker): WorkerUsage {
-    return { rssBytes: worker.rssBytes, handles: worker.handles, calls: worker.calls, ageMs: this.#clock.now() - worker.startedAt };
-  }
-
-  /** Retires a worker gracefully (after its call, if busy); the spare takes its place. */
-  #retire(worker: PoolWorker, reason: RecycleReason): void {
-    if (worker.stopReason !== undefined) return;
-    this.#recycles[reason]++;
-    if (reason !== 'idle' && reason !== 'reload') this.#sparePlanner.retired(this.#clock.now(), this.#clock.now() - worker.startedAt, this.#liveCount());
-    this.emit('workerRecycled', { pid: worker.pid, reason });
-    this.#options.logger.debug({ pid: worker.pid, reason }, `process-sandbox: recycling worker ${worker.pid} (${reason})`);
-    worker.stop(reason);
-  }
-
   /** A spare becomes a regular worker (a ready one if there is one, else the oldest) and the spares are topped up. */
   #promoteSpare(): void {
-    if (this.#spares.length === 0 || this.#stopping) return;
-    const spare = this.#spares.find((w) => w.state === 'idle') ?? this.#spares[0]!;
-    this.#removeSpare(spare);
+    if (this.#phase === 'stopping') return;
+    const spare = this.#spares.promote();
+    if (!spare) return;
     if (spare.state === 'idle') this.#onIdle(spare);
     this.#refillSoon();
-  }
-
-  #ensureSpare(): void {
-    if (!this.#options.warmSpare) return;
-    for (let w; this.#spares.length < this.#sparePlanner.wanted && (w = this.#startIfAllowed()); ) this.#spares.push(w);
-  }
-
-  #removeSpare(worker: PoolWorker): void {
-    const i = this.#spares.indexOf(worker);
-    if (i >= 0) this.#spares.splice(i, 1);
-  }
-
-  /** Emits warnings, and acts on limits outside calls: idle workers now, the hard limit always. */
-  #checkLimits(worker: PoolWorker): void {
-    if (!worker.live) return;
-    const usage = this.#usage(worker);
-    if (this.#policy.overHardLimit(usage)) return this.#killOverHardLimit(worker, usage.rssBytes ?? 0);
-    let warned = this.#warned.get(worker);
-    for (const warning of this.#policy.warnings(usage)) {
-      if (!warned) this.#warned.set(worker, (warned = new Set()));
-      if (warned.has(warning.limit)) continue;
-      warned.add(warning.limit);
-      this.emit('resourceWarning', { pid: worker.pid, ...warning });
-    }
-    if (worker.state !== 'idle' || this.#spares.includes(worker) || worker.lease) return;
-    const reason = this.#policy.retireReason(usage);
-    if (reason) this.#retire(worker, reason);
-    else if (this.#options.idleTimeoutMs !== undefined && worker.msInState >= this.#options.idleTimeoutMs && this.#liveCount() > this.#options.minPoolSize) {
-      this.#retire(worker, 'idle');
-    }
-  }
-
-  #killOverHardLimit(worker: PoolWorker, rssBytes: number): void {
-    if (!worker.live && worker.state !== 'draining') return;
-    this.#recycles.hardMemory++;
-    this.emit('workerRecycled', { pid: worker.pid, reason: 'hardMemory' });
-    const detail = `resident memory ${Math.round(rssBytes / 1048576)} MiB reached hardMemoryLimitMB (${this.#options.hardMemoryLimitMB})`;
-    worker.killDuringCall('hardMemory', new ResourceLimitError('hardMemory', worker.pid, worker.currentCall?.method, detail));
-  }
-
-  /** Workers running a call now (busy, or retiring with their last call): the memory watch's rounds. */
-  *#running(): Iterable<PoolWorker> {
-    for (const worker of this.#workers) if (worker.currentCall && (worker.state === 'busy' || worker.state === 'draining')) yield worker;
-  }
-
-  /** The host's own look at every worker: what the OS sees, even of a worker blocked in native code. */
-  async #sample(): Promise<void> {
-    const workers = [...this.#workers].filter((w) => w.live && w.pid > 0);
-    await Promise.all(
-      workers.map(async (worker) => {
-        const sample = await sampleProcess(worker.pid, this.#options.healthIntervalMs);
-        if (!sample || !worker.live) return;
-        worker.recordHostSample(sample);
-        this.#checkLimits(worker);
-      }),
-    );
   }
 
   /** Workers that count toward maxPoolSize: serving or starting, not leaving, not the spare. */
   #liveCount(): number {
     let live = 0;
-    for (const w of this.#workers) if (w.live && !this.#spares.includes(w)) live++;
+    for (const w of this.#workers) if (w.live && !this.#spares.has(w)) live++;
     return live;
-  }
-
-  #removeIdle(worker: PoolWorker): void {
-    const i = this.#idle.indexOf(worker);
-    if (i >= 0) this.#idle.splice(i, 1);
-  }
-}
-
-/**
- * The `outcome` of a failed call: its error class's static code, looked up through the prototype
- * chain (an own `constructor` property cannot shadow it); a short `name` for an error that is not
- * the library's. Never throws, and its values are few (they label metrics).
- */
-function outcomeOf(error: Error): string {
-  const code = classCodeOf(error);
-  if (code !== undefined) return code;
-  try {
-    const name: unknown = error.name;
-    return typeof name === 'string' && name.length <= 64 ? name : 'Error';
-  } catch {
-    return 'Error';
   }
 }

@@ -19,7 +19,6 @@
  * tells the observer (the pool). Every path that ends the process reaches `#onExit`, which settles
  * the call in flight, if any, exactly once.
  */
-import type { ChildProcess } from 'node:child_process';
 import {
   CallTimeoutError,
   callableMethods,
@@ -33,7 +32,6 @@ import {
   ProtocolError,
   RemoteError,
   SerializationError,
-  WorkerCrashedError,
   WorkerStartError,
   type Channel,
   type HealthSnapshot,
@@ -42,15 +40,12 @@ import {
 } from '@process-sandbox/abstractions';
 import type { Call } from './call.js';
 import type { HostSample } from './health-sampler.js';
-import { WorkerOutput } from './worker-output.js';
 import { WorkerUsage } from './worker-usage.js';
 import type { Lease } from './lease.js';
-import type { PoolWorker, StopReason, WorkerObserver, WorkerState } from './pool-worker.js';
+import { isLive, type PoolWorker, type StopReason, type WorkerObserver, type WorkerState } from './pool-worker.js';
 import type { ResolvedOptions } from './options.js';
-import { killProcessGroup, killProcessTree } from './process-tree.js';
-import { limitErrorFor } from './resource-limits.js';
-import { spawnWorker, workerCommand } from './worker-command.js';
-import { workerEndpoint, type WorkerEndpoint } from './worker-endpoint.js';
+import { clip, endedAsAsked, lostCallError, newWorkerEnd, startErrorOf, type WorkerEnd } from './worker-end.js';
+import { WorkerProcess } from './worker-process.js';
 
 
 export type { WorkerState, StopReason, WorkerObserver } from './pool-worker.js';
@@ -66,9 +61,7 @@ export class WorkerHandle implements PoolWorker {
   readonly generation: number;
   readonly startedAt = Date.now();
   #state: WorkerState = 'spawning';
-  #pid = 0;
-  #endpoint: WorkerEndpoint | undefined;
-  #child: ChildProcess | undefined;
+  readonly #process: WorkerProcess;
   #channel: Channel | undefined;
   /** The call running in the worker. */
   #call: Call | undefined;
@@ -79,23 +72,14 @@ export class WorkerHandle implements PoolWorker {
   /** Ready was accepted once: the state alone cannot tell after EOF. */
   #wasReady = false;
   readonly #usage = new WorkerUsage();
-  readonly #output: WorkerOutput;
   #stateSince = performance.now();
   #calls = 0;
-  /** Why the process is going away, when we know before it exits (start failure, protocol error, fatal). */
-  #endReason: string | undefined;
-  #fatalError: Error | undefined;
-  #stopReason: StopReason | undefined;
+  /** How this worker ends, gathered as it goes (see WorkerEnd): its one record. */
+  readonly #end: WorkerEnd = newWorkerEnd();
   #startError: WorkerStartError | undefined;
-  #exitCode: number | null = null;
-  #signal: NodeJS.Signals | null = null;
   #processExit: { code: number | null; signal: NodeJS.Signals | null } | undefined;
-  /** We sent Shutdown or a deliberate kill: its exit is our doing, not a crash (unless the reason was a fault). */
-  #stopAsked = false;
   /** The method that was running when the process ended, if any. */
   #interruptedMethod: string | undefined;
-  /** Set when we end the worker for breaking the protocol: the cause of its calls' errors. */
-  #protocolCause: ProtocolError | undefined;
   #startTimer: NodeJS.Timeout | undefined;
   #callTimer: NodeJS.Timeout | undefined;
   #graceTimer: NodeJS.Timeout | undefined;
@@ -115,21 +99,36 @@ export class WorkerHandle implements PoolWorker {
   ) {
     this.id = id;
     this.generation = generation;
-    this.#output = new WorkerOutput(options.logger, () => this.#pid);
     this.ready = new Promise((resolve, reject) => {
       this.#readyResolve = resolve;
       this.#readyReject = reject;
     });
     this.ready.catch(() => {}); // the pool observes it; never an unhandled rejection
     this.exited = new Promise((resolve) => (this.#exitResolve = resolve));
-    this.#spawn();
+    this.#startTimer = setTimeout(() => {
+      this.#end.detail = `it did not become ready within processStartTimeoutMs (${options.processStartTimeoutMs} ms)`;
+      this.#kill('start timeout');
+    }, options.processStartTimeoutMs);
+    this.#process = new WorkerProcess(options, {
+      onChannel: (channel) => this.#onConnected(channel),
+      onChannelFailed: (error) => {
+        this.#end.detail ??= `its channel failed before the handshake: ${error.message}`;
+        if (error instanceof ProtocolError) this.#end.protocol ??= error;
+        this.#kill('channel failed');
+      },
+      onSpawnFailed: (detail, gone) => {
+        this.#end.detail ??= detail;
+        if (gone) this.#onExit(null, null);
+      },
+      onExit: (code, signal) => this.#onProcessExit(code, signal),
+    });
   }
 
   get state(): WorkerState {
     return this.#state;
   }
   get pid(): number {
-    return this.#pid;
+    return this.#process.pid;
   }
   get methods(): readonly string[] {
     return this.#methods;
@@ -139,10 +138,6 @@ export class WorkerHandle implements PoolWorker {
   }
   get lastHealthAt(): number | undefined {
     return this.#usage.healthAt;
-  }
-  /** The host's latest measurement of this process. */
-  get hostSample(): HostSample | undefined {
-    return this.#usage.sample;
   }
   /** How long the worker has been in its current state, in ms. */
   get msInState(): number {
@@ -168,13 +163,13 @@ export class WorkerHandle implements PoolWorker {
     return this.#calls;
   }
   get stopReason(): StopReason | undefined {
-    return this.#stopReason;
+    return this.#end.requested;
   }
   get exitCode(): number | null {
-    return this.#exitCode;
+    return this.#end.code;
   }
   get signal(): NodeJS.Signals | null {
-    return this.#signal;
+    return this.#end.signal;
   }
   /** The method that was running when the process ended, if any. */
   get interruptedMethod(): string | undefined {
@@ -192,7 +187,7 @@ export class WorkerHandle implements PoolWorker {
   }
   /** Counts toward the pool's capacity: started or serving, not on its way out. */
   get live(): boolean {
-    return this.#state === 'spawning' || this.#state === 'handshaking' || this.#state === 'idle' || this.#state === 'busy';
+    return isLive(this.#state);
   }
   get terminal(): boolean {
     return this.#state === 'exited' || this.#state === 'crashed';
@@ -242,8 +237,8 @@ export class WorkerHandle implements PoolWorker {
    * `stop` (when `graceFromNow`) or after its call ends.
    */
   stop(reason: StopReason, graceFromNow = false): void {
-    if (this.#stopReason !== undefined || this.terminal) return;
-    this.#stopReason = reason;
+    if (this.#end.requested !== undefined || this.terminal) return;
+    this.#end.requested = reason;
     switch (this.#state) {
       case 'spawning':
       case 'handshaking':
@@ -259,12 +254,6 @@ export class WorkerHandle implements PoolWorker {
       default:
         return;
     }
-  }
-
-  /** Ends the process and its descendants now. */
-  kill(reason: StopReason): void {
-    this.#stopReason ??= reason;
-    this.#kill(String(reason));
   }
 
   // ─── transitions ────────────────────────────────────────────────────────────
@@ -286,13 +275,7 @@ export class WorkerHandle implements PoolWorker {
    * alive; a starting, busy or stopping one does, so an awaited call or start is never cut short.
    */
   #holdProcessOpen(hold: boolean): void {
-    const child = this.#child;
-    if (!child) return;
-    for (const handle of [child, child.stdout, child.stderr]) {
-      if (!handle) continue;
-      if (hold) (handle as { ref?: () => void }).ref?.();
-      else (handle as { unref?: () => void }).unref?.();
-    }
+    this.#process.holdOpen(hold);
     this.#channel?.holdProcessOpen(hold);
   }
 
@@ -302,46 +285,6 @@ export class WorkerHandle implements PoolWorker {
     if (which === 'start') this.#startTimer = undefined;
     else if (which === 'call') this.#callTimer = undefined;
     else this.#graceTimer = undefined;
-  }
-
-  #spawn(): void {
-    const { options } = this;
-    // Called back synchronously from the channel's data handler: the channel is ours before it reads on.
-    const endpoint = workerEndpoint(options.maxMessageBytes, options.processStartTimeoutMs, options.logger, {
-      onAccepted: ({ channel }) => this.#onConnected(channel),
-      onFailed: (error) => {
-        this.#endReason ??= `its channel failed before the handshake: ${error.message}`;
-        if (error instanceof ProtocolError) this.#protocolCause ??= error;
-        this.#kill('channel failed');
-      },
-    });
-    this.#endpoint = endpoint;
-    this.#startTimer = setTimeout(() => {
-      this.#endReason = `it did not become ready within processStartTimeoutMs (${options.processStartTimeoutMs} ms)`;
-      this.#kill('start timeout');
-    }, options.processStartTimeoutMs);
-
-    let child: ChildProcess;
-    try {
-      const command = workerCommand(options);
-      endpoint.prepare(command);
-      child = spawnWorker(command, options);
-    } catch (error) {
-      this.#endReason = `spawning ${options.execPath} failed: ${(error as Error).message}`;
-      queueMicrotask(() => this.#onExit(null, null));
-      return;
-    }
-    this.#pid = child.pid ?? 0;
-    if (child.pid !== undefined) endpoint.attach(child);
-    this.#child = child;
-    child.on('error', (error) => {
-      // Spawn failure (ENOENT, EACCES): no 'exit' follows when the process never started.
-      this.#endReason ??= `spawning ${options.execPath} failed: ${error.message}`;
-      if (child.pid === undefined) this.#onExit(null, null);
-    });
-    child.on('exit', (code, signal) => this.#onProcessExit(code, signal));
-    this.#output.follow(child.stdout, 'stdout');
-    this.#output.follow(child.stderr, 'stderr');
   }
 
   #onConnected(channel: Channel): void {
@@ -359,7 +302,7 @@ export class WorkerHandle implements PoolWorker {
       // of why it died: the channel closes, and the exit status, when it comes, tells the story.
       onError: (error) => {
         if (error instanceof ProtocolError) return this.#protocolError(error);
-        this.options.logger.debug({ pid: this.#pid, error: error.message }, `process-sandbox: pipe of worker ${this.#pid} failed (${error.message}); waiting for its exit status`);
+        this.options.logger.debug({ pid: this.pid, error: error.message }, `process-sandbox: pipe of worker ${this.pid} failed (${error.message}); waiting for its exit status`);
       },
       onClose: () => {
         // Every byte the worker wrote has been read: if it has exited too, the story is complete.
@@ -370,7 +313,7 @@ export class WorkerHandle implements PoolWorker {
         if (this.#state !== 'stopping') this.#transition('stopping');
         clearTimeout(this.#graceTimer);
         this.#graceTimer = setTimeout(() => {
-          this.#endReason ??= 'it closed the pipe but did not exit';
+          this.#end.detail ??= 'it closed the pipe but did not exit';
           this.#kill('pipe closed', false);
         }, Math.min(this.options.shutdownGraceMs, EOF_EXIT_GRACE_MS));
       },
@@ -387,7 +330,7 @@ export class WorkerHandle implements PoolWorker {
         { healthIntervalMs: options.healthIntervalMs, maxMessageBytes: options.maxMessageBytes },
       ]);
     } catch (error) {
-      this.#endReason = `its Init message could not be encoded: ${(error as Error).message}`;
+      this.#end.detail = `its Init message could not be encoded: ${(error as Error).message}`;
       this.#kill('init failed');
     }
   }
@@ -399,7 +342,7 @@ export class WorkerHandle implements PoolWorker {
    */
   #receive(raw: Message): void {
     // After a protocol error nothing more from this worker is believed, not even a reply that looks right.
-    if (this.terminal || this.#protocolCause !== undefined) return;
+    if (this.terminal || this.#end.protocol !== undefined) return;
     let message: WorkerToHost;
     try {
       message = checkWorkerMessage(raw);
@@ -433,7 +376,7 @@ export class WorkerHandle implements PoolWorker {
     // Reserved names (then) are dropped from what the host will call, not refused: see validate.ts.
     const methods = callableMethods(listed);
     if (methods.length !== listed.length) {
-      this.options.logger.warn({ pid: this.#pid, dropped: listed.filter((m) => !methods.includes(m)) }, `process-sandbox: worker ${this.#pid} lists reserved method names that will not be callable through the proxy`);
+      this.options.logger.warn({ pid: this.pid, dropped: listed.filter((m) => !methods.includes(m)) }, `process-sandbox: worker ${this.pid} lists reserved method names that will not be callable through the proxy`);
     }
     this.#methods = methods;
     this.#recordHealth(health);
@@ -441,7 +384,7 @@ export class WorkerHandle implements PoolWorker {
     this.#wasReady = true;
     this.#transition('idle');
     this.#readyResolve();
-    if (this.#stopReason !== undefined) this.#shutdown();
+    if (this.#end.requested !== undefined) this.#shutdown();
   }
 
   /**
@@ -451,13 +394,13 @@ export class WorkerHandle implements PoolWorker {
   #onEndingFailure(error: Error, reason: FailureReason): void {
     if (reason === FailureReason.StartFailed) {
       if (this.#state !== 'handshaking') return this.#protocolError('a start failure after the handshake');
-      this.#fatalError ??= error;
-      this.#endReason ??= clip(error.message);
+      this.#end.fatal ??= error;
+      this.#end.detail ??= clip(error.message);
       return;
     }
     if (reason !== FailureReason.Fatal) return this.#protocolError(`Failure with id 0 and reason ${reason} (only StartFailed or Fatal may have no call)`);
-    this.#fatalError ??= error;
-    this.#endReason ??= clip(`fatal error: ${error.name}: ${error.message}`);
+    this.#end.fatal ??= error;
+    this.#end.detail ??= clip(`fatal error: ${error.name}: ${error.message}`);
   }
 
   #failureError(call: Call, error: Error, reason: FailureReason): Error {
@@ -467,7 +410,7 @@ export class WorkerHandle implements PoolWorker {
       case FailureReason.Unserializable:
         return new SerializationError(`The result of ${call.method}() cannot cross the process boundary: ${error.message}`, { cause: error });
       default:
-        return new RemoteError(error, call.method, this.#pid);
+        return new RemoteError(error, call.method, this.pid);
     }
   }
 
@@ -521,17 +464,17 @@ export class WorkerHandle implements PoolWorker {
     if (this.terminal) return;
     const error = typeof problem === 'string' ? new ProtocolError(problem) : problem;
     const why = error.message;
-    this.#protocolCause ??= error;
-    this.options.logger.error({ pid: this.#pid, why }, `process-sandbox: protocol error from worker ${this.#pid}: ${why}`);
-    this.#endReason ??= `protocol error: ${why}`;
-    this.#stopReason ??= 'protocol';
+    this.#end.protocol ??= error;
+    this.options.logger.error({ pid: this.pid, why }, `process-sandbox: protocol error from worker ${this.pid}: ${why}`);
+    this.#end.detail ??= `protocol error: ${why}`;
+    this.#end.requested ??= 'protocol';
     this.#kill('protocol error');
   }
 
   #onCallTimeout(): void {
     const call = this.#call;
     if (!call) return;
-    this.killDuringCall('timeout', new CallTimeoutError(call.method, call.timeoutMs, this.#pid));
+    this.killDuringCall('timeout', new CallTimeoutError(call.method, call.timeoutMs, this.pid));
     this.observer.onCallTimedOut(this, call);
   }
 
@@ -540,13 +483,13 @@ export class WorkerHandle implements PoolWorker {
     if (this.terminal) return;
     const call = this.#call;
     this.#call = undefined;
-    this.#stopReason ??= reason;
+    this.#end.requested ??= reason;
     call?.reject(error);
     this.#kill(String(reason));
   }
 
   #shutdown(): void {
-    this.#stopAsked = true;
+    this.#end.asked = true;
     this.#transition('stopping');
     this.#channel?.send([MessageKind.Shutdown]);
     this.#startGrace();
@@ -560,10 +503,10 @@ export class WorkerHandle implements PoolWorker {
   /** `deliberate`: part of stopping the worker; false for the clean-up of one that already broke. */
   #kill(why: string, deliberate = true): void {
     if (this.terminal) return;
-    if (deliberate) this.#stopAsked = true;
+    if (deliberate) this.#end.asked = true;
     if (this.#state !== 'stopping') this.#transition('stopping');
-    this.options.logger.debug({ pid: this.#pid, why }, `process-sandbox: killing worker ${this.#pid}: ${why}`);
-    if (this.#pid) killProcessTree(this.#pid);
+    this.options.logger.debug({ pid: this.pid, why }, `process-sandbox: killing worker ${this.pid}: ${why}`);
+    this.#process.killTree();
   }
 
   /**
@@ -579,12 +522,10 @@ export class WorkerHandle implements PoolWorker {
 
   #onExit(code: number | null, signal: NodeJS.Signals | null): void {
     if (this.terminal) return;
-    this.#exitCode = code;
-    this.#signal = signal;
-    this.#endpoint?.close();
+    this.#end.code = code;
+    this.#end.signal = signal;
     this.#channel?.destroy();
-    // Leftovers in its group (children it spawned and never reaped) go with it.
-    if (this.#pid) killProcessGroup(this.#pid);
+    this.#process.cleanUp();
 
     const wasReady = this.#wasReady;
     const call = this.#call;
@@ -593,24 +534,17 @@ export class WorkerHandle implements PoolWorker {
     const unstarted = this.#ahead;
     this.#ahead = undefined;
     if (unstarted) this.observer.onUnstarted(this, unstarted);
-    if (call && this.#stopReason === 'dispose') {
+    const stderrTail = this.#process.output.stderrTail;
+    if (call && this.#end.requested === 'dispose') {
       call.reject(new PoolDisposedError(call.method, `it was still running when shutdownGraceMs (${this.options.shutdownGraceMs} ms) ran out`));
     } else if (call) {
-      const cause = this.#fatalError ?? this.#protocolCause;
-      const error = limitErrorFor(this.options, this.#pid, code, signal, call.method, this.#output.stderrTail) ?? new WorkerCrashedError(this.#pid, code, signal, call.method, this.#endReason, cause ? { cause } : undefined);
-      this.observer.onCallLost(this, call, error);
+      this.observer.onCallLost(this, call, lostCallError(this.options, this.pid, this.#end, call.method, stderrTail));
     }
     if (!wasReady) {
-      const how = signal ? `signal ${signal}` : `exit code ${code}`;
-      const reason = this.#endReason ?? `the worker process exited (${how}) before it was ready`;
-      const startCause = this.#fatalError ?? this.#protocolCause;
-      this.#startError = new WorkerStartError(reason, this.#output.stderrTail.trimEnd(), this.#pid || undefined, startCause ? { cause: startCause } : undefined);
+      this.#startError = startErrorOf(this.#end, this.pid, stderrTail);
       this.#readyReject(this.#startError);
     }
-    // Exited as asked: after Shutdown, or killed by us for a reason that is not a fault. A worker
-    // that dies on its own while draining (retired, finishing its last call) has crashed.
-    const asked = this.#stopReason !== undefined && this.#stopReason !== 'protocol' && this.#stopReason !== 'timeout' && this.#stopAsked;
-    this.#transition(asked ? 'exited' : 'crashed');
+    this.#transition(endedAsAsked(this.#end) ? 'exited' : 'crashed');
     this.#exitResolve();
   }
 
@@ -618,16 +552,7 @@ export class WorkerHandle implements PoolWorker {
   get startError(): WorkerStartError | undefined {
     return this.#startError;
   }
-  get stderrTail(): string {
-    return this.#output.stderrTail;
-  }
   get endReason(): string | undefined {
-    return this.#endReason;
+    return this.#end.detail;
   }
-}
-
-/** The worker's own words become part of the host's error messages: a bounded part of them. */
-const MAX_DETAIL_CHARS = 4096;
-function clip(text: string): string {
-  return text.length <= MAX_DETAIL_CHARS ? text : `${text.slice(0, MAX_DETAIL_CHARS)}… (${text.length - MAX_DETAIL_CHARS} more characters)`;
 }
