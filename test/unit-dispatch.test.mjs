@@ -283,4 +283,19 @@ describe('unit: dispatch with fake workers', function () {
     expect(f.workers.flatMap((w) => w.sent).length).to.equal(12);
     await stop(f);
   });
+
+  it('a call lost before it started is requeued while the pool serves, rejected once it is disposed', async () => {
+    const f = await started({ maxPoolSize: 1, shutdownGraceMs: 1000 });
+    track(f.pool.invoke('slow', []));
+    const ahead = track(f.pool.invoke('add', [1, 1]));
+    await flush();
+    const [w] = f.workers;
+    expect(w.aheadCall).to.exist;
+    const done = f.pool.dispose();
+    await flush();
+    w.exit(null, 'SIGKILL'); // dies before starting the call sent ahead, with the pool closing
+    await done;
+    expect(ahead.error).to.be.instanceOf(PoolDisposedError);
+    expect(f.workers).to.have.length(1); // no replacement for a disposed pool
+  });
 });

@@ -1,4 +1,4 @@
-/** The shapes of what a pool reports and accepts: its stats, dispose() and lease() options. */
+/** The shape of what a pool reports: stats() (its options, lease() and dispose(), are in pool.ts). */
 import type { WorkerState, PoolWorker } from './pool-worker.js';
 import type { RecycleReason } from './recycle-policy.js';
 
@@ -34,18 +34,6 @@ export interface PoolStats {
   /** Open leases (sessions), including those still waiting for a worker. */
   leases: number;
   circuit: 'closed' | 'open' | 'halfOpen';
-}
-
-export interface DisposeOptions {
-  /** Run the calls already queued before stopping (default false: they reject with PoolDisposedError). */
-  drain?: boolean;
-}
-
-export interface LeaseOptions {
-  /** Build a fresh implementation instance for the session, disposed at its end. Default true. */
-  newInstancePerSession?: boolean;
-  /** Place in the line for a worker: higher first. Default 0. */
-  priority?: number;
 }
 
 /** One worker's line in PoolStats. */

@@ -6,7 +6,7 @@
  * (reload), and takes them all down on dispose.
  */
 import { PoolDisposedError, type HealthSnapshot } from '@process-sandbox/abstractions';
-import { outcomeOf } from './call-outcome.js';
+import { callSettledEvent } from './call-outcome.js';
 import type { Call, CallOptions } from './call.js';
 import { Dispatcher, type WorkerSource } from './dispatcher.js';
 import { guardOnExit, unguard } from './host-exit.js';
@@ -14,14 +14,26 @@ import { discards } from './logger.js';
 import { Lease, type LeaseHost } from './lease.js';
 import { reloadOptions, type ReloadOptions, type ResolvedOptions } from './options.js';
 import { SafeEmitter, type PoolEvents } from './pool-events.js';
-import { workerStats, type DisposeOptions, type LeaseOptions, type PoolStats } from './pool-types.js';
+import { workerStats, type PoolStats } from './pool-types.js';
 import { Recycling } from './recycling.js';
 import { StartGuard } from './start-guard.js';
 import { WarmSpares } from './warm-spares.js';
 import { isLive, systemClock, type Clock, type PoolWorker, type WorkerFactory, type WorkerObserver, type WorkerState } from './pool-worker.js';
 import { WorkerHandle } from './worker-handle.js';
 
-export type { WorkerStats, PoolStats, DisposeOptions, LeaseOptions } from './pool-types.js';
+export type { WorkerStats, PoolStats } from './pool-types.js';
+
+export interface DisposeOptions {
+  /** Run the calls already queued before stopping (default false: they reject with PoolDisposedError). */
+  drain?: boolean;
+}
+
+export interface LeaseOptions {
+  /** Build a fresh implementation instance for the session, disposed at its end. Default true. */
+  newInstancePerSession?: boolean;
+  /** Place in the line for a worker: higher first. Default 0. */
+  priority?: number;
+}
 
 /** How a pool makes its workers and reads the time: real processes and the system clock, unless a test says otherwise. */
 export interface PoolDependencies {
@@ -386,14 +398,7 @@ export class ProcessPool extends SafeEmitter<PoolEvents> implements WorkerSource
   }
 
   #onCallSettled(call: Call, error: Error | undefined): void {
-    if (this.listenerCount('callSettled') === 0) return;
-    this.emit('callSettled', {
-      method: call.method,
-      // The class's code, not the instance's: a RemoteError carries the remote error's own code.
-      outcome: error === undefined ? 'success' : outcomeOf(error),
-      durationMs: performance.now() - call.enqueuedAt,
-      queueWaitMs: call.startedAt === undefined ? undefined : call.startedAt - call.enqueuedAt,
-    });
+    if (this.listenerCount('callSettled') > 0) this.emit('callSettled', callSettledEvent(call, error));
   }
 
   /** A spare becomes a regular worker (a ready one if there is one, else the oldest) and the spares are topped up. */

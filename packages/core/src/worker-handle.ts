@@ -16,8 +16,10 @@
  * crashed      the process ended, or broke the protocol, without being asked
  *
  * Every change of state goes through `#transition`, which clears the timers of the state left and
- * tells the observer (the pool). Every path that ends the process reaches `#onExit`, which settles
- * the call in flight, if any, exactly once.
+ * tells the observer (the pool). Every path that ends the process reaches `#onExit`, which hands the
+ * call in flight, if any, to the observer exactly once (the dispatcher rejects or retries it), and
+ * a call sent ahead and not started back to it (to run elsewhere). How the worker ends is one record,
+ * WorkerEnd (worker-end.ts); the process itself is WorkerProcess's (worker-process.ts).
  */
 import {
   CallTimeoutError,
