@@ -4,7 +4,6 @@
  * first (reply, crash, timeout, abort, dispose) wins, and later attempts do nothing.
  */
 import { attachCallerStack } from '@process-sandbox/abstractions';
-import type { PoolWorker } from './pool-worker.js';
 
 /** Per-call options, given through `ProcessProxy.with(proxy, options)`. */
 export interface CallOptions {
@@ -94,8 +93,6 @@ export class Call {
   readonly enqueuedAt = performance.now();
   #state: CallState = 'queued';
   startedAt: number | undefined;
-  /** The worker it was handed to, while it is ahead or running. */
-  worker: PoolWorker | undefined;
   /** The caller aborted it after it was sent ahead to a worker: the worker was asked to drop it. */
   cancelRequested = false;
   /** A session message rather than a user's call: not counted toward a worker's calls. */

@@ -43,6 +43,8 @@ export interface WorkerSource {
   hasIdleWorker(): boolean;
   /** Busy workers that may be sent a call ahead now. */
   aheadCandidates(): Iterable<PoolWorker>;
+  /** The worker running `call` or holding it ahead (asked on abort and queue timeout only). */
+  holderOf(call: Call): PoolWorker | undefined;
   /** `waiting` entries want a worker: start more if there is room. */
   demand(waiting: number): void;
   /** Method names, once a worker has reported them. */
@@ -183,9 +185,8 @@ export class Dispatcher {
     this.#schedule();
   }
 
-  /** `call` began running on `worker` (from idle, or after the call before it replied). */
-  started(call: Call, worker: PoolWorker): void {
-    call.worker = worker;
+  /** `call` began running (from idle, or after the call before it replied). */
+  started(call: Call): void {
     this.#move(call, 'running');
   }
 
@@ -202,7 +203,6 @@ export class Dispatcher {
 
   /** A call sent ahead to a worker that died before starting it: back to the head of the line, to run exactly once. */
   unstarted(call: Call): void {
-    call.worker = undefined;
     call.startedAt = undefined;
     if (call.settled) return;
     if (this.#closedError) return void call.reject(this.#closedError());
@@ -219,7 +219,6 @@ export class Dispatcher {
     }
     call.attempts++;
     call.startedAt = undefined;
-    call.worker = undefined;
     this.#options.logger.warn({ method: call.method, attempt: call.attempts, error: error.message }, `process-sandbox: retrying ${call.method}() after a crash (attempt ${call.attempts + 1})`);
     this.#move(call, 'queued');
     this.#clock.setTimeout(() => {
@@ -289,10 +288,7 @@ export class Dispatcher {
   #assign(entry: Entry, worker: PoolWorker): void {
     if (!(entry instanceof Call)) return entry.assign(worker);
     // To an idle worker it starts at once (the worker reports it: started()); to a busy one it goes ahead.
-    if (worker.state !== 'idle') {
-      entry.worker = worker;
-      this.#move(entry, 'ahead');
-    }
+    if (worker.state !== 'idle') this.#move(entry, 'ahead');
     try {
       worker.run(entry);
     } catch (error) {
@@ -351,10 +347,13 @@ export class Dispatcher {
         case 'ahead':
           // The worker drops it if it has not begun (if it has, it is treated as running).
           call.reject(new CallAbortedError(call.method, false, signal.reason));
-          return call.worker!.cancelAhead(call);
-        case 'running':
-          if (call.options?.onAbortRunning === 'detach') return void call.reject(new CallAbortedError(call.method, true, signal.reason)); // its reply will find it settled
-          return call.worker!.killDuringCall('abort', new CallAbortedError(call.method, true, signal.reason));
+          return this.#workers.holderOf(call)?.cancelAhead(call);
+        case 'running': {
+          const error = new CallAbortedError(call.method, true, signal.reason);
+          const worker = call.options?.onAbortRunning === 'detach' ? undefined : this.#workers.holderOf(call);
+          if (worker) return worker.killDuringCall('abort', error);
+          return void call.reject(error); // detached: its reply will find it settled
+        }
         default:
           return;
       }
@@ -371,7 +370,7 @@ export class Dispatcher {
       else if (call.state === 'ahead') {
         // Sent ahead but not started: still waiting, as far as the caller is concerned.
         call.reject(new QueueTimeoutError(call.method, timeoutMs));
-        call.worker!.cancelAhead(call);
+        this.#workers.holderOf(call)?.cancelAhead(call);
       }
     }, timeoutMs);
     const clear = (): void => this.#clock.clearTimeout(timer);

@@ -238,6 +238,11 @@ export class ProcessPool extends SafeEmitter<PoolEvents> implements WorkerSource
     return worker.state === 'idle' && worker.lease === undefined && !this.#spares.has(worker);
   }
 
+  holderOf(call: Call): PoolWorker | undefined {
+    for (const worker of this.#workers) if (worker.currentCall === call || worker.aheadCall === call) return worker;
+    return undefined;
+  }
+
   *aheadCandidates(): Iterable<PoolWorker> {
     if (this.#phase === 'stopping') return;
     for (const worker of this.#workers) if (this.#recycling.mayGoAhead(worker)) yield worker;
@@ -305,7 +310,7 @@ export class ProcessPool extends SafeEmitter<PoolEvents> implements WorkerSource
   }
 
   onCallStarted(worker: PoolWorker, call: Call): void {
-    this.#dispatcher.started(call, worker);
+    this.#dispatcher.started(call);
     this.#startGuard.callStarted(worker);
     if (this.#recycling.mayGoAhead(worker)) this.#dispatcher.wantAhead();
     if (this.#spares.callStarted(this.#clock.precise(), this.#liveCount())) this.#refillSoon();
