@@ -24,21 +24,14 @@
 import {
   CallTimeoutError,
   callableMethods,
-  checkWorkerMessage,
-  describeValue,
-  FailureReason,
   precheckFrame,
   MessageKind,
-  MethodNotFoundError,
   PoolDisposedError,
   ProtocolError,
-  RemoteError,
-  SerializationError,
   WorkerStartError,
   type Channel,
   type HealthSnapshot,
   type Message,
-  type WorkerToHost,
 } from '@process-sandbox/abstractions';
 import type { Call } from './call.js';
 import type { HostSample } from './health-sampler.js';
@@ -48,6 +41,7 @@ import { isLive, type PoolWorker, type StopReason, type WorkerObserver, type Wor
 import type { ResolvedOptions } from './options.js';
 import { clip, endedAsAsked, lostCallError, newWorkerEnd, startErrorOf, type WorkerEnd } from './worker-end.js';
 import { WorkerProcess } from './worker-process.js';
+import { admitWorkerMessage, failureError, type GateHandlers } from './worker-gate.js';
 
 
 export type { WorkerState, StopReason, WorkerObserver } from './pool-worker.js';
@@ -88,6 +82,16 @@ export class WorkerHandle implements PoolWorker {
   #readyResolve!: () => void;
   #readyReject!: (error: Error) => void;
   #exitResolve!: () => void;
+  /** What each admitted message does to this worker (see worker-gate.ts). */
+  readonly #gate: GateHandlers = {
+    ready: (methods, health) => this.#onReady(methods, health),
+    reply: (id, health, cancelled, settle) => this.#settle(id, health, cancelled, settle),
+    startFailed: (error) => this.#onEndingFailure(error, error.message),
+    fatal: (error) => this.#onEndingFailure(error, `fatal error: ${error.name}: ${error.message}`),
+    health: (health) => this.#recordHealth(health),
+    protocolError: (problem) => this.#protocolError(problem),
+    failureError: (call, error, reason) => failureError(call, error, reason, this.#methods, this.pid),
+  };
   /** Resolves when the worker is ready for calls; rejects with WorkerStartError. */
   readonly ready: Promise<void>;
   /** Resolves when the process has exited, for whatever reason. Never rejects. */
@@ -337,41 +341,10 @@ export class WorkerHandle implements PoolWorker {
     }
   }
 
-  /**
-   * The host's half of the gate (see validate.ts for the other half): the message has the shape of
-   * its kind, now it must be expected — the right kind for the state, an id that answers the call in
-   * flight. Anything else ends the worker as a protocol error; nothing here acts on an unchecked field.
-   */
+  /** After a protocol error nothing more from this worker is believed, not even a reply that looks right. */
   #receive(raw: Message): void {
-    // After a protocol error nothing more from this worker is believed, not even a reply that looks right.
     if (this.terminal || this.#end.protocol !== undefined) return;
-    let message: WorkerToHost;
-    try {
-      message = checkWorkerMessage(raw);
-    } catch (error) {
-      if (error instanceof ProtocolError) return this.#protocolError(error);
-      throw error; // a bug of ours: the Channel turns it into a ProtocolError of this worker
-    }
-    switch (message[0]) {
-      case MessageKind.Ready:
-        if (this.#state !== 'handshaking') return this.#protocolError('Ready outside the handshake');
-        return this.#onReady(message[1], message[2]);
-      case MessageKind.Result:
-        if (this.#state === 'handshaking') return this.#protocolError('Result during the handshake');
-        return this.#settle(message[1], message[3], false, (call) => call.resolve(message[2]));
-      case MessageKind.Failure: {
-        const [, id, error, reason, health] = message;
-        if (id === 0) return this.#onEndingFailure(error, reason);
-        if (this.#state === 'handshaking') return this.#protocolError(`Failure for call ${id} during the handshake`);
-        if (reason === FailureReason.StartFailed || reason === FailureReason.Fatal) return this.#protocolError(`Failure with reason ${reason} for call ${id} (only id 0 may carry it)`);
-        return this.#settle(id, health, reason === FailureReason.Cancelled, (call) => call.reject(this.#failureError(call, error, reason)));
-      }
-      case MessageKind.Health:
-        if (this.#state === 'handshaking') return this.#protocolError('Health during the handshake');
-        return this.#recordHealth(message[1]);
-      default:
-        return this.#protocolError(`unexpected message kind ${describeValue(message[0])} from the worker`);
-    }
+    admitWorkerMessage(raw, this.#state === 'handshaking', this.#gate);
   }
 
   #onReady(listed: string[], health: HealthSnapshot): void {
@@ -389,31 +362,10 @@ export class WorkerHandle implements PoolWorker {
     if (this.#end.requested !== undefined) this.#shutdown();
   }
 
-  /**
-   * A Failure with id 0 belongs to no call: a start failure (during the handshake only) or a fatal
-   * error. The process exits right after; #onExit settles whatever was in flight, with it as the cause.
-   */
-  #onEndingFailure(error: Error, reason: FailureReason): void {
-    if (reason === FailureReason.StartFailed) {
-      if (this.#state !== 'handshaking') return this.#protocolError('a start failure after the handshake');
-      this.#end.fatal ??= error;
-      this.#end.detail ??= clip(error.message);
-      return;
-    }
-    if (reason !== FailureReason.Fatal) return this.#protocolError(`Failure with id 0 and reason ${reason} (only StartFailed or Fatal may have no call)`);
+  /** A Failure with id 0: the process exits right after; #onExit settles whatever was in flight, with it as the cause. */
+  #onEndingFailure(error: Error, detail: string): void {
     this.#end.fatal ??= error;
-    this.#end.detail ??= clip(`fatal error: ${error.name}: ${error.message}`);
-  }
-
-  #failureError(call: Call, error: Error, reason: FailureReason): Error {
-    switch (reason) {
-      case FailureReason.MethodNotFound:
-        return new MethodNotFoundError(call.method, this.#methods);
-      case FailureReason.Unserializable:
-        return new SerializationError(`The result of ${call.method}() cannot cross the process boundary: ${error.message}`, { cause: error });
-      default:
-        return new RemoteError(error, call.method, this.pid);
-    }
+    this.#end.detail ??= clip(detail);
   }
 
   /**
