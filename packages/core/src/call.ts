@@ -3,8 +3,7 @@
  * here and settled only through `resolve`/`reject`, which act once: whichever path ends a call
  * first (reply, crash, timeout, abort, dispose) wins, and later attempts do nothing.
  */
-import { attachCallerStack, WorkerCrashedError } from '@process-sandbox/abstractions';
-import type { WorkerHandle } from './worker-handle.js';
+import { attachCallerStack } from '@process-sandbox/abstractions';
 
 /** Per-call options, given through `ProcessProxy.with(proxy, options)`. */
 export interface CallOptions {
@@ -73,26 +72,36 @@ function callerFrames(site: CallSite): string {
   return lines.slice(first).join('\n');
 }
 
+/**
+ * Where a call is. The dispatcher moves it (Dispatcher.#move); settling it is the one step the call
+ * takes itself, once, whoever settles it (reply, crash, timeout, abort, dispose).
+ *
+ *   queued ──→ ahead ──→ running ──→ settled
+ *     │  ↑       │          │  ↑
+ *     │  └───────┘          │  └── (a lease's call, or one sent to an idle worker, starts at once)
+ *     │  its worker died    └──→ queued: crashed, and its method is declared idempotent (retry)
+ *     │  before starting it
+ *     └──────────────→ settled (abort, queue timeout, dispose, circuit open)
+ */
+export type CallState = 'queued' | 'ahead' | 'running' | 'settled';
+
+/** Told, synchronously, when a call settles: the dispatcher keeps its counts with it. */
+export type SettleListener = (call: Call, from: CallState) => void;
+
 export class Call {
   readonly promise: Promise<unknown>;
   readonly enqueuedAt = performance.now();
+  #state: CallState = 'queued';
   startedAt: number | undefined;
-  /** The worker running it, once it runs. */
-  worker: WorkerHandle | undefined;
   /** The caller aborted it after it was sent ahead to a worker: the worker was asked to drop it. */
   cancelRequested = false;
   /** A session message rather than a user's call: not counted toward a worker's calls. */
   control = false;
   /** Runs so far that ended in a crash and were retried. */
   attempts = 0;
-  /**
-   * Set for methods declared idempotent (`retry` option): asked before a crash rejects the call.
-   * Returns true if it re-queued the call instead.
-   */
-  retry: ((error: WorkerCrashedError) => boolean) | undefined;
   /** Where the caller made the call (with `captureCallerStack: true`). */
   callSite: CallSite | undefined;
-  #settled = false;
+  readonly #onSettle: SettleListener | undefined;
   #resolve!: (value: unknown) => void;
   #reject!: (error: Error) => void;
 
@@ -103,31 +112,49 @@ export class Call {
     readonly frame: Buffer,
     readonly timeoutMs: number,
     readonly options: CallOptions | undefined,
+    onSettle?: SettleListener,
   ) {
+    this.#onSettle = onSettle;
     this.promise = new Promise((resolve, reject) => {
       this.#resolve = resolve;
       this.#reject = reject;
     });
   }
 
+  get state(): CallState {
+    return this.#state;
+  }
+
   get settled(): boolean {
-    return this.#settled;
+    return this.#state === 'settled';
+  }
+
+  /** For the dispatcher's #move only: every other step of a call's life goes through it. */
+  moveTo(to: Exclude<CallState, 'settled'>): CallState {
+    const from = this.#state;
+    if (from !== 'settled') this.#state = to;
+    return from;
   }
 
   /** Returns true if this settled the call. */
   resolve(value: unknown): boolean {
-    if (this.#settled) return false;
-    this.#settled = true;
+    if (!this.#end()) return false;
     this.#resolve(value);
     return true;
   }
 
-  /** Returns true if this settled the call (false if it was already settled, or re-queued for a retry). */
+  /** Returns true if this settled the call (false if it was already settled). */
   reject(error: Error): boolean {
-    if (this.#settled) return false;
-    if (this.retry && error instanceof WorkerCrashedError && this.retry(error)) return false;
-    this.#settled = true;
+    if (!this.#end()) return false;
     this.#reject(error);
+    return true;
+  }
+
+  #end(): boolean {
+    const from = this.#state;
+    if (from === 'settled') return false;
+    this.#state = 'settled';
+    this.#onSettle?.(this, from);
     return true;
   }
 }

@@ -21,9 +21,9 @@
  * A probe that ends with no verdict (killed by the call it ran, stopped by the pool) lets another
  * probe start.
  *
- * One breaker per pool. (Sharing one among the pools of the same module was tried: a pool then
- * failed because of crashes in another, unrelated one.) create() needs none: it fails on the first
- * start failure, with the WorkerStartError itself. The clock is injectable for tests.
+ * One breaker per pool, so that a pool never fails because of crashes in another one that happens to
+ * load the same module. create() needs none: it fails on the first start failure, with the
+ * WorkerStartError itself. The clock is injectable for tests.
  */
 import { CircuitOpenError } from '@process-sandbox/abstractions';
 

@@ -1,13 +1,18 @@
 /**
  * The life of a call, in one place: validate, encode, queue (by priority, FIFO within one, bounded),
  * wait for a worker, run, settle exactly once — or leave the queue on abort or queue timeout, or go
- * round again after a crash when the method was declared idempotent.
+ * round again after a crash when the method was declared idempotent. A call's state (call.ts) is
+ * moved here only, and the counts (queued, in flight, unsettled) follow from it.
  *
  * The line is p-queue's stable PriorityQueue (higher priority first, FIFO within one), used in pull
- * mode: a worker that becomes free takes the next entry. (p-queue's job runner pushes a job out as
- * soon as a concurrency slot is free, which let a low-priority call leave before higher ones enqueued
- * in the same tick.) Lease requests wait in the same line as calls, so a session gets a worker in
- * its fair turn. An entry settled while in line (abort, queue timeout, dispose) is removed.
+ * mode. (p-queue's job runner pushes a job out as soon as a concurrency slot is free, which let a
+ * low-priority call leave before higher ones enqueued in the same tick.) Lease requests wait in the
+ * same line as calls, so a session gets a worker in its fair turn. An entry settled while in line
+ * (abort, queue timeout, dispose) is removed.
+ *
+ * One scheduling loop, `#schedule`, pairs free capacity with waiting work, and is never re-entered:
+ * workers and leases only report (a worker is idle, a call started, a call was lost), and whatever a
+ * pairing sets off while the loop runs is picked up by the same loop.
  *
  * One-call lookahead: a busy worker may be sent the next call before its current one returns, so it
  * never waits for the host between calls. Which call goes ahead is decided in a microtask, after
@@ -22,33 +27,37 @@ import {
   QueueFullError,
   QueueTimeoutError,
   describePath,
+  WorkerCrashedError,
   type EncodeOptions,
   type PathKey,
-  type WorkerCrashedError,
 } from '@process-sandbox/abstractions';
-import { Call, callerView, captureCallSite, type CallOptions } from './call.js';
+import { Call, callerView, captureCallSite, type CallOptions, type CallState } from './call.js';
 import type { ResolvedOptions } from './options.js';
-import type { WorkerHandle } from './worker-handle.js';
+import { systemClock, type Clock, type PoolWorker } from './pool-worker.js';
 
 /** What the dispatcher needs from the pool. */
 export interface WorkerSource {
   /** An idle worker, taken out of the idle set; or undefined. */
-  takeIdleWorker(): WorkerHandle | undefined;
+  takeIdleWorker(): PoolWorker | undefined;
+  /** Whether a worker is idle right now (then a call does not wait, whatever maxQueueSize says). */
+  hasIdleWorker(): boolean;
+  /** Busy workers that may be sent a call ahead now. */
+  aheadCandidates(): Iterable<PoolWorker>;
+  /** The worker running `call` or holding it ahead (asked on abort and queue timeout only). */
+  holderOf(call: Call): PoolWorker | undefined;
   /** `waiting` entries want a worker: start more if there is room. */
   demand(waiting: number): void;
   /** Method names, once a worker has reported them. */
   readonly methods: ReadonlySet<string> | undefined;
   /** Throws (CircuitOpenError) when calls must fail fast. */
   checkCircuit(): void;
-  /** Whether a worker is idle right now (then a call does not wait, whatever maxQueueSize says). */
-  hasIdleWorker(): boolean;
 }
 
 /** Something other than a call that waits in line for a worker (a lease). */
 export interface WorkerRequest {
   readonly settled: boolean;
   priority?: number;
-  assign(worker: WorkerHandle): void;
+  assign(worker: PoolWorker): void;
 }
 
 export interface CallTotals {
@@ -62,17 +71,25 @@ type Entry = Call | WorkerRequest;
 export class Dispatcher {
   readonly #options: ResolvedOptions;
   readonly #workers: WorkerSource;
+  readonly #clock: Clock;
   /** Entries waiting for a worker, by priority. Typed for functions by p-queue; it only stores them. */
   readonly #line = new PriorityQueue();
   /** Entries that go before the whole line: calls back from a worker that died before starting them. */
   readonly #front: Entry[] = [];
-  #unsettled = 0;
-  #drainWaiters: (() => void)[] = [];
-  /** Calls not on a worker and not settled: what maxQueueSize bounds. */
+  /** The calls in state `queued` that wait in this line (or in a retry's back-off): an index kept by #move. */
   readonly #queued = new Set<Call>();
+  /** Users' calls in state `ahead` or `running` (a lease's calls included, its session messages not). */
+  #inFlight = 0;
+  #drainWaiters: (() => void)[] = [];
   readonly #retryMethods: ReadonlySet<string>;
+  /** Calls of the line whose method is declared idempotent: a crash sends them round again. */
+  readonly #retryable = new WeakSet<Call>();
   #nextId = 1;
   #closedError: (() => Error) | undefined;
+  #scheduling = false;
+  #scheduleAgain = false;
+  #aheadPassQueued = false;
+  #aheadPassDue = false;
   readonly totals: CallTotals = { calls: 0, succeeded: 0, failed: 0 };
   onQueueFull: (method: string) => void = () => {};
   /** Every accepted call, once, when it settles: `error` undefined on success. */
@@ -80,16 +97,24 @@ export class Dispatcher {
 
   /** Made once: the hot path allocates nothing for them. */
   readonly #encodeOptions: EncodeOptions;
+  readonly #onSettle = (call: Call, from: CallState): void => this.#leave(call, from);
 
-  constructor(options: ResolvedOptions, workers: WorkerSource) {
+  constructor(options: ResolvedOptions, workers: WorkerSource, clock: Clock = systemClock) {
     this.#options = options;
+    this.#clock = clock;
     this.#encodeOptions = { maxBytes: options.maxMessageBytes, limitName: 'maxMessageBytes', describePath: describeInvokePath };
     this.#workers = workers;
     this.#retryMethods = new Set(options.retry?.methods);
   }
 
+  /** Calls waiting in line for a worker (a lease's own calls are not in it). */
   get queued(): number {
     return this.#queued.size;
+  }
+
+  /** Users' calls handed to a worker and not settled: running, or sent ahead. */
+  get inFlight(): number {
+    return this.#inFlight;
   }
 
   invoke(method: string, args: unknown[], options?: CallOptions): Promise<unknown> {
@@ -100,10 +125,10 @@ export class Dispatcher {
       return Promise.reject(error);
     }
     if (call.settled) return call.promise; // already aborted
-    if (this.#retryMethods.has(method)) call.retry = (error) => this.#retry(call, error);
+    if (this.#retryMethods.has(method)) this.#retryable.add(call);
     this.#queued.add(call);
     if (this.#options.queueTimeoutMs !== undefined) this.#armQueueTimeout(call, this.#options.queueTimeoutMs);
-    this.#enter(call);
+    this.#enter(call, false);
     return callerView(call);
   }
 
@@ -125,10 +150,9 @@ export class Dispatcher {
     // Encoded now, so an argument that cannot cross fails here, before anything is queued or sent;
     // one over maxMessageBytes (which the worker would refuse) fails as soon as the encoding passes it.
     const frame = frameMessage([MessageKind.Invoke, id, method, args, session], this.#encodeOptions);
-    const call = new Call(id, method, frame, options?.timeoutMs ?? this.#options.methodCallTimeoutMs, options);
+    const call = new Call(id, method, frame, options?.timeoutMs ?? this.#options.methodCallTimeoutMs, options, this.#onSettle);
     if (this.#options.captureCallerStack) call.callSite = captureCallSite(Dispatcher.prototype.prepare);
     this.totals.calls++;
-    this.#unsettled++;
     call.promise.then(
       () => {
         this.totals.succeeded++;
@@ -146,7 +170,7 @@ export class Dispatcher {
   /** Queues a request for a worker (a lease) in the same line as calls. */
   request(request: WorkerRequest, priority = 0): void {
     request.priority = priority;
-    this.#enter(request);
+    this.#enter(request, false);
   }
 
   /** Entries in line for a worker. */
@@ -154,41 +178,96 @@ export class Dispatcher {
     return this.#line.size + this.#front.length;
   }
 
-  /** Hands the next entry in line to `worker`, which has just become idle. Returns false if none waits. */
-  offer(worker: WorkerHandle): boolean {
-    const entry = this.#takeNext(false);
-    if (entry) this.#assign(entry, worker);
-    return entry !== undefined;
+  // ─── what the pool reports ────────────────────────────────────────────────
+
+  /** A worker became free (idle): pair it with waiting work. */
+  workerFree(): void {
+    this.#schedule();
   }
 
-  /** Sends the next call in line ahead to `worker`, busy with another. (A lease waits for an idle worker.) */
-  offerAhead(worker: WorkerHandle): void {
-    const call = this.#takeNext(true);
-    if (call) this.#assign(call, worker);
+  /** `call` began running (from idle, or after the call before it replied). */
+  started(call: Call): void {
+    this.#move(call, 'running');
+  }
+
+  /** Some busy worker may take a call ahead: look, once everything enqueued in this tick is in line. */
+  wantAhead(): void {
+    if (this.#aheadPassQueued || this.#queued.size === 0) return;
+    this.#aheadPassQueued = true;
+    queueMicrotask(() => {
+      this.#aheadPassQueued = false;
+      this.#aheadPassDue = true;
+      this.#schedule();
+    });
   }
 
   /** A call sent ahead to a worker that died before starting it: back to the head of the line, to run exactly once. */
-  requeue(call: Call): void {
-    call.worker = undefined;
+  unstarted(call: Call): void {
     call.startedAt = undefined;
     if (call.settled) return;
     if (this.#closedError) return void call.reject(this.#closedError());
-    this.#queued.add(call);
-    this.#toFront(call);
+    this.#move(call, 'queued');
+    this.#enter(call, true);
   }
 
-  #enter(entry: Entry): void {
-    const worker = this.#workers.takeIdleWorker();
-    if (worker) return this.#assign(entry, worker);
-    this.#line.enqueue(entry as unknown as () => Promise<unknown>, { priority: entryPriority(entry) });
-    this.#workers.demand(this.waiting);
+  /** The running call ended with its worker's process: it goes round again if it may, else fails with `error`. */
+  lost(call: Call, error: Error): void {
+    if (call.settled) return;
+    const retry = this.#options.retry;
+    if (!retry || !this.#retryable.has(call) || !(error instanceof WorkerCrashedError) || call.attempts >= retry.attempts || this.#closedError) {
+      return void call.reject(error);
+    }
+    call.attempts++;
+    call.startedAt = undefined;
+    this.#options.logger.warn({ method: call.method, attempt: call.attempts, error: error.message }, `process-sandbox: retrying ${call.method}() after a crash (attempt ${call.attempts + 1})`);
+    this.#move(call, 'queued');
+    this.#clock.setTimeout(() => {
+      if (call.settled) return;
+      if (this.#closedError) return void this.#leaveQueue(call, this.#closedError());
+      this.#enter(call, true); // it was first in line once already
+    }, retry.backoffMs * 2 ** (call.attempts - 1));
   }
 
-  #toFront(entry: Entry): void {
-    const worker = this.#workers.takeIdleWorker();
-    if (worker) return this.#assign(entry, worker);
-    this.#front.unshift(entry);
+  // ─── scheduling ───────────────────────────────────────────────────────────
+
+  #enter(entry: Entry, front: boolean): void {
+    if (front) this.#front.unshift(entry);
+    else this.#line.enqueue(entry as unknown as () => Promise<unknown>, { priority: entryPriority(entry) });
+    this.#schedule();
+    if (this.waiting === 0) return;
     this.#workers.demand(this.waiting);
+    this.wantAhead();
+  }
+
+  /**
+   * Pairs free capacity with waiting work until one runs out: idle workers take the next entry;
+   * in the ahead pass (a microtask after calls were enqueued or a worker started one), busy workers
+   * that may go ahead take the next call. A report that arrives while it runs (a
+   * worker it handed a call to changes state) makes it go round once more instead of nesting.
+   */
+  #schedule(): void {
+    if (this.#scheduling) return void (this.#scheduleAgain = true);
+    this.#scheduling = true;
+    try {
+      do {
+        this.#scheduleAgain = false;
+        while (this.waiting > 0 && this.#workers.hasIdleWorker()) {
+          const entry = this.#takeNext(false);
+          if (!entry) break;
+          this.#assign(entry, this.#workers.takeIdleWorker()!);
+        }
+        if (this.#aheadPassDue) {
+          this.#aheadPassDue = false;
+          for (const worker of this.#workers.aheadCandidates()) {
+            const call = this.#takeNext(true);
+            if (!call) break;
+            this.#assign(call, worker);
+          }
+        }
+      } while (this.#scheduleAgain);
+    } finally {
+      this.#scheduling = false;
+    }
   }
 
   /** The next unsettled entry: the front first, then the line. With `callsOnly`, lease requests keep their place. */
@@ -204,6 +283,35 @@ export class Dispatcher {
       this.#front.push(entry); // a lease request at the head: it keeps its turn
     }
     return undefined;
+  }
+
+  #assign(entry: Entry, worker: PoolWorker): void {
+    if (!(entry instanceof Call)) return entry.assign(worker);
+    // To an idle worker it starts at once (the worker reports it: started()); to a busy one it goes ahead.
+    if (worker.state !== 'idle') this.#move(entry, 'ahead');
+    try {
+      worker.run(entry);
+    } catch (error) {
+      entry.reject(error as Error); // an internal fault must still settle the call
+    }
+  }
+
+  // ─── state ────────────────────────────────────────────────────────────────
+
+  /** Every step of a call's life but settling goes through here. */
+  #move(call: Call, to: Exclude<CallState, 'settled'>): void {
+    const from = call.moveTo(to);
+    if (from === 'settled' || from === to || call.control) return;
+    this.#leave(call, from);
+    if (to === 'queued') this.#queued.add(call);
+    else this.#inFlight++;
+  }
+
+  /** `call` left state `from` (to another, or settled). */
+  #leave(call: Call, from: CallState): void {
+    if (call.control) return;
+    if (from === 'queued') this.#queued.delete(call);
+    else if (from === 'ahead' || from === 'running') this.#inFlight--;
   }
 
   /** New calls are refused with `error()` from now on. */
@@ -222,51 +330,32 @@ export class Dispatcher {
     return new Promise((resolve) => this.#drainWaiters.push(resolve));
   }
 
+  get #unsettled(): number {
+    return this.totals.calls - this.totals.succeeded - this.totals.failed;
+  }
+
   #settled(call: Call, error: Error | undefined): void {
-    if (--this.#unsettled === 0) for (const resolve of this.#drainWaiters.splice(0)) resolve();
+    if (this.#unsettled === 0) for (const resolve of this.#drainWaiters.splice(0)) resolve();
     this.onCallSettled(call, error);
-  }
-
-  #assign(entry: Entry, worker: WorkerHandle): void {
-    if (!(entry instanceof Call)) return entry.assign(worker);
-    this.#queued.delete(entry);
-    try {
-      worker.run(entry);
-    } catch (error) {
-      entry.reject(error as Error); // an internal fault must still settle the call
-    }
-  }
-
-  /** A crashed run of an idempotent method: go round again, after a pause, unless attempts ran out. */
-  #retry(call: Call, error: WorkerCrashedError): boolean {
-    const retry = this.#options.retry;
-    if (!retry || call.attempts >= retry.attempts || this.#closedError) return false;
-    call.attempts++;
-    call.startedAt = undefined;
-    call.worker = undefined;
-    this.#options.logger.warn({ method: call.method, attempt: call.attempts, error: error.message }, `process-sandbox: retrying ${call.method}() after a crash (attempt ${call.attempts + 1})`);
-    this.#queued.add(call);
-    setTimeout(() => {
-      if (call.settled) return;
-      if (this.#closedError) return void this.#leaveQueue(call, this.#closedError());
-      this.#toFront(call); // it was first in line once already
-    }, retry.backoffMs * 2 ** (call.attempts - 1));
-    return true;
   }
 
   #watchSignal(call: Call, signal: AbortSignal): void {
     const onAbort = (): void => {
-      if (call.settled) return;
-      if (this.#queued.has(call) || call.worker === undefined) {
-        this.#leaveQueue(call, new CallAbortedError(call.method, false, signal.reason));
-      } else if (call.worker.aheadCall === call) {
-        // Sent ahead: the worker drops it if it has not begun (if it has, it is treated as running).
-        call.reject(new CallAbortedError(call.method, false, signal.reason));
-        call.worker.cancelAhead(call);
-      } else if (call.options?.onAbortRunning === 'detach') {
-        call.reject(new CallAbortedError(call.method, true, signal.reason)); // its reply will find it settled
-      } else {
-        call.worker.killDuringCall('abort', new CallAbortedError(call.method, true, signal.reason));
+      switch (call.state) {
+        case 'queued':
+          return this.#leaveQueue(call, new CallAbortedError(call.method, false, signal.reason));
+        case 'ahead':
+          // The worker drops it if it has not begun (if it has, it is treated as running).
+          call.reject(new CallAbortedError(call.method, false, signal.reason));
+          return this.#workers.holderOf(call)?.cancelAhead(call);
+        case 'running': {
+          const error = new CallAbortedError(call.method, true, signal.reason);
+          const worker = call.options?.onAbortRunning === 'detach' ? undefined : this.#workers.holderOf(call);
+          if (worker) return worker.killDuringCall('abort', error);
+          return void call.reject(error); // detached: its reply will find it settled
+        }
+        default:
+          return;
       }
     };
     if (signal.aborted) return onAbort();
@@ -276,27 +365,24 @@ export class Dispatcher {
   }
 
   #armQueueTimeout(call: Call, timeoutMs: number): void {
-    const timer = setTimeout(() => {
-      if (this.#queued.has(call)) this.#leaveQueue(call, new QueueTimeoutError(call.method, timeoutMs));
-      else if (call.worker?.aheadCall === call) {
+    const timer = this.#clock.setTimeout(() => {
+      if (call.state === 'queued') this.#leaveQueue(call, new QueueTimeoutError(call.method, timeoutMs));
+      else if (call.state === 'ahead') {
         // Sent ahead but not started: still waiting, as far as the caller is concerned.
         call.reject(new QueueTimeoutError(call.method, timeoutMs));
-        call.worker.cancelAhead(call);
+        this.#workers.holderOf(call)?.cancelAhead(call);
       }
     }, timeoutMs);
-    const clear = (): void => clearTimeout(timer);
+    const clear = (): void => this.#clock.clearTimeout(timer);
     call.promise.then(clear, clear);
   }
 
-  /** Settles a call that never reached a worker; its p-queue job, when its turn comes, does nothing. */
+  /** Settles a call that never reached a worker, and takes it out of the line. */
   #leaveQueue(call: Call, error: Error): void {
-    this.#queued.delete(call);
     this.#line.remove(call as unknown as () => Promise<unknown>);
-    call.retry = undefined;
     call.reject(error);
   }
 }
-
 
 /** Names a place in an Invoke message for SerializationError: `add() argument 0: [3][0]`, `the call add()`. */
 function describeInvokePath(path: readonly PathKey[], message: unknown): string {

@@ -11,7 +11,7 @@
 import { MessageKind, frameMessage, PoolDisposedError, SessionLostError } from '@process-sandbox/abstractions';
 import { Call, callerView, type CallOptions } from './call.js';
 import type { WorkerRequest } from './dispatcher.js';
-import type { WorkerHandle } from './worker-handle.js';
+import type { PoolWorker } from './pool-worker.js';
 
 /** What a lease needs from its pool. */
 export interface LeaseHost {
@@ -19,12 +19,22 @@ export interface LeaseHost {
   nextControlId(): number;
   readonly sessionOpenTimeoutMs: number;
   /** The lease is done with this (live, idle) worker. */
-  release(worker: WorkerHandle): void;
+  release(worker: PoolWorker): void;
   /** The lease is over, whatever became of its worker. */
   forget(lease: Lease): void;
 }
 
 let nextSession = 1;
+
+/**
+ * waiting  in line for a worker
+ * opening  pinned to its worker; SessionOpen sent
+ * open     runs its calls, one at a time, in order
+ * ending   end() was called: its calls finish, then SessionClose
+ * ended    its worker is handed back (or it never got one)
+ * lost     its worker died: every call fails with SessionLostError
+ */
+export type LeaseState = 'waiting' | 'opening' | 'open' | 'ending' | 'ended' | 'lost';
 
 export class Lease implements WorkerRequest {
   readonly session = nextSession++;
@@ -32,15 +42,15 @@ export class Lease implements WorkerRequest {
   readonly acquired: Promise<void>;
   readonly #host: LeaseHost;
   readonly #fresh: boolean;
+  /** Its calls not yet handed to the worker. */
   readonly #calls: Call[] = [];
-  #worker: WorkerHandle | undefined;
-  #running: Call | undefined;
-  #opened = false;
-  #lost: SessionLostError | undefined;
+  #state: LeaseState = 'waiting';
+  #worker: PoolWorker | undefined;
+  /** What made it `lost`. */
+  #lostError: SessionLostError | undefined;
   #ending: Promise<void> | undefined;
   #acquiredResolve!: () => void;
   #acquiredReject!: (error: Error) => void;
-  #settled = false;
 
   constructor(host: LeaseHost, fresh: boolean) {
     this.#host = host;
@@ -52,23 +62,27 @@ export class Lease implements WorkerRequest {
     this.acquired.catch(() => {});
   }
 
-  /** For the dispatcher: true once the lease no longer waits for a worker. */
-  get settled(): boolean {
-    return this.#settled;
+  get state(): LeaseState {
+    return this.#state;
   }
 
-  get worker(): WorkerHandle | undefined {
+  /** For the dispatcher: true once the lease no longer waits for a worker. */
+  get settled(): boolean {
+    return this.#state !== 'waiting';
+  }
+
+  get worker(): PoolWorker | undefined {
     return this.#worker;
   }
 
   /** The dispatcher hands us an idle worker: open the session on it. */
-  assign(worker: WorkerHandle): void {
-    this.#settled = true;
+  assign(worker: PoolWorker): void {
+    this.#state = 'opening';
     this.#worker = worker;
     worker.lease = this;
     this.#control(MessageKind.SessionOpen).promise.then(
       () => {
-        this.#opened = true;
+        if (this.#state === 'opening') this.#state = 'open';
         this.#acquiredResolve();
         this.#pump();
       },
@@ -81,15 +95,15 @@ export class Lease implements WorkerRequest {
 
   /** The pool could not serve the request (disposed). */
   fail(error: Error): void {
-    if (this.#settled) return;
-    this.#settled = true;
+    if (this.#state !== 'waiting') return;
+    this.#state = 'ended';
     this.#acquiredReject(error);
     this.#host.forget(this);
   }
 
   invoke(method: string, args: unknown[], options?: CallOptions): Promise<unknown> {
-    if (this.#lost) return Promise.reject(new SessionLostError(method, this.#lost.pid, { cause: this.#lost.cause }));
-    if (this.#ending) return Promise.reject(new PoolDisposedError(method, 'the lease has ended'));
+    if (this.#lostError) return Promise.reject(new SessionLostError(method, this.#lostError.pid, { cause: this.#lostError.cause }));
+    if (this.#ending || this.#state === 'ended') return Promise.reject(new PoolDisposedError(method, 'the lease has ended'));
     let call: Call;
     try {
       call = this.#host.prepare(method, args, options, this.session);
@@ -103,16 +117,16 @@ export class Lease implements WorkerRequest {
 
   /** The pinned worker is idle again. */
   onIdle(): void {
-    this.#running = undefined;
     this.#pump();
   }
 
   /** The pinned worker left service (crash, timeout, kill): nothing more can run in this session. */
-  onWorkerLost(worker: WorkerHandle): void {
-    this.#lost = new SessionLostError(undefined, worker.pid, { cause: worker.endReason ? new Error(worker.endReason) : undefined });
-    this.#running = undefined;
+  onWorkerLost(worker: PoolWorker): void {
+    const opened = this.#state !== 'opening';
+    this.#state = 'lost';
+    this.#lostError = new SessionLostError(undefined, worker.pid, { cause: worker.endReason ? new Error(worker.endReason) : undefined });
     for (const call of this.#calls.splice(0)) call.reject(new SessionLostError(call.method, worker.pid));
-    if (!this.#opened) this.#acquiredReject(this.#lost);
+    if (!opened) this.#acquiredReject(this.#lostError);
     this.#host.forget(this);
   }
 
@@ -123,13 +137,17 @@ export class Lease implements WorkerRequest {
   }
 
   async #end(): Promise<void> {
-    if (!this.#settled) return this.fail(new PoolDisposedError(undefined, 'the lease ended before it got a worker'));
-    await Promise.allSettled([...this.#calls, this.#running].filter((c) => c !== undefined).map((c) => c!.promise));
-    await this.acquired.catch(() => {});
+    if (this.#state === 'waiting') return this.fail(new PoolDisposedError(undefined, 'the lease ended before it got a worker'));
     const worker = this.#worker!;
-    if (this.#lost || !worker.live) return;
-    if (this.#opened) await this.#control(MessageKind.SessionClose).promise.catch(() => {});
-    if (this.#lost || !worker.live) return;
+    const running = worker.currentCall;
+    await Promise.allSettled([...this.#calls, running].filter((c) => c !== undefined).map((c) => c!.promise));
+    await this.acquired.catch(() => {});
+    if (this.#state === 'lost' || !worker.live) return;
+    const opened = this.#state === 'open';
+    this.#state = 'ending';
+    if (opened) await this.#control(MessageKind.SessionClose).promise.catch(() => {});
+    if (this.#state !== 'ending' || !worker.live) return; // lost meanwhile
+    this.#state = 'ended';
     worker.lease = undefined;
     this.#host.forget(this);
     this.#host.release(worker);
@@ -137,10 +155,9 @@ export class Lease implements WorkerRequest {
 
   #pump(): void {
     const worker = this.#worker;
-    if (!worker || !this.#opened || this.#running || worker.state !== 'idle') return;
+    if (!worker || (this.#state !== 'open' && this.#state !== 'ending') || worker.state !== 'idle') return;
     for (let call = this.#calls.shift(); call; call = this.#calls.shift()) {
       if (call.settled) continue; // aborted while waiting
-      this.#running = call;
       worker.run(call);
       return;
     }
@@ -152,7 +169,6 @@ export class Lease implements WorkerRequest {
     const frame = kind === MessageKind.SessionOpen ? frameMessage([kind, id, this.session, this.#fresh]) : frameMessage([kind, id, this.session]);
     const call = new Call(id, kind === MessageKind.SessionOpen ? '<session open>' : '<session close>', frame, this.#host.sessionOpenTimeoutMs, undefined);
     call.control = true;
-    this.#running = call;
     this.#worker!.run(call);
     return call;
   }

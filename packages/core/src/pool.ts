@@ -5,54 +5,23 @@
  * stops starting them when they keep dying young (circuit breaker), rolls them onto new code
  * (reload), and takes them all down on dispose.
  */
-import { classCodeOf, PoolDisposedError, ResourceLimitError, type HealthSnapshot } from '@process-sandbox/abstractions';
+import { PoolDisposedError, type HealthSnapshot } from '@process-sandbox/abstractions';
+import { callSettledEvent } from './call-outcome.js';
 import type { Call, CallOptions } from './call.js';
-import { CircuitBreaker } from './circuit-breaker.js';
 import { Dispatcher, type WorkerSource } from './dispatcher.js';
-import { sampleProcess, Sampler } from './health-sampler.js';
-import { BusyMemoryWatch } from './memory-watch.js';
 import { guardOnExit, unguard } from './host-exit.js';
 import { discards } from './logger.js';
 import { Lease, type LeaseHost } from './lease.js';
 import { reloadOptions, type ReloadOptions, type ResolvedOptions } from './options.js';
 import { SafeEmitter, type PoolEvents } from './pool-events.js';
-import { SparePlanner } from './spare-planner.js';
-import { RECYCLE_REASONS, RecyclePolicy, type RecycleReason, type WorkerUsage } from './recycle-policy.js';
-import { WorkerHandle, type WorkerObserver, type WorkerState } from './worker-handle.js';
+import { workerStats, type PoolStats } from './pool-types.js';
+import { Recycling } from './recycling.js';
+import { StartGuard } from './start-guard.js';
+import { WarmSpares } from './warm-spares.js';
+import { isLive, systemClock, type Clock, type PoolWorker, type WorkerFactory, type WorkerObserver, type WorkerState } from './pool-worker.js';
+import { WorkerHandle } from './worker-handle.js';
 
-export interface WorkerStats {
-  id: number;
-  pid: number;
-  state: WorkerState;
-  /** The warm spare: started and ready, held out of service until a worker leaves. */
-  spare: boolean;
-  /** Pinned to a lease. */
-  leased: boolean;
-  calls: number;
-  rssBytes: number | undefined;
-  heapUsedBytes: number | undefined;
-  handles: number | undefined;
-  cpuMs: number | undefined;
-  startedAt: number;
-  lastHealthAt: number | undefined;
-}
-
-export interface PoolStats {
-  workers: WorkerStats[];
-  totals: {
-    calls: number;
-    succeeded: number;
-    failed: number;
-    crashes: number;
-    timeouts: number;
-    recycles: Record<RecycleReason, number>;
-    queued: number;
-    inFlight: number;
-  };
-  /** Open leases (sessions), including those still waiting for a worker. */
-  leases: number;
-  circuit: 'closed' | 'open' | 'halfOpen';
-}
+export type { WorkerStats, PoolStats } from './pool-types.js';
 
 export interface DisposeOptions {
   /** Run the calls already queued before stopping (default false: they reject with PoolDisposedError). */
@@ -66,14 +35,18 @@ export interface LeaseOptions {
   priority?: number;
 }
 
-const LIVE_STATES: ReadonlySet<WorkerState> = new Set(['spawning', 'handshaking', 'idle', 'busy']);
+/** How a pool makes its workers and reads the time: real processes and the system clock, unless a test says otherwise. */
+export interface PoolDependencies {
+  createWorker?: WorkerFactory;
+  clock?: Clock;
+}
+
+const spawnWorkerHandle: WorkerFactory = (id, options, observer, generation) => new WorkerHandle(id, options, observer, generation);
 
 export class ProcessPool extends SafeEmitter<PoolEvents> implements WorkerSource, WorkerObserver, LeaseHost {
   #options: ResolvedOptions;
   readonly #dispatcher: Dispatcher;
-  readonly #workers = new Set<WorkerHandle>();
-  /** Idle workers, most recently used last: handing out the warmest keeps the others free to shrink. */
-  readonly #idle: WorkerHandle[] = [];
+  readonly #workers = new Set<PoolWorker>();
   readonly #leases = new Set<Lease>();
   #methods: Set<string> | undefined;
   #nextWorkerId = 1;
@@ -81,39 +54,45 @@ export class ProcessPool extends SafeEmitter<PoolEvents> implements WorkerSource
   #generation = 0;
   #crashes = 0;
   #timeouts = 0;
-  #disposing: Promise<void> | undefined;
-  #stopping = false;
-  #breaker: CircuitBreaker<WorkerHandle>;
-  #breakerTimer: NodeJS.Timeout | undefined;
-  #policy: RecyclePolicy;
-  readonly #recycles = Object.fromEntries(RECYCLE_REASONS.map((r) => [r, 0])) as Record<RecycleReason, number>;
-  /**
-   * Started ahead of need, kept out of service until a worker leaves; then one takes its place.
-   * Usually one; more while workers retire faster than a new one starts (see SparePlanner).
-   */
-  readonly #spares: WorkerHandle[] = [];
-  readonly #sparePlanner: SparePlanner;
-  /** Limits each worker has been warned about, so that a resourceWarning is emitted once. */
-  readonly #warned = new WeakMap<WorkerHandle, Set<string>>();
-  #sampler: Sampler | undefined;
-  #memoryWatch: BusyMemoryWatch<WorkerHandle> | undefined;
-  #aheadScheduled = false;
-  /** Workers that have started a call (control calls included): their deaths are not young. */
-  readonly #givenACall = new WeakSet<WorkerHandle>();
+  /** open: serving; closing: dispose() was called (queued calls may still drain); stopping: its workers are being stopped. */
+  #phase: 'open' | 'closing' | 'stopping' = 'open';
+  /** dispose()'s one run, for every caller. */
+  #disposal: Promise<void> | undefined;
+  /** The circuit breaker, as this pool applies it. */
+  readonly #startGuard: StartGuard;
+  readonly #spares: WarmSpares;
+  readonly #recycling: Recycling;
+  #refillScheduled = false;
 
-  constructor(options: ResolvedOptions) {
+  readonly #createWorker: WorkerFactory;
+  readonly #clock: Clock;
+
+  constructor(options: ResolvedOptions, dependencies: PoolDependencies = {}) {
     super(options.logger);
     this.#options = options;
-    this.#dispatcher = new Dispatcher(options, this);
+    this.#createWorker = dependencies.createWorker ?? spawnWorkerHandle;
+    this.#clock = dependencies.clock ?? systemClock;
+    this.#dispatcher = new Dispatcher(options, this, this.#clock);
     this.#dispatcher.onQueueFull = (method) => this.emit('queueFull', { method, maxQueueSize: options.maxQueueSize });
     this.#dispatcher.onCallSettled = (call, error) => this.#onCallSettled(call, error);
-    this.#policy = new RecyclePolicy(options);
-    this.#sparePlanner = new SparePlanner(options.processRecycleThreshold);
-    this.#breaker = new CircuitBreaker();
-    if (options.healthIntervalMs > 0) this.#sampler = new Sampler(options.healthIntervalMs, () => this.#sample());
-    if (options.hardMemoryLimitMB !== undefined) {
-      this.#memoryWatch = BusyMemoryWatch.start(options.hardMemoryLimitMB * 1024 * 1024, () => this.#running(), (worker, rss) => this.#killOverHardLimit(worker, rss));
-    }
+    this.#startGuard = new StartGuard(this.#clock, {
+      logger: options.logger,
+      onOpen: (error) => this.#dispatcher.rejectQueued(error),
+      onRetry: () => this.#refill(),
+    });
+    this.#spares = new WarmSpares(options.warmSpare, options.processRecycleThreshold);
+    const pool = this; // eslint-disable-line @typescript-eslint/no-this-alias -- its private fields, read live
+    const host = {
+      get options() {
+        return pool.#options;
+      },
+      get generation() {
+        return pool.#generation;
+      },
+      workers: this.#workers,
+      liveCount: () => this.#liveCount(),
+    };
+    this.#recycling = new Recycling(host, this, this.#spares, this.#clock);
     guardOnExit(this);
   }
 
@@ -128,8 +107,8 @@ export class ProcessPool extends SafeEmitter<PoolEvents> implements WorkerSource
       // The spare starts alongside and create() waits for it too (in parallel, it costs next to
       // nothing), so that the first retirement finds it ready. A spare that fails to start fails
       // nothing: the pool carries on without it.
-      this.#ensureSpare();
-      await Promise.all([...first.map((w) => w.ready), ...this.#spares.map((w) => w.ready.catch(() => {}))]);
+      this.#spares.fill(() => this.#startIfAllowed());
+      await Promise.all([...first.map((w) => w.ready), ...[...this.#spares.all].map((w) => w.ready.catch(() => {}))]);
     } catch (error) {
       await this.dispose();
       throw error;
@@ -141,7 +120,7 @@ export class ProcessPool extends SafeEmitter<PoolEvents> implements WorkerSource
   }
 
   get disposed(): boolean {
-    return this.#disposing !== undefined;
+    return this.#phase !== 'open';
   }
 
   invoke(method: string, args: unknown[], options?: CallOptions): Promise<unknown> {
@@ -150,8 +129,8 @@ export class ProcessPool extends SafeEmitter<PoolEvents> implements WorkerSource
 
   /** A lease on one worker: resolves once the worker is pinned and the session open. */
   async lease(options: LeaseOptions = {}): Promise<Lease> {
-    if (this.#disposing) throw new PoolDisposedError(undefined, 'cannot lease a worker');
-    this.#breaker.check();
+    if (this.#phase !== 'open') throw new PoolDisposedError(undefined, 'cannot lease a worker');
+    this.#startGuard.check();
     const lease = new Lease(this, options.newInstancePerSession ?? true);
     this.#leases.add(lease);
     this.#dispatcher.request(lease, options.priority);
@@ -165,14 +144,14 @@ export class ProcessPool extends SafeEmitter<PoolEvents> implements WorkerSource
    * If a successor cannot start, the old workers stay and this rejects with its WorkerStartError.
    */
   async reload(changes: ReloadOptions = {}): Promise<void> {
-    if (this.#disposing) throw new PoolDisposedError(undefined, 'cannot reload');
+    if (this.#phase !== 'open') throw new PoolDisposedError(undefined, 'cannot reload');
     const previous = this.#options;
     const next = reloadOptions(previous, changes);
     const old = [...this.#workers].filter((w) => w.live);
     this.#options = next;
     this.#generation++;
-    this.#breaker = new CircuitBreaker(); // new code, new record
-    const successors = Array.from({ length: Math.max(1, old.filter((w) => !this.#spares.includes(w)).length) }, () => this.#spawn());
+    this.#startGuard.reset(); // new code, new record
+    const successors = Array.from({ length: Math.max(1, old.filter((w) => !this.#spares.has(w)).length) }, () => this.#spawn());
     try {
       await Promise.all(successors.map((w) => w.ready));
     } catch (error) {
@@ -183,36 +162,18 @@ export class ProcessPool extends SafeEmitter<PoolEvents> implements WorkerSource
     }
     this.#methods = new Set(successors[0]!.methods);
     // Old workers leave once idle; the idle ones now. A leased one stays until its lease ends.
-    this.#spares.length = 0; // old code: they leave like the others
-    for (const worker of old) if (worker.state === 'idle' && !worker.lease) this.#retire(worker, 'reload');
-    this.#ensureSpare();
+    this.#spares.clear(); // old code: they leave like the others
+    for (const worker of old) if (worker.state === 'idle' && !worker.lease) this.#recycling.retire(worker, 'reload');
+    this.#spares.fill(() => this.#startIfAllowed());
   }
 
   stats(): PoolStats {
     const { totals } = this.#dispatcher;
-    let inFlight = 0;
-    for (const w of this.#workers) {
-      if (w.currentCall && !w.currentCall.control) inFlight++;
-      if (w.aheadCall) inFlight++;
-    }
     return {
-      workers: [...this.#workers].map((w) => ({
-        id: w.id,
-        pid: w.pid,
-        state: w.state,
-        spare: this.#spares.includes(w),
-        leased: w.lease !== undefined,
-        calls: w.calls,
-        rssBytes: w.rssBytes,
-        heapUsedBytes: w.health?.heapUsed,
-        handles: w.handles,
-        cpuMs: w.cpuMs,
-        startedAt: w.startedAt,
-        lastHealthAt: w.lastHealthAt,
-      })),
-      totals: { ...totals, crashes: this.#crashes, timeouts: this.#timeouts, recycles: { ...this.#recycles }, queued: this.#dispatcher.queued, inFlight },
+      workers: [...this.#workers].map((w) => workerStats(w, this.#spares.has(w))),
+      totals: { ...totals, crashes: this.#crashes, timeouts: this.#timeouts, recycles: { ...this.#recycling.counts }, queued: this.#dispatcher.queued, inFlight: this.#dispatcher.inFlight },
       leases: this.#leases.size,
-      circuit: this.#breaker.state,
+      circuit: this.#startGuard.state,
     };
   }
 
@@ -227,8 +188,8 @@ export class ProcessPool extends SafeEmitter<PoolEvents> implements WorkerSource
    * every worker process has exited. Idempotent.
    */
   dispose(options: DisposeOptions = {}): Promise<void> {
-    this.#disposing ??= this.#dispose(options.drain === true);
-    return this.#disposing;
+    this.#disposal ??= this.#dispose(options.drain === true);
+    return this.#disposal;
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
@@ -236,14 +197,14 @@ export class ProcessPool extends SafeEmitter<PoolEvents> implements WorkerSource
   }
 
   async #dispose(drain: boolean): Promise<void> {
+    this.#phase = 'closing';
     this.#dispatcher.close(() => new PoolDisposedError());
     if (drain) await this.#dispatcher.drained();
     else this.#dispatcher.rejectQueued((call) => new PoolDisposedError(call.method));
     for (const lease of [...this.#leases]) lease.fail(new PoolDisposedError(undefined, 'the pool was disposed while the lease waited for a worker'));
-    this.#stopping = true;
-    this.#sampler?.stop();
-    this.#memoryWatch?.stop();
-    clearTimeout(this.#breakerTimer);
+    this.#phase = 'stopping';
+    this.#recycling.stop();
+    this.#startGuard.stop();
     for (const worker of this.#workers) worker.stop('dispose', true);
     await Promise.all([...this.#workers].map((w) => w.exited));
     unguard(this);
@@ -252,25 +213,51 @@ export class ProcessPool extends SafeEmitter<PoolEvents> implements WorkerSource
 
   // ─── WorkerSource and LeaseHost: what the dispatcher and leases ask of us ──
 
-  takeIdleWorker(): WorkerHandle | undefined {
-    return this.#idle.pop();
+  /**
+   * The free worker used last (the fewest ms idle): handing out the warmest keeps the others free
+   * to shrink. Free: idle, and neither pinned to a lease nor held back as a spare. (A worker that
+   * becomes idle over a limit or on old code is retired at once, before it is ever free.)
+   */
+  takeIdleWorker(): PoolWorker | undefined {
+    let warmest: PoolWorker | undefined;
+    let warmestMs = Infinity;
+    for (const w of this.#workers) {
+      if (!this.#isFree(w)) continue;
+      const ms = w.msInState;
+      if (ms <= warmestMs) [warmest, warmestMs] = [w, ms];
+    }
+    return warmest;
   }
 
   hasIdleWorker(): boolean {
-    return this.#idle.length > 0;
+    for (const w of this.#workers) if (this.#isFree(w)) return true;
+    return false;
+  }
+
+  #isFree(worker: PoolWorker): boolean {
+    return worker.state === 'idle' && worker.lease === undefined && !this.#spares.has(worker);
+  }
+
+  holderOf(call: Call): PoolWorker | undefined {
+    for (const worker of this.#workers) if (worker.currentCall === call || worker.aheadCall === call) return worker;
+    return undefined;
+  }
+
+  *aheadCandidates(): Iterable<PoolWorker> {
+    if (this.#phase === 'stopping') return;
+    for (const worker of this.#workers) if (this.#recycling.mayGoAhead(worker)) yield worker;
   }
 
   demand(waiting: number): void {
-    if (this.#stopping) return;
-    this.#scheduleAhead();
+    if (this.#phase === 'stopping') return;
     let starting = 0;
-    for (const w of this.#workers) if (!this.#spares.includes(w) && (w.state === 'spawning' || w.state === 'handshaking')) starting++;
+    for (const w of this.#workers) if (!this.#spares.has(w) && (w.state === 'spawning' || w.state === 'handshaking')) starting++;
     let live = this.#liveCount();
     for (let missing = waiting - starting; missing > 0 && live < this.#options.maxPoolSize && this.#startIfAllowed(); missing--, live++);
   }
 
   checkCircuit(): void {
-    this.#breaker.check();
+    this.#startGuard.check();
   }
 
   prepare(method: string, args: unknown[], options: CallOptions | undefined, session: number): Call {
@@ -285,7 +272,7 @@ export class ProcessPool extends SafeEmitter<PoolEvents> implements WorkerSource
     return this.#options.processStartTimeoutMs;
   }
 
-  release(worker: WorkerHandle): void {
+  release(worker: PoolWorker): void {
     if (worker.state === 'idle') this.#onIdle(worker);
   }
 
@@ -295,7 +282,7 @@ export class ProcessPool extends SafeEmitter<PoolEvents> implements WorkerSource
 
   // ─── WorkerObserver: what workers tell us ──────────────────────────────────
 
-  onStateChange(worker: WorkerHandle, from: WorkerState, to: WorkerState): void {
+  onStateChange(worker: PoolWorker, from: WorkerState, to: WorkerState): void {
     // idle ⇄ busy happens twice per call: trace, and no message built for a logger that drops it.
     // Every other change is the worker's life: debug.
     const level = (from === 'idle' && to === 'busy') || (from === 'busy' && to === 'idle') ? 'trace' : 'debug';
@@ -304,102 +291,82 @@ export class ProcessPool extends SafeEmitter<PoolEvents> implements WorkerSource
       if (from === 'handshaking') {
         this.#methods ??= new Set(worker.methods);
         this.emit('workerReady', { pid: worker.pid, methods: worker.methods });
-        this.#sparePlanner.started(Date.now() - worker.startedAt);
-      } else if (worker.calls === 1) {
-        this.#breaker.survived(worker); // its first call: start-up works
+        this.#spares.started(this.#clock.now() - worker.startedAt);
+      } else {
+        this.#startGuard.callDone(worker);
       }
       if (worker.lease) return worker.lease.onIdle();
-      if (this.#spares.includes(worker)) return; // held back until a worker leaves
+      if (this.#spares.has(worker)) return; // held back until a worker leaves
       return this.#onIdle(worker);
     }
-    if (from === 'idle') this.#removeIdle(worker);
-    if (LIVE_STATES.has(from) && !worker.live) {
+    if (isLive(from) && !worker.live) {
       worker.lease?.onWorkerLost(worker);
       // A worker left service (retired, timed out, crashed): the spare takes its place, once. Not
       // when the pool shrinks on purpose.
-      if (!this.#spares.includes(worker) && worker.stopReason !== 'idle') this.#promoteSpare();
+      if (!this.#spares.has(worker) && worker.stopReason !== 'idle') this.#promoteSpare();
     }
     if (to === 'exited' || to === 'crashed') this.#onWorkerGone(worker, to);
-    else if (!worker.live) this.#refill(); // draining or stopping: make room for a successor
+    else if (!worker.live) this.#refillSoon(); // draining or stopping: make room for a successor
   }
 
-  onCallStarted(worker: WorkerHandle): void {
-    // For the circuit breaker: from now on a death of this worker has a call to blame.
-    if (worker.calls === 0) this.#givenACall.add(worker);
-    if (this.#mayGoAhead(worker)) this.#scheduleAhead();
-    if (this.#options.warmSpare && this.#sparePlanner.callStarted(performance.now(), this.#liveCount())) this.#ensureSpare();
+  onCallStarted(worker: PoolWorker, call: Call): void {
+    this.#dispatcher.started(call);
+    this.#startGuard.callStarted(worker);
+    if (this.#recycling.mayGoAhead(worker)) this.#dispatcher.wantAhead();
+    if (this.#spares.callStarted(this.#clock.precise(), this.#liveCount())) this.#refillSoon();
   }
 
-  onCallDone(worker: WorkerHandle): void {
+  onCallDone(worker: PoolWorker): void {
     // With calls sent ahead a worker may never be idle between calls: its first call counts here too.
-    if (worker.calls === 1) this.#breaker.survived(worker);
+    this.#startGuard.callDone(worker);
     // The idle path checks limits in #onIdle; a worker going straight on to its next call, here.
-    const reason = worker.generation !== this.#generation ? 'reload' : this.#retireReasonOf(worker);
-    if (reason) this.#retire(worker, reason);
+    const reason = this.#recycling.reasonToRetire(worker);
+    if (reason) this.#recycling.retire(worker, reason);
   }
 
-  onUnstarted(_worker: WorkerHandle, call: Call): void {
-    this.#dispatcher.requeue(call);
+  onUnstarted(_worker: PoolWorker, call: Call): void {
+    this.#dispatcher.unstarted(call);
   }
 
-  onHealth(worker: WorkerHandle, health: HealthSnapshot): void {
+  onCallLost(_worker: PoolWorker, call: Call, error: Error): void {
+    this.#dispatcher.lost(call, error);
+  }
+
+  onHealth(worker: PoolWorker, health: HealthSnapshot): void {
     if (this.listenerCount('health') > 0) this.emit('health', { pid: worker.pid, health });
-    this.#checkLimits(worker);
+    this.#recycling.checkLimits(worker);
   }
 
-  onCallTimedOut(worker: WorkerHandle, call: { method: string; timeoutMs: number }): void {
+  onCallTimedOut(worker: PoolWorker, call: { method: string; timeoutMs: number }): void {
     this.#timeouts++;
     this.emit('callTimedOut', { pid: worker.pid, method: call.method, timeoutMs: call.timeoutMs });
   }
 
   // ─── internals ─────────────────────────────────────────────────────────────
 
-  /**
-   * Whether `worker` may be sent a call ahead: it is busy with a user's call, will not retire after
-   * it, and will still be under its call limit after the one sent ahead.
-   */
-  #mayGoAhead(worker: WorkerHandle): boolean {
-    if (!worker.canTakeAhead || worker.stopReason !== undefined || worker.generation !== this.#generation) return false;
-    const threshold = this.#options.processRecycleThreshold;
-    if (threshold !== undefined && worker.calls + 2 > threshold) return false;
-    return this.#retireReasonOf(worker) === undefined;
-  }
-
-  /** Sends calls ahead at the end of this tick, once every call enqueued in it has its place in line. */
-  #scheduleAhead(): void {
-    if (this.#aheadScheduled) return;
-    this.#aheadScheduled = true;
-    queueMicrotask(() => {
-      this.#aheadScheduled = false;
-      if (this.#stopping || this.#dispatcher.queued === 0) return;
-      for (const worker of this.#workers) if (this.#mayGoAhead(worker)) this.#dispatcher.offerAhead(worker);
-    });
-  }
-
   /** An idle worker that belongs to no lease: retire it if it is over a limit or old code, else put it to work. */
-  #onIdle(worker: WorkerHandle): void {
-    if (worker.generation !== this.#generation) return this.#retire(worker, 'reload');
+  #onIdle(worker: PoolWorker): void {
     // Checked before the worker is offered a call: it never serves past a limit.
-    const reason = this.#retireReasonOf(worker);
-    if (reason) return this.#retire(worker, reason);
-    if (!this.#dispatcher.offer(worker)) this.#idle.push(worker);
+    const reason = this.#recycling.reasonToRetire(worker);
+    if (reason) return this.#recycling.retire(worker, reason);
+    this.#dispatcher.workerFree();
   }
 
-  #spawn(): WorkerHandle {
-    const worker = new WorkerHandle(this.#nextWorkerId++, this.#options, this, this.#generation);
+  #spawn(): PoolWorker {
+    const worker = this.#createWorker(this.#nextWorkerId++, this.#options, this, this.#generation);
     this.#workers.add(worker);
     if (worker.pid) this.emit('workerStarted', { pid: worker.pid });
     return worker;
   }
 
   /** Starts a worker unless the pool is stopping or the circuit breaker says no. */
-  #startIfAllowed(): WorkerHandle | undefined {
-    return this.#stopping ? undefined : this.#breaker.tryStart(() => this.#spawn());
+  #startIfAllowed(): PoolWorker | undefined {
+    return this.#phase === 'stopping' ? undefined : this.#startGuard.tryStart(() => this.#spawn());
   }
 
-  #onWorkerGone(worker: WorkerHandle, to: WorkerState): void {
+  #onWorkerGone(worker: PoolWorker, to: WorkerState): void {
     this.#workers.delete(worker);
-    this.#removeSpare(worker);
+    this.#spares.remove(worker);
     const exit = { pid: worker.pid, exitCode: worker.exitCode, signal: worker.signal, reason: String(worker.stopReason ?? 'crash') };
     // A timeout kill is counted and reported as a timeout (callTimedOut), not a second time as a crash.
     const crashed = to === 'crashed' && worker.startError === undefined && worker.stopReason !== 'timeout';
@@ -408,172 +375,50 @@ export class ProcessPool extends SafeEmitter<PoolEvents> implements WorkerSource
       this.emit('workerCrashed', { ...exit, method: worker.interruptedMethod, detail: worker.endReason });
     }
     this.emit('workerExited', exit);
-    if (this.#stopping) return;
-    const youngDeath = worker.generation === this.#generation ? this.#youngDeathOf(worker, crashed) : undefined;
-    if (youngDeath === undefined) this.#breaker.ended(worker);
-    else if (this.#breaker.youngDeath(worker, youngDeath)) this.#onCircuitOpen();
-    this.#refill();
+    if (this.#phase === 'stopping') return;
+    this.#startGuard.workerGone(worker, crashed, worker.generation === this.#generation);
+    this.#refillSoon();
   }
 
   /**
-   * The circuit breaker judges start-up, not calls (see circuit-breaker.ts): a worker dies young if
-   * it never became ready, or if it crashed after Ready without ever having been given a call. One
-   * that died while a call ran in it was killed by that call (the call's WorkerCrashedError or
-   * CallTimeoutError says so) and does not count; nor does one that completed a call.
+   * #refill on the next turn of the event loop. Starting a process (a replacement, a spare) takes a
+   * millisecond or more of synchronous work: it is never done between a reply and its caller, who
+   * gets the reply first (its promise reactions run before an immediate).
    */
-  #youngDeathOf(worker: WorkerHandle, crashed: boolean): Error | undefined {
-    if (worker.startError) return worker.startError;
-    if (!crashed || this.#givenACall.has(worker)) return undefined;
-    const how = worker.endReason ?? `exit code ${worker.exitCode}, signal ${worker.signal}`;
-    return new Error(`worker ${worker.pid} died after it was ready, before it was given any call: ${how}`);
-  }
-
-  /** Calls waiting now would wait for the whole back-off: fail them fast; try again when it ends. */
-  #onCircuitOpen(): void {
-    const error = (): Error => {
-      try {
-        this.#breaker.check();
-      } catch (open) {
-        return open as Error;
-      }
-      return new PoolDisposedError();
-    };
-    this.#options.logger.error({ retryAt: this.#breaker.retryAt }, `process-sandbox: circuit open: ${error().message}`);
-    this.#dispatcher.rejectQueued(error);
-    clearTimeout(this.#breakerTimer);
-    this.#breakerTimer = setTimeout(() => this.#refill(), Math.max(0, this.#breaker.retryAt - Date.now()));
+  #refillSoon(): void {
+    if (this.#refillScheduled || this.#phase === 'stopping') return;
+    this.#refillScheduled = true;
+    setImmediate(() => {
+      this.#refillScheduled = false;
+      this.#refill();
+    });
   }
 
   /** Back up to minPoolSize, and to as many workers as the waiting calls need. */
   #refill(): void {
-    if (this.#stopping) return;
+    if (this.#phase === 'stopping') return;
     while (this.#liveCount() < this.#options.minPoolSize && this.#startIfAllowed());
     this.demand(this.#dispatcher.queued);
-    this.#ensureSpare();
+    this.#spares.fill(() => this.#startIfAllowed());
   }
 
   #onCallSettled(call: Call, error: Error | undefined): void {
-    if (this.listenerCount('callSettled') === 0) return;
-    this.emit('callSettled', {
-      method: call.method,
-      // The class's code, not the instance's: a RemoteError carries the remote error's own code.
-      outcome: error === undefined ? 'success' : outcomeOf(error),
-      durationMs: performance.now() - call.enqueuedAt,
-      queueWaitMs: call.startedAt === undefined ? undefined : call.startedAt - call.enqueuedAt,
-    });
-  }
-
-  // ─── recycling ─────────────────────────────────────────────────────────────
-
-  /** The soft limit `worker` has reached; asked around every call, so nothing is built when no limit is set. */
-  #retireReasonOf(worker: WorkerHandle): RecycleReason | undefined {
-    return this.#policy.recycles ? this.#policy.retireReason(this.#usage(worker)) : undefined;
-  }
-
-  #usage(worker: WorkerHandle): WorkerUsage {
-    return { rssBytes: worker.rssBytes, handles: worker.handles, calls: worker.calls, ageMs: Date.now() - worker.startedAt };
-  }
-
-  /** Retires a worker gracefully (after its call, if busy); the spare takes its place. */
-  #retire(worker: WorkerHandle, reason: RecycleReason): void {
-    if (worker.stopReason !== undefined) return;
-    this.#recycles[reason]++;
-    if (reason !== 'idle' && reason !== 'reload') this.#sparePlanner.retired(Date.now(), Date.now() - worker.startedAt, this.#liveCount());
-    this.emit('workerRecycled', { pid: worker.pid, reason });
-    this.#options.logger.debug({ pid: worker.pid, reason }, `process-sandbox: recycling worker ${worker.pid} (${reason})`);
-    worker.stop(reason);
+    if (this.listenerCount('callSettled') > 0) this.emit('callSettled', callSettledEvent(call, error));
   }
 
   /** A spare becomes a regular worker (a ready one if there is one, else the oldest) and the spares are topped up. */
   #promoteSpare(): void {
-    if (this.#spares.length === 0 || this.#stopping) return;
-    const spare = this.#spares.find((w) => w.state === 'idle') ?? this.#spares[0]!;
-    this.#removeSpare(spare);
+    if (this.#phase === 'stopping') return;
+    const spare = this.#spares.promote();
+    if (!spare) return;
     if (spare.state === 'idle') this.#onIdle(spare);
-    this.#ensureSpare();
-  }
-
-  #ensureSpare(): void {
-    if (!this.#options.warmSpare) return;
-    for (let w; this.#spares.length < this.#sparePlanner.wanted && (w = this.#startIfAllowed()); ) this.#spares.push(w);
-  }
-
-  #removeSpare(worker: WorkerHandle): void {
-    const i = this.#spares.indexOf(worker);
-    if (i >= 0) this.#spares.splice(i, 1);
-  }
-
-  /** Emits warnings, and acts on limits outside calls: idle workers now, the hard limit always. */
-  #checkLimits(worker: WorkerHandle): void {
-    if (!worker.live) return;
-    const usage = this.#usage(worker);
-    if (this.#policy.overHardLimit(usage)) return this.#killOverHardLimit(worker, usage.rssBytes ?? 0);
-    let warned = this.#warned.get(worker);
-    for (const warning of this.#policy.warnings(usage)) {
-      if (!warned) this.#warned.set(worker, (warned = new Set()));
-      if (warned.has(warning.limit)) continue;
-      warned.add(warning.limit);
-      this.emit('resourceWarning', { pid: worker.pid, ...warning });
-    }
-    if (worker.state !== 'idle' || this.#spares.includes(worker) || worker.lease) return;
-    const reason = this.#policy.retireReason(usage);
-    if (reason) this.#retire(worker, reason);
-    else if (this.#options.idleTimeoutMs !== undefined && worker.msInState >= this.#options.idleTimeoutMs && this.#liveCount() > this.#options.minPoolSize) {
-      this.#retire(worker, 'idle');
-    }
-  }
-
-  #killOverHardLimit(worker: WorkerHandle, rssBytes: number): void {
-    if (!worker.live && worker.state !== 'draining') return;
-    this.#recycles.hardMemory++;
-    this.emit('workerRecycled', { pid: worker.pid, reason: 'hardMemory' });
-    const detail = `resident memory ${Math.round(rssBytes / 1048576)} MiB reached hardMemoryLimitMB (${this.#options.hardMemoryLimitMB})`;
-    worker.killDuringCall('hardMemory', new ResourceLimitError('hardMemory', worker.pid, worker.currentCall?.method, detail));
-  }
-
-  /** Workers running a call now (busy, or retiring with their last call): the memory watch's rounds. */
-  *#running(): Iterable<WorkerHandle> {
-    for (const worker of this.#workers) if (worker.currentCall && (worker.state === 'busy' || worker.state === 'draining')) yield worker;
-  }
-
-  /** The host's own look at every worker: what the OS sees, even of a worker blocked in native code. */
-  async #sample(): Promise<void> {
-    const workers = [...this.#workers].filter((w) => w.live && w.pid > 0);
-    await Promise.all(
-      workers.map(async (worker) => {
-        const sample = await sampleProcess(worker.runtimePid, this.#options.healthIntervalMs);
-        if (!sample || !worker.live) return;
-        worker.recordHostSample(sample);
-        this.#checkLimits(worker);
-      }),
-    );
+    this.#refillSoon();
   }
 
   /** Workers that count toward maxPoolSize: serving or starting, not leaving, not the spare. */
   #liveCount(): number {
     let live = 0;
-    for (const w of this.#workers) if (w.live && !this.#spares.includes(w)) live++;
+    for (const w of this.#workers) if (w.live && !this.#spares.has(w)) live++;
     return live;
-  }
-
-  #removeIdle(worker: WorkerHandle): void {
-    const i = this.#idle.indexOf(worker);
-    if (i >= 0) this.#idle.splice(i, 1);
-  }
-}
-
-/**
- * The `outcome` of a failed call: its error class's static code, looked up through the prototype
- * chain (an own `constructor` property cannot shadow it); a short `name` for an error that is not
- * the library's. Never throws, and its values are few (they label metrics).
- */
-function outcomeOf(error: Error): string {
-  const code = classCodeOf(error);
-  if (code !== undefined) return code;
-  try {
-    const name: unknown = error.name;
-    return typeof name === 'string' && name.length <= 64 ? name : 'Error';
-  } catch {
-    return 'Error';
   }
 }

@@ -16,64 +16,40 @@
  * crashed      the process ended, or broke the protocol, without being asked
  *
  * Every change of state goes through `#transition`, which clears the timers of the state left and
- * tells the observer (the pool). Every path that ends the process reaches `#onExit`, which settles
- * the call in flight, if any, exactly once.
+ * tells the observer (the pool). Every path that ends the process reaches `#onExit`, which hands the
+ * call in flight, if any, to the observer exactly once (the dispatcher rejects or retries it), and
+ * a call sent ahead and not started back to it (to run elsewhere). How the worker ends is one record,
+ * WorkerEnd (worker-end.ts); the process itself is WorkerProcess's (worker-process.ts).
  */
-import type { ChildProcess } from 'node:child_process';
 import {
   CallTimeoutError,
   callableMethods,
-  checkWorkerMessage,
-  describeValue,
-  FailureReason,
   precheckFrame,
   MessageKind,
-  MethodNotFoundError,
   PoolDisposedError,
   ProtocolError,
-  RemoteError,
-  SerializationError,
-  WorkerCrashedError,
   WorkerStartError,
   type Channel,
   type HealthSnapshot,
   type Message,
-  type WorkerToHost,
 } from '@process-sandbox/abstractions';
 import type { Call } from './call.js';
 import type { HostSample } from './health-sampler.js';
-import { WorkerOutput } from './worker-output.js';
 import { WorkerUsage } from './worker-usage.js';
 import type { Lease } from './lease.js';
+import { isLive, type PoolWorker, type StopReason, type WorkerObserver, type WorkerState } from './pool-worker.js';
 import type { ResolvedOptions } from './options.js';
-import { killProcessGroup, killProcessTree } from './process-tree.js';
-import { limitErrorFor } from './resource-limits.js';
-import { forkedChild } from './confinement.js';
-import { spawnWorker, workerCommand } from './worker-command.js';
-import { workerEndpoint, type WorkerEndpoint } from './worker-endpoint.js';
+import { clip, endedAsAsked, lostCallError, newWorkerEnd, startErrorOf, type WorkerEnd } from './worker-end.js';
+import { WorkerProcess } from './worker-process.js';
+import { admitWorkerMessage, failureError, type GateHandlers } from './worker-gate.js';
 
 
-export type WorkerState = 'spawning' | 'handshaking' | 'idle' | 'busy' | 'draining' | 'stopping' | 'exited' | 'crashed';
-
-/** Why a worker left service; recycling reasons join these in the recycling work. */
-export type StopReason = 'dispose' | 'timeout' | 'crash' | 'start-failed' | 'protocol' | 'shrink' | string;
-
-export interface WorkerObserver {
-  onStateChange(worker: WorkerHandle, from: WorkerState, to: WorkerState): void;
-  /** A call began running (from idle, or a sent-ahead call whose predecessor just replied). */
-  onCallStarted(worker: WorkerHandle, call: Call): void;
-  /** A call finished and the worker went straight on with the one sent ahead (it stays busy). */
-  onCallDone(worker: WorkerHandle): void;
-  /** A call sent ahead never started: its worker is gone. It must run elsewhere, exactly once. */
-  onUnstarted(worker: WorkerHandle, call: Call): void;
-  onHealth(worker: WorkerHandle, health: HealthSnapshot): void;
-  onCallTimedOut(worker: WorkerHandle, call: Call): void;
-}
+export type { WorkerState, StopReason, WorkerObserver } from './pool-worker.js';
 
 /** After EOF on the pipe, how long a worker may take to exit by itself before it is killed. */
 const EOF_EXIT_GRACE_MS = 1_000;
 
-export class WorkerHandle {
+export class WorkerHandle implements PoolWorker {
   readonly id: number;
   /** The lease this worker is pinned to, if any: then the pool does not hand it other calls. */
   lease: Lease | undefined;
@@ -81,10 +57,7 @@ export class WorkerHandle {
   readonly generation: number;
   readonly startedAt = Date.now();
   #state: WorkerState = 'spawning';
-  #pid = 0;
-  #runtimePid = 0;
-  #endpoint: WorkerEndpoint | undefined;
-  #child: ChildProcess | undefined;
+  readonly #process: WorkerProcess;
   #channel: Channel | undefined;
   /** The call running in the worker. */
   #call: Call | undefined;
@@ -95,29 +68,30 @@ export class WorkerHandle {
   /** Ready was accepted once: the state alone cannot tell after EOF. */
   #wasReady = false;
   readonly #usage = new WorkerUsage();
-  readonly #output: WorkerOutput;
   #stateSince = performance.now();
   #calls = 0;
-  /** Why the process is going away, when we know before it exits (start failure, protocol error, fatal). */
-  #endReason: string | undefined;
-  #fatalError: Error | undefined;
-  #stopReason: StopReason | undefined;
+  /** How this worker ends, gathered as it goes (see WorkerEnd): its one record. */
+  readonly #end: WorkerEnd = newWorkerEnd();
   #startError: WorkerStartError | undefined;
-  #exitCode: number | null = null;
-  #signal: NodeJS.Signals | null = null;
   #processExit: { code: number | null; signal: NodeJS.Signals | null } | undefined;
-  /** We sent Shutdown or a deliberate kill: its exit is our doing, not a crash (unless the reason was a fault). */
-  #stopAsked = false;
   /** The method that was running when the process ended, if any. */
   #interruptedMethod: string | undefined;
-  /** Set when we end the worker for breaking the protocol: the cause of its calls' errors. */
-  #protocolCause: ProtocolError | undefined;
   #startTimer: NodeJS.Timeout | undefined;
   #callTimer: NodeJS.Timeout | undefined;
   #graceTimer: NodeJS.Timeout | undefined;
   #readyResolve!: () => void;
   #readyReject!: (error: Error) => void;
   #exitResolve!: () => void;
+  /** What each admitted message does to this worker (see worker-gate.ts). */
+  readonly #gate: GateHandlers = {
+    ready: (methods, health) => this.#onReady(methods, health),
+    reply: (id, health, cancelled, settle) => this.#settle(id, health, cancelled, settle),
+    startFailed: (error) => this.#onEndingFailure(error, error.message),
+    fatal: (error) => this.#onEndingFailure(error, `fatal error: ${error.name}: ${error.message}`),
+    health: (health) => this.#recordHealth(health),
+    protocolError: (problem) => this.#protocolError(problem),
+    failureError: (call, error, reason) => failureError(call, error, reason, this.#methods, this.pid),
+  };
   /** Resolves when the worker is ready for calls; rejects with WorkerStartError. */
   readonly ready: Promise<void>;
   /** Resolves when the process has exited, for whatever reason. Never rejects. */
@@ -131,33 +105,40 @@ export class WorkerHandle {
   ) {
     this.id = id;
     this.generation = generation;
-    this.#output = new WorkerOutput(options.logger, () => this.#pid);
     this.ready = new Promise((resolve, reject) => {
       this.#readyResolve = resolve;
       this.#readyReject = reject;
     });
     this.ready.catch(() => {}); // the pool observes it; never an unhandled rejection
     this.exited = new Promise((resolve) => (this.#exitResolve = resolve));
-    this.#spawn();
+    this.#startTimer = setTimeout(() => {
+      this.#end.detail = `it did not become ready within processStartTimeoutMs (${options.processStartTimeoutMs} ms)`;
+      this.#kill('start timeout');
+    }, options.processStartTimeoutMs);
+    this.#process = new WorkerProcess(options, {
+      onChannel: (channel) => this.#onConnected(channel),
+      onChannelFailed: (error) => {
+        this.#end.detail ??= `its channel failed before the handshake: ${error.message}`;
+        if (error instanceof ProtocolError) this.#end.protocol ??= error;
+        this.#kill('channel failed');
+      },
+      onSpawnFailed: (detail, gone) => {
+        this.#end.detail ??= detail;
+        if (gone) this.#onExit(null, null);
+      },
+      onExit: (code, signal) => this.#onProcessExit(code, signal),
+    });
   }
 
   get state(): WorkerState {
     return this.#state;
   }
   get pid(): number {
-    return this.#pid;
+    return this.#process.pid;
   }
-  /**
-   * The host pid of the process that runs node, which the health sampler and the memory watch read:
-   * `pid` itself, but in a PID namespace (confinement.ts) `pid` is unshare and node its only child.
-   * Kills still go to `pid`, which leads the process group, and whose death ends the namespace.
-   */
+  /** The host pid of the process that runs node (see WorkerProcess.runtimePid): what is sampled. */
   get runtimePid(): number {
-    if (this.#runtimePid) return this.#runtimePid;
-    if (!this.options.confinement?.pid || !this.#pid) return this.#pid;
-    const forked = forkedChild(this.#pid);
-    if (forked) this.#runtimePid = forked;
-    return forked ?? this.#pid;
+    return this.#process.runtimePid;
   }
   get methods(): readonly string[] {
     return this.#methods;
@@ -167,10 +148,6 @@ export class WorkerHandle {
   }
   get lastHealthAt(): number | undefined {
     return this.#usage.healthAt;
-  }
-  /** The host's latest measurement of this process. */
-  get hostSample(): HostSample | undefined {
-    return this.#usage.sample;
   }
   /** How long the worker has been in its current state, in ms. */
   get msInState(): number {
@@ -196,13 +173,13 @@ export class WorkerHandle {
     return this.#calls;
   }
   get stopReason(): StopReason | undefined {
-    return this.#stopReason;
+    return this.#end.requested;
   }
   get exitCode(): number | null {
-    return this.#exitCode;
+    return this.#end.code;
   }
   get signal(): NodeJS.Signals | null {
-    return this.#signal;
+    return this.#end.signal;
   }
   /** The method that was running when the process ended, if any. */
   get interruptedMethod(): string | undefined {
@@ -220,7 +197,7 @@ export class WorkerHandle {
   }
   /** Counts toward the pool's capacity: started or serving, not on its way out. */
   get live(): boolean {
-    return this.#state === 'spawning' || this.#state === 'handshaking' || this.#state === 'idle' || this.#state === 'busy';
+    return isLive(this.#state);
   }
   get terminal(): boolean {
     return this.#state === 'exited' || this.#state === 'crashed';
@@ -232,7 +209,6 @@ export class WorkerHandle {
    * starts running, not when it is sent.
    */
   run(call: Call): void {
-    call.worker = this;
     if (this.#state === 'idle') {
       this.#call = call;
       this.#transition('busy');
@@ -271,8 +247,8 @@ export class WorkerHandle {
    * `stop` (when `graceFromNow`) or after its call ends.
    */
   stop(reason: StopReason, graceFromNow = false): void {
-    if (this.#stopReason !== undefined || this.terminal) return;
-    this.#stopReason = reason;
+    if (this.#end.requested !== undefined || this.terminal) return;
+    this.#end.requested = reason;
     switch (this.#state) {
       case 'spawning':
       case 'handshaking':
@@ -288,12 +264,6 @@ export class WorkerHandle {
       default:
         return;
     }
-  }
-
-  /** Ends the process and its descendants now. */
-  kill(reason: StopReason): void {
-    this.#stopReason ??= reason;
-    this.#kill(String(reason));
   }
 
   // ─── transitions ────────────────────────────────────────────────────────────
@@ -315,13 +285,7 @@ export class WorkerHandle {
    * alive; a starting, busy or stopping one does, so an awaited call or start is never cut short.
    */
   #holdProcessOpen(hold: boolean): void {
-    const child = this.#child;
-    if (!child) return;
-    for (const handle of [child, child.stdout, child.stderr]) {
-      if (!handle) continue;
-      if (hold) (handle as { ref?: () => void }).ref?.();
-      else (handle as { unref?: () => void }).unref?.();
-    }
+    this.#process.holdOpen(hold);
     this.#channel?.holdProcessOpen(hold);
   }
 
@@ -331,46 +295,6 @@ export class WorkerHandle {
     if (which === 'start') this.#startTimer = undefined;
     else if (which === 'call') this.#callTimer = undefined;
     else this.#graceTimer = undefined;
-  }
-
-  #spawn(): void {
-    const { options } = this;
-    // Called back synchronously from the channel's data handler: the channel is ours before it reads on.
-    const endpoint = workerEndpoint(options.maxMessageBytes, options.processStartTimeoutMs, options.logger, {
-      onAccepted: ({ channel }) => this.#onConnected(channel),
-      onFailed: (error) => {
-        this.#endReason ??= `its channel failed before the handshake: ${error.message}`;
-        if (error instanceof ProtocolError) this.#protocolCause ??= error;
-        this.#kill('channel failed');
-      },
-    });
-    this.#endpoint = endpoint;
-    this.#startTimer = setTimeout(() => {
-      this.#endReason = `it did not become ready within processStartTimeoutMs (${options.processStartTimeoutMs} ms)`;
-      this.#kill('start timeout');
-    }, options.processStartTimeoutMs);
-
-    let child: ChildProcess;
-    try {
-      const command = workerCommand(options);
-      endpoint.prepare(command);
-      child = spawnWorker(command, options);
-    } catch (error) {
-      this.#endReason = `spawning ${options.execPath} failed: ${(error as Error).message}`;
-      queueMicrotask(() => this.#onExit(null, null));
-      return;
-    }
-    this.#pid = child.pid ?? 0;
-    if (child.pid !== undefined) endpoint.attach(child);
-    this.#child = child;
-    child.on('error', (error) => {
-      // Spawn failure (ENOENT, EACCES): no 'exit' follows when the process never started.
-      this.#endReason ??= `spawning ${options.execPath} failed: ${error.message}`;
-      if (child.pid === undefined) this.#onExit(null, null);
-    });
-    child.on('exit', (code, signal) => this.#onProcessExit(code, signal));
-    this.#output.follow(child.stdout, 'stdout');
-    this.#output.follow(child.stderr, 'stderr');
   }
 
   #onConnected(channel: Channel): void {
@@ -388,7 +312,7 @@ export class WorkerHandle {
       // of why it died: the channel closes, and the exit status, when it comes, tells the story.
       onError: (error) => {
         if (error instanceof ProtocolError) return this.#protocolError(error);
-        this.options.logger.debug({ pid: this.#pid, error: error.message }, `process-sandbox: pipe of worker ${this.#pid} failed (${error.message}); waiting for its exit status`);
+        this.options.logger.debug({ pid: this.pid, error: error.message }, `process-sandbox: pipe of worker ${this.pid} failed (${error.message}); waiting for its exit status`);
       },
       onClose: () => {
         // Every byte the worker wrote has been read: if it has exited too, the story is complete.
@@ -399,7 +323,7 @@ export class WorkerHandle {
         if (this.#state !== 'stopping') this.#transition('stopping');
         clearTimeout(this.#graceTimer);
         this.#graceTimer = setTimeout(() => {
-          this.#endReason ??= 'it closed the pipe but did not exit';
+          this.#end.detail ??= 'it closed the pipe but did not exit';
           this.#kill('pipe closed', false);
         }, Math.min(this.options.shutdownGraceMs, EOF_EXIT_GRACE_MS));
       },
@@ -416,53 +340,22 @@ export class WorkerHandle {
         { healthIntervalMs: options.healthIntervalMs, maxMessageBytes: options.maxMessageBytes },
       ]);
     } catch (error) {
-      this.#endReason = `its Init message could not be encoded: ${(error as Error).message}`;
+      this.#end.detail = `its Init message could not be encoded: ${(error as Error).message}`;
       this.#kill('init failed');
     }
   }
 
-  /**
-   * The host's half of the gate (see validate.ts for the other half): the message has the shape of
-   * its kind, now it must be expected — the right kind for the state, an id that answers the call in
-   * flight. Anything else ends the worker as a protocol error; nothing here acts on an unchecked field.
-   */
+  /** After a protocol error nothing more from this worker is believed, not even a reply that looks right. */
   #receive(raw: Message): void {
-    // After a protocol error nothing more from this worker is believed, not even a reply that looks right.
-    if (this.terminal || this.#protocolCause !== undefined) return;
-    let message: WorkerToHost;
-    try {
-      message = checkWorkerMessage(raw);
-    } catch (error) {
-      if (error instanceof ProtocolError) return this.#protocolError(error);
-      throw error; // a bug of ours: the Channel turns it into a ProtocolError of this worker
-    }
-    switch (message[0]) {
-      case MessageKind.Ready:
-        if (this.#state !== 'handshaking') return this.#protocolError('Ready outside the handshake');
-        return this.#onReady(message[1], message[2]);
-      case MessageKind.Result:
-        if (this.#state === 'handshaking') return this.#protocolError('Result during the handshake');
-        return this.#settle(message[1], message[3], false, (call) => call.resolve(message[2]));
-      case MessageKind.Failure: {
-        const [, id, error, reason, health] = message;
-        if (id === 0) return this.#onEndingFailure(error, reason);
-        if (this.#state === 'handshaking') return this.#protocolError(`Failure for call ${id} during the handshake`);
-        if (reason === FailureReason.StartFailed || reason === FailureReason.Fatal) return this.#protocolError(`Failure with reason ${reason} for call ${id} (only id 0 may carry it)`);
-        return this.#settle(id, health, reason === FailureReason.Cancelled, (call) => call.reject(this.#failureError(call, error, reason)));
-      }
-      case MessageKind.Health:
-        if (this.#state === 'handshaking') return this.#protocolError('Health during the handshake');
-        return this.#recordHealth(message[1]);
-      default:
-        return this.#protocolError(`unexpected message kind ${describeValue(message[0])} from the worker`);
-    }
+    if (this.terminal || this.#end.protocol !== undefined) return;
+    admitWorkerMessage(raw, this.#state === 'handshaking', this.#gate);
   }
 
   #onReady(listed: string[], health: HealthSnapshot): void {
     // Reserved names (then) are dropped from what the host will call, not refused: see validate.ts.
     const methods = callableMethods(listed);
     if (methods.length !== listed.length) {
-      this.options.logger.warn({ pid: this.#pid, dropped: listed.filter((m) => !methods.includes(m)) }, `process-sandbox: worker ${this.#pid} lists reserved method names that will not be callable through the proxy`);
+      this.options.logger.warn({ pid: this.pid, dropped: listed.filter((m) => !methods.includes(m)) }, `process-sandbox: worker ${this.pid} lists reserved method names that will not be callable through the proxy`);
     }
     this.#methods = methods;
     this.#recordHealth(health);
@@ -470,34 +363,13 @@ export class WorkerHandle {
     this.#wasReady = true;
     this.#transition('idle');
     this.#readyResolve();
-    if (this.#stopReason !== undefined) this.#shutdown();
+    if (this.#end.requested !== undefined) this.#shutdown();
   }
 
-  /**
-   * A Failure with id 0 belongs to no call: a start failure (during the handshake only) or a fatal
-   * error. The process exits right after; #onExit settles whatever was in flight, with it as the cause.
-   */
-  #onEndingFailure(error: Error, reason: FailureReason): void {
-    if (reason === FailureReason.StartFailed) {
-      if (this.#state !== 'handshaking') return this.#protocolError('a start failure after the handshake');
-      this.#fatalError ??= error;
-      this.#endReason ??= clip(error.message);
-      return;
-    }
-    if (reason !== FailureReason.Fatal) return this.#protocolError(`Failure with id 0 and reason ${reason} (only StartFailed or Fatal may have no call)`);
-    this.#fatalError ??= error;
-    this.#endReason ??= clip(`fatal error: ${error.name}: ${error.message}`);
-  }
-
-  #failureError(call: Call, error: Error, reason: FailureReason): Error {
-    switch (reason) {
-      case FailureReason.MethodNotFound:
-        return new MethodNotFoundError(call.method, this.#methods);
-      case FailureReason.Unserializable:
-        return new SerializationError(`The result of ${call.method}() cannot cross the process boundary: ${error.message}`, { cause: error });
-      default:
-        return new RemoteError(error, call.method, this.#pid);
-    }
+  /** A Failure with id 0: the process exits right after; #onExit settles whatever was in flight, with it as the cause. */
+  #onEndingFailure(error: Error, detail: string): void {
+    this.#end.fatal ??= error;
+    this.#end.detail ??= clip(detail);
   }
 
   /**
@@ -550,17 +422,17 @@ export class WorkerHandle {
     if (this.terminal) return;
     const error = typeof problem === 'string' ? new ProtocolError(problem) : problem;
     const why = error.message;
-    this.#protocolCause ??= error;
-    this.options.logger.error({ pid: this.#pid, why }, `process-sandbox: protocol error from worker ${this.#pid}: ${why}`);
-    this.#endReason ??= `protocol error: ${why}`;
-    this.#stopReason ??= 'protocol';
+    this.#end.protocol ??= error;
+    this.options.logger.error({ pid: this.pid, why }, `process-sandbox: protocol error from worker ${this.pid}: ${why}`);
+    this.#end.detail ??= `protocol error: ${why}`;
+    this.#end.requested ??= 'protocol';
     this.#kill('protocol error');
   }
 
   #onCallTimeout(): void {
     const call = this.#call;
     if (!call) return;
-    this.killDuringCall('timeout', new CallTimeoutError(call.method, call.timeoutMs, this.#pid));
+    this.killDuringCall('timeout', new CallTimeoutError(call.method, call.timeoutMs, this.pid));
     this.observer.onCallTimedOut(this, call);
   }
 
@@ -569,13 +441,13 @@ export class WorkerHandle {
     if (this.terminal) return;
     const call = this.#call;
     this.#call = undefined;
-    this.#stopReason ??= reason;
+    this.#end.requested ??= reason;
     call?.reject(error);
     this.#kill(String(reason));
   }
 
   #shutdown(): void {
-    this.#stopAsked = true;
+    this.#end.asked = true;
     this.#transition('stopping');
     this.#channel?.send([MessageKind.Shutdown]);
     this.#startGrace();
@@ -589,10 +461,10 @@ export class WorkerHandle {
   /** `deliberate`: part of stopping the worker; false for the clean-up of one that already broke. */
   #kill(why: string, deliberate = true): void {
     if (this.terminal) return;
-    if (deliberate) this.#stopAsked = true;
+    if (deliberate) this.#end.asked = true;
     if (this.#state !== 'stopping') this.#transition('stopping');
-    this.options.logger.debug({ pid: this.#pid, why }, `process-sandbox: killing worker ${this.#pid}: ${why}`);
-    if (this.#pid) killProcessTree(this.#pid);
+    this.options.logger.debug({ pid: this.pid, why }, `process-sandbox: killing worker ${this.pid}: ${why}`);
+    this.#process.killTree();
   }
 
   /**
@@ -608,12 +480,10 @@ export class WorkerHandle {
 
   #onExit(code: number | null, signal: NodeJS.Signals | null): void {
     if (this.terminal) return;
-    this.#exitCode = code;
-    this.#signal = signal;
-    this.#endpoint?.close();
+    this.#end.code = code;
+    this.#end.signal = signal;
     this.#channel?.destroy();
-    // Leftovers in its group (children it spawned and never reaped) go with it.
-    if (this.#pid) killProcessGroup(this.#pid);
+    this.#process.cleanUp();
 
     const wasReady = this.#wasReady;
     const call = this.#call;
@@ -622,23 +492,17 @@ export class WorkerHandle {
     const unstarted = this.#ahead;
     this.#ahead = undefined;
     if (unstarted) this.observer.onUnstarted(this, unstarted);
-    if (call && this.#stopReason === 'dispose') {
+    const stderrTail = this.#process.output.stderrTail;
+    if (call && this.#end.requested === 'dispose') {
       call.reject(new PoolDisposedError(call.method, `it was still running when shutdownGraceMs (${this.options.shutdownGraceMs} ms) ran out`));
     } else if (call) {
-      const cause = this.#fatalError ?? this.#protocolCause;
-      call.reject(limitErrorFor(this.options, this.#pid, code, signal, call.method, this.#output.stderrTail) ?? new WorkerCrashedError(this.#pid, code, signal, call.method, this.#endReason, cause ? { cause } : undefined));
+      this.observer.onCallLost(this, call, lostCallError(this.options, this.pid, this.#end, call.method, stderrTail));
     }
     if (!wasReady) {
-      const how = signal ? `signal ${signal}` : `exit code ${code}`;
-      const reason = this.#endReason ?? `the worker process exited (${how}) before it was ready`;
-      const startCause = this.#fatalError ?? this.#protocolCause;
-      this.#startError = new WorkerStartError(reason, this.#output.stderrTail.trimEnd(), this.#pid || undefined, startCause ? { cause: startCause } : undefined);
+      this.#startError = startErrorOf(this.#end, this.pid, stderrTail);
       this.#readyReject(this.#startError);
     }
-    // Exited as asked: after Shutdown, or killed by us for a reason that is not a fault. A worker
-    // that dies on its own while draining (retired, finishing its last call) has crashed.
-    const asked = this.#stopReason !== undefined && this.#stopReason !== 'protocol' && this.#stopReason !== 'timeout' && this.#stopAsked;
-    this.#transition(asked ? 'exited' : 'crashed');
+    this.#transition(endedAsAsked(this.#end) ? 'exited' : 'crashed');
     this.#exitResolve();
   }
 
@@ -646,16 +510,7 @@ export class WorkerHandle {
   get startError(): WorkerStartError | undefined {
     return this.#startError;
   }
-  get stderrTail(): string {
-    return this.#output.stderrTail;
-  }
   get endReason(): string | undefined {
-    return this.#endReason;
+    return this.#end.detail;
   }
-}
-
-/** The worker's own words become part of the host's error messages: a bounded part of them. */
-const MAX_DETAIL_CHARS = 4096;
-function clip(text: string): string {
-  return text.length <= MAX_DETAIL_CHARS ? text : `${text.slice(0, MAX_DETAIL_CHARS)}… (${text.length - MAX_DETAIL_CHARS} more characters)`;
 }

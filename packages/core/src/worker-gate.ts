@@ -1,0 +1,83 @@
+/**
+ * The host's half of the gate (validate.ts in the protocol package is the other half): a message
+ * that has the shape of its kind must also be expected — the right kind for the worker's state, a
+ * Failure with id 0 only for a start failure (during the handshake) or a fatal error. What a message
+ * means is WorkerHandle's; the gate hands it to one handler, or names the protocol error. Nothing
+ * here acts on an unchecked field.
+ */
+import {
+  checkWorkerMessage,
+  describeValue,
+  FailureReason,
+  MessageKind,
+  MethodNotFoundError,
+  ProtocolError,
+  RemoteError,
+  SerializationError,
+  type HealthSnapshot,
+  type Message,
+  type WorkerToHost,
+} from '@process-sandbox/abstractions';
+import type { Call } from './call.js';
+
+export interface GateHandlers {
+  ready(methods: string[], health: HealthSnapshot): void;
+  /** A reply for call `id`: `settle` settles the call it answers, if it answers the right one. */
+  reply(id: number, health: HealthSnapshot | null, cancelled: boolean, settle: (call: Call) => void): void;
+  /** Its module failed to start (the process exits next). */
+  startFailed(error: Error): void;
+  /** A fatal error outside any call (the process exits next). */
+  fatal(error: Error): void;
+  health(health: HealthSnapshot): void;
+  protocolError(problem: string | ProtocolError): void;
+  /** The error a call gets for a Failure. */
+  failureError(call: Call, error: Error, reason: FailureReason): Error;
+}
+
+/** Checks `raw` and hands it to its handler; `handshaking`: Init was sent and Ready not yet read. */
+export function admitWorkerMessage(raw: Message, handshaking: boolean, h: GateHandlers): void {
+  let message: WorkerToHost;
+  try {
+    message = checkWorkerMessage(raw);
+  } catch (error) {
+    if (error instanceof ProtocolError) return h.protocolError(error);
+    throw error; // a bug of ours: the Channel turns it into a ProtocolError of this worker
+  }
+  switch (message[0]) {
+    case MessageKind.Ready:
+      if (!handshaking) return h.protocolError('Ready outside the handshake');
+      return h.ready(message[1], message[2]);
+    case MessageKind.Result:
+      if (handshaking) return h.protocolError('Result during the handshake');
+      return h.reply(message[1], message[3], false, (call) => call.resolve(message[2]));
+    case MessageKind.Failure: {
+      const [, id, error, reason, health] = message;
+      if (id === 0) {
+        // It belongs to no call: a start failure (during the handshake only) or a fatal error.
+        if (reason === FailureReason.StartFailed) return handshaking ? h.startFailed(error) : h.protocolError('a start failure after the handshake');
+        if (reason !== FailureReason.Fatal) return h.protocolError(`Failure with id 0 and reason ${reason} (only StartFailed or Fatal may have no call)`);
+        return h.fatal(error);
+      }
+      if (handshaking) return h.protocolError(`Failure for call ${id} during the handshake`);
+      if (reason === FailureReason.StartFailed || reason === FailureReason.Fatal) return h.protocolError(`Failure with reason ${reason} for call ${id} (only id 0 may carry it)`);
+      return h.reply(id, health, reason === FailureReason.Cancelled, (call) => call.reject(h.failureError(call, error, reason)));
+    }
+    case MessageKind.Health:
+      if (handshaking) return h.protocolError('Health during the handshake');
+      return h.health(message[1]);
+    default:
+      return h.protocolError(`unexpected message kind ${describeValue(message[0])} from the worker`);
+  }
+}
+
+/** What a call gets for a Failure reply from the worker running it (`methods`: what it listed, `pid`: its process). */
+export function failureError(call: Call, error: Error, reason: FailureReason, methods: readonly string[], pid: number): Error {
+  switch (reason) {
+    case FailureReason.MethodNotFound:
+      return new MethodNotFoundError(call.method, methods);
+    case FailureReason.Unserializable:
+      return new SerializationError(`The result of ${call.method}() cannot cross the process boundary: ${error.message}`, { cause: error });
+    default:
+      return new RemoteError(error, call.method, pid);
+  }
+}

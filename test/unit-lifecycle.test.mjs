@@ -1,0 +1,226 @@
+// Leases, the circuit breaker's rule as the pool applies it, the spare planner and recycling
+// decisions, against fake workers and a fake clock. With real processes: sessions, resilience,
+// recycling tests.
+import { expect } from 'chai';
+import { CircuitOpenError, SessionLostError, WorkerCrashedError } from '@process-sandbox/core';
+import { fakePool, flush, track } from './support/fake-workers.mjs';
+
+const { SparePlanner, MAX_SPARES } = await import(new URL('../packages/core/dist/spare-planner.js', import.meta.url).href);
+
+async function started(options, control) {
+  const f = fakePool(options, control);
+  await f.pool.start();
+  return f;
+}
+
+async function stop({ pool, workers }) {
+  const done = pool.dispose();
+  await flush();
+  for (const w of workers) while (w.currentCall) w.reply(null);
+  await done;
+}
+
+/** Answers the session's open/close messages and calls on `w` until it has nothing running. */
+async function serve(w, value = 'ok') {
+  for (let i = 0; i < 10 && w.currentCall; i++) {
+    w.reply(w.currentCall.control ? undefined : value);
+    await flush();
+  }
+}
+
+describe('unit: leases with fake workers', function () {
+  it('waits its turn in line, pins its worker, and hands it back when it ends', async () => {
+    const f = await started({ maxPoolSize: 1 });
+    const [w] = f.workers;
+    const before = track(f.pool.invoke('add', [1, 1]));
+    const leased = track(f.pool.lease());
+    const after = track(f.pool.invoke('add', [2, 2]));
+    await flush();
+    // Sending ahead passes over a lease request (a lease waits for an idle worker, where it keeps its turn).
+    expect(w.aheadCall?.method).to.equal('add');
+    w.reply(2);
+    await flush();
+    w.reply(4);
+    await flush();
+    expect(before.value).to.equal(2);
+    expect(after.value).to.equal(4);
+    expect(w.currentCall.method).to.equal('<session open>');
+    await serve(w);
+    const lease = leased.value;
+    expect(lease).to.exist;
+    expect(w.lease).to.equal(lease);
+    const behind = track(f.pool.invoke('add', [3, 3]));
+    await flush();
+    expect(behind.settled, 'a call waits while the worker is pinned').to.equal(false);
+    const inLease = track(lease.invoke('echo', ['in session']));
+    await flush();
+    expect(w.currentCall.method).to.equal('echo');
+    await serve(w, 'in session');
+    expect(inLease.value).to.equal('in session');
+    const ended = lease.end();
+    await flush();
+    expect(w.currentCall.method).to.equal('<session close>');
+    await serve(w);
+    await ended;
+    expect(w.lease).to.equal(undefined);
+    expect(behind.value, 'the waiting call had the worker next').to.equal('ok');
+    expect(f.pool.stats().leases).to.equal(0);
+    await stop(f);
+  });
+
+  it('a lease whose worker dies fails its calls with SessionLostError and never moves them', async () => {
+    const f = await started({ maxPoolSize: 2, minPoolSize: 2 });
+    const leased = track(f.pool.lease());
+    await flush();
+    const w = f.workers.find((x) => x.currentCall);
+    await serve(w);
+    const lease = leased.value;
+    const running = track(lease.invoke('slow', []));
+    const waiting = track(lease.invoke('add', [1, 2]));
+    await flush();
+    w.exit(1);
+    await flush();
+    expect(running.error).to.be.instanceOf(WorkerCrashedError);
+    expect(waiting.error).to.be.instanceOf(SessionLostError);
+    const later = track(lease.invoke('add', [1, 2]));
+    await flush();
+    expect(later.error).to.be.instanceOf(SessionLostError);
+    expect(f.workers.filter((x) => x !== w).every((x) => x.sent.every((c) => c.method !== 'add'))).to.equal(true);
+    await stop(f);
+  });
+});
+
+describe('unit: the circuit breaker as the pool applies it', function () {
+  it('opens after three start-up deaths, fails calls fast, and probes after the back-off', async () => {
+    const f = await started({ minPoolSize: 1, maxPoolSize: 1 });
+    // Every new worker dies before it is ready.
+    // Each dies after Ready, before it was given any call: young.
+    const dieYoung = async () => {
+      await flush();
+      for (const w of f.workers) if (w.live) w.exit(1);
+      await flush();
+    };
+    for (let i = 0; i < 2; i++) {
+      await dieYoung();
+      expect(f.pool.stats().circuit).to.equal('closed');
+    }
+    await dieYoung();
+    expect(f.pool.stats().circuit).to.equal('open');
+    const refused = track(f.pool.invoke('add', [1, 1]));
+    await flush();
+    expect(refused.error).to.be.instanceOf(CircuitOpenError);
+    const count = f.workers.length;
+    await f.clock.advance(499);
+    expect(f.workers.length, 'nothing starts during the back-off').to.equal(count);
+    await f.clock.advance(1);
+    expect(f.workers.length, 'one probe').to.equal(count + 1);
+    const probe = f.workers.at(-1);
+    probe.becomeReady();
+    await flush();
+    expect(f.pool.stats().circuit).to.equal('halfOpen');
+    const call = track(f.pool.invoke('add', [1, 1]));
+    await flush();
+    probe.reply(2);
+    await flush();
+    expect(call.value).to.equal(2);
+    expect(f.pool.stats().circuit, 'a served first call closes it').to.equal('closed');
+    await stop(f);
+  });
+
+  it('never counts a worker killed by the call it ran', async () => {
+    const f = await started({ minPoolSize: 1, maxPoolSize: 1 });
+    for (let i = 0; i < 5; i++) {
+      const c = track(f.pool.invoke('add', [i, 0]));
+      await flush();
+      f.workers.find((w) => w.currentCall).exit(1);
+      await flush();
+      expect(c.error).to.be.instanceOf(WorkerCrashedError);
+    }
+    expect(f.pool.stats().circuit).to.equal('closed');
+    await stop(f);
+  });
+});
+
+describe('unit: recycling decisions with fake workers', function () {
+  it('retires a worker after exactly processRecycleThreshold calls, with lookahead, and promotes the spare', async () => {
+    const f = await started({ maxPoolSize: 1, processRecycleThreshold: 3 });
+    expect(f.workers).to.have.length(2); // one serving, one warm spare
+    const [first, spare] = f.workers;
+    let recycled = [];
+    f.pool.on('workerRecycled', (e) => recycled.push(e));
+    const calls = Array.from({ length: 7 }, (_, i) => track(f.pool.invoke('add', [i, 0])));
+    for (let i = 0; i < 20 && !calls.every((c) => c.settled); i++) {
+      await flush();
+      for (const w of f.workers) if (w.currentCall) w.reply(w.currentCall.id);
+    }
+    await flush();
+    expect(calls.every((c) => c.settled && !c.error)).to.equal(true);
+    expect(first.calls).to.equal(3);
+    expect(first.sent, 'never sent a call past its threshold, even ahead').to.have.length(3);
+    expect(spare.calls).to.equal(3);
+    expect(recycled.map((r) => r.reason)).to.deep.equal(['calls', 'calls']);
+    expect(first.stopReason).to.equal('calls');
+    await stop(f);
+  });
+
+  it('retires an idle worker over maxMemoryMB or maxHandles at once, a busy one after its call', async () => {
+    const f = await started({ maxPoolSize: 1, maxMemoryMB: 100, maxHandles: 50, warmSpare: false });
+    const [w1] = f.workers;
+    w1.report({ rssBytes: 200 * 1024 * 1024 });
+    await flush();
+    expect(w1.stopReason).to.equal('memory');
+    await flush();
+    const w2 = f.workers[1];
+    expect(w2).to.exist;
+    const call = track(f.pool.invoke('add', [1, 1]));
+    await flush();
+    w2.report({ handles: 60 });
+    expect(w2.state, 'a soft limit never interrupts a call').to.equal('busy');
+    w2.reply(2);
+    await flush();
+    expect(call.value).to.equal(2);
+    expect(w2.stopReason).to.equal('handles');
+    expect(f.pool.stats().totals.recycles).to.include({ memory: 1, handles: 1 });
+    await stop(f);
+  });
+
+  it('starts the replacement after the reply is delivered, not before', async () => {
+    const f = await started({ maxPoolSize: 1, processRecycleThreshold: 1, warmSpare: false });
+    const [w] = f.workers;
+    const count = f.workers.length;
+    let seen;
+    const call = f.pool.invoke('add', [1, 1]).then((v) => ((seen = f.workers.length), v));
+    await flush();
+    w.reply(2);
+    expect(await call).to.equal(2);
+    expect(seen).to.equal(count);
+    await flush();
+    expect(f.workers.length, 'then the replacement').to.equal(count + 1);
+    await stop(f);
+  });
+});
+
+describe('unit: the spare planner', function () {
+  it('wants one spare until it has measured, then enough to cover one start-up', () => {
+    const planner = new SparePlanner(10);
+    expect(planner.wanted).to.equal(1);
+    planner.started(300);
+    planner.retired(1000, 1000, 1); // one retirement a second, starts take 0.3 s
+    expect(planner.wanted).to.equal(1);
+    planner.retired(1100, 0, 1); // then every 100 ms
+    planner.retired(1200, 0, 1);
+    planner.retired(1300, 0, 1);
+    expect(planner.wanted).to.be.within(2, MAX_SPARES);
+    for (let t = 1301; t < 1400; t++) planner.retired(t, 0, 1);
+    expect(planner.wanted).to.equal(MAX_SPARES);
+  });
+
+  it('predicts retirements from the call rate before any worker retires', () => {
+    const planner = new SparePlanner(10);
+    planner.started(100);
+    expect(planner.callStarted(0, 1)).to.equal(false);
+    for (let t = 1; t <= 5; t++) planner.callStarted(t, 1); // 1 ms apart, 10 calls a life: a retirement every 10 ms
+    expect(planner.wanted).to.equal(MAX_SPARES);
+    expect(new SparePlanner(undefined).callStarted(1, 1)).to.equal(false);
+  });
+});
