@@ -165,16 +165,27 @@ function namespaceArgs(c: Pick<ResolvedConfinement, 'pid' | 'mount' | 'ipc' | 'u
  * path as a mount of its own, mounts an empty tmpfs on /tmp, then remounts every other mount
  * read-only with its other flags (nosuid, nodev, noexec, atime) as they were: a bind remount sets
  * them all. Any failure fails the worker's start: never a weaker view than asked.
- * $1: mount, $2: writable paths, one per line; the rest: the command to exec.
+ * Paths under /tmp that hold what the worker runs (its package, the implementation, the cwd: an
+ * application installed under /tmp) would vanish under the empty tmpfs: the top-level entries of /tmp
+ * that hold them are bound back from the /tmp seen before the mount (through descriptor 3), and the
+ * remount loop makes them read-only like the rest.
+ * $1: mount, $2: writable paths, one per line, $3: /tmp entries to keep visible, one per line; the
+ * rest: the command to exec.
  */
 export const MOUNT_SETUP = `set -euf
-mount=$1 writable=$2
-shift 2
+mount=$1 writable=$2 visible=$3
+shift 3
 nl='
 '
 IFS=$nl
 for p in $writable; do "$mount" --bind -- "$p" "$p"; done
+exec 3</tmp
 "$mount" -t tmpfs -o mode=1777,nosuid,nodev tmpfs /tmp
+for p in $visible; do
+  if [ -d "/proc/self/fd/3/\${p#/tmp/}" ]; then mkdir -p -- "$p"; else : > "$p"; fi
+  "$mount" --bind -- "/proc/self/fd/3/\${p#/tmp/}" "$p"
+done
+exec 3<&-
 keep() {
   [ "$1" = /tmp ] && return 0
   for p in $writable; do [ "$1" = "$p" ] && return 0; done
@@ -222,12 +233,31 @@ export interface CgroupGate {
 }
 
 /** The wrappers of `confinement`, outermost first; `user` is switched to by the last one. */
-export function confinementWrappers(c: ResolvedConfinement, user: ResolvedUser | undefined, cgroup?: CgroupGate): Wrapper[] {
+/** The top-level entries of /tmp (as /tmp/<name>) that hold any of `paths`: kept visible in a mount namespace. */
+export function tmpEntriesHolding(paths: readonly (string | undefined)[]): string[] {
+  const entries = new Set<string>();
+  for (const path of paths) {
+    if (!path || !isAbsolute(path)) continue;
+    let real = path;
+    try {
+      real = realpathSync(path);
+    } catch {
+      // not there (yet): its own name decides
+    }
+    for (const p of new Set([path, real])) {
+      const name = p.startsWith('/tmp/') ? p.slice(5).split('/')[0] : undefined;
+      if (name) entries.add(`/tmp/${name}`);
+    }
+  }
+  return [...entries];
+}
+
+export function confinementWrappers(c: ResolvedConfinement, user: ResolvedUser | undefined, cgroup?: CgroupGate, runs: readonly (string | undefined)[] = []): Wrapper[] {
   const wrappers: Wrapper[] = [];
   if (c.pid) wrappers.push([c.setpriv!, '--pdeathsig', 'SIGKILL', '--']);
   if (c.pid && cgroup) wrappers.push([SH, '-c', CGROUP_GATE, 'process-sandbox-cgroup-gate', cgroup.name, String(cgroup.hierarchies)]);
   if (c.unshare) wrappers.push([c.unshare, ...namespaceArgs(c), '--']);
-  if (c.mount) wrappers.push([SH, '-c', MOUNT_SETUP, 'process-sandbox-mounts', c.mountTool!, c.writablePaths.join('\n')]);
+  if (c.mount) wrappers.push([SH, '-c', MOUNT_SETUP, 'process-sandbox-mounts', c.mountTool!, c.writablePaths.join('\n'), tmpEntriesHolding(runs).join('\n')]);
   const last: string[] = [];
   if (user) last.push('--regid', String(user.gid), '--reuid', String(user.uid), '--clear-groups');
   if (c.noNewPrivileges) last.push('--no-new-privs');

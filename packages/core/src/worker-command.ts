@@ -18,6 +18,7 @@
  * `user` without isolateNetwork is spawn's own uid/gid.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { ENV_HOST_PID, ENV_LIMITS, ENV_NOT_DUMPABLE } from '@process-sandbox/abstractions';
 import { workerBinPath } from '@process-sandbox/worker';
 import { placeInCgroup, type ResolvedCgroup } from './cgroup.js';
@@ -58,7 +59,9 @@ export function workerCommand(options: CommandOptions): WorkerCommand {
   if (isolateNetwork) wrappers.push([...networkWrapper(isolateNetwork, confinement ? undefined : user)]);
   // A PID namespace forks: the fork must come after the host placed the worker in its cgroup.
   const gate = options.cgroup && { name: `${CGROUP_PREFIX}${process.pid}-`, hierarchies: options.cgroup.hierarchies.length };
-  if (confinement) wrappers.push(...confinementWrappers(confinement, user, gate || undefined).map((w) => [...w]));
+  // What the worker runs must stay visible under a mount namespace's private /tmp.
+  const runs = [workerBinPath, modulePath(options.workerModule), options.cwd ?? process.cwd(), options.execPath];
+  if (confinement) wrappers.push(...confinementWrappers(confinement, user, gate || undefined, runs).map((w) => [...w]));
   if (permissions?.setpriv) wrappers.push([...deathSignalWrapper(permissions.setpriv)]);
   if (limits && permissions?.prlimit) wrappers.push([...rlimitWrapper(permissions.prlimit, limits)]);
   else if (limits) env[ENV_LIMITS] = JSON.stringify(limits);
@@ -105,4 +108,13 @@ export function spawnWorker(command: WorkerCommand, options: CommandOptions): Ch
   platformGuard().adopt(child, options.logger);
   if (options.cgroup) placeInCgroup(child, options.cgroup, options.logger);
   return child;
+}
+
+function modulePath(workerModule: string | undefined): string | undefined {
+  if (workerModule === undefined) return undefined;
+  try {
+    return workerModule.startsWith('file:') ? fileURLToPath(workerModule) : workerModule;
+  } catch {
+    return undefined;
+  }
 }
