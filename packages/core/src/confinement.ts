@@ -167,8 +167,9 @@ function namespaceArgs(c: Pick<ResolvedConfinement, 'pid' | 'mount' | 'ipc' | 'u
  * them all. Any failure fails the worker's start: never a weaker view than asked.
  * Paths under /tmp that hold what the worker runs (its package, the implementation, the cwd: an
  * application installed under /tmp) would vanish under the empty tmpfs: the top-level entries of /tmp
- * that hold them are bound back from the /tmp seen before the mount (through descriptor 3), and the
- * remount loop makes them read-only like the rest.
+ * that hold them are bound back from the /tmp seen before the mount (through descriptor 3; mount must
+ * not canonicalize that path, which would name the new, empty /tmp), and the remount loop makes them
+ * read-only like the rest.
  * $1: mount, $2: writable paths, one per line, $3: /tmp entries to keep visible, one per line; the
  * rest: the command to exec.
  */
@@ -183,7 +184,7 @@ exec 3</tmp
 "$mount" -t tmpfs -o mode=1777,nosuid,nodev tmpfs /tmp
 for p in $visible; do
   if [ -d "/proc/self/fd/3/\${p#/tmp/}" ]; then mkdir -p -- "$p"; else : > "$p"; fi
-  "$mount" --bind -- "/proc/self/fd/3/\${p#/tmp/}" "$p"
+  "$mount" --no-canonicalize --bind -- "/proc/self/fd/3/\${p#/tmp/}" "$p"
 done
 exec 3<&-
 keep() {
