@@ -225,6 +225,18 @@ describe('isolation levels and confinements', function () {
       expect(readdirSync(tmpdir())).to.not.include('worker-only');
     });
 
+    it('namespaces.mount: an implementation that lives under /tmp stays visible (read-only) under the private /tmp', async () => {
+      // An application installed under /tmp (a CI checkout, say) vanished under the empty tmpfs before.
+      const dir = mkdtempSync('/tmp/process-sandbox-app-');
+      scratch.push(dir);
+      writeFileSync(join(dir, 'app.mjs'), "import { writeFileSync } from 'node:fs';\nexport class App { where() { return import.meta.url; } write(p) { try { writeFileSync(p, 'x'); return 'ok'; } catch (e) { return e.code; } } }\n");
+      const proxy = await createProxy({ workerModule: join(dir, 'app.mjs'), workerExport: 'App', maxPoolSize: 1, namespaces: { mount: true } });
+      expect(await proxy.where()).to.equal(`file://${join(dir, 'app.mjs')}`);
+      expect(await proxy.write(join(dir, 'written-by-a-worker'))).to.equal('EROFS');
+      expect(await proxy.write('/tmp/worker-only')).to.equal('ok');
+      expect(readdirSync('/tmp')).to.not.include('worker-only');
+    });
+
     it('another user composes: namespaces and no_new_privs first, as root, then the switch to the user', async () => {
       const proxy = await createProxy({ ...confined, namespaces: { pid: true, mount: true, ipc: true }, noNewPrivileges: true, user: { uid: 65534, gid: 65534 } });
       const inside = await proxy.status(['Uid', 'Gid', 'Groups', 'CapEff', 'NoNewPrivs']);
