@@ -95,8 +95,20 @@ export class StartGuard {
     };
     this.#host.logger.error({ retryAt: this.#breaker.retryAt }, `process-sandbox: circuit open: ${error().message}`);
     this.#host.onOpen(error);
+    this.#retryWhenBackOffEnds();
+  }
+
+  /**
+   * A timer may fire a millisecond before the wall clock says the back-off has ended (timers run on
+   * a monotonic clock): the circuit would then still be open, no probe would start, and with no
+   * timer left the pool would never try again. So it re-arms until the circuit is half-open.
+   */
+  #retryWhenBackOffEnds(): void {
     this.#clock.clearTimeout(this.#timer);
-    this.#timer = this.#clock.setTimeout(() => this.#host.onRetry(), Math.max(0, this.#breaker.retryAt - this.#clock.now()));
+    this.#timer = this.#clock.setTimeout(() => {
+      if (this.#breaker.state === 'open') this.#retryWhenBackOffEnds();
+      else this.#host.onRetry();
+    }, Math.max(1, this.#breaker.retryAt - this.#clock.now()));
   }
 
   #newBreaker(): CircuitBreaker<PoolWorker> {
