@@ -19,7 +19,8 @@
  * tells the observer (the pool). Every path that ends the process reaches `#onExit`, which hands the
  * call in flight, if any, to the observer exactly once (the dispatcher rejects or retries it), and
  * a call sent ahead and not started back to it (to run elsewhere). How the worker ends is one record,
- * WorkerEnd (worker-end.ts); the process itself is WorkerProcess's (worker-process.ts).
+ * WorkerEnd (worker-end.ts); the process itself is WorkerProcess's (worker-process.ts); which call
+ * runs and which is sent ahead, and the running call's timeout, are WorkerCalls' (worker-calls.ts).
  */
 import {
   CallTimeoutError,
@@ -41,6 +42,7 @@ import { isLive, type PoolWorker, type StopReason, type WorkerObserver, type Wor
 import type { ResolvedOptions } from './options.js';
 import { clip, endedAsAsked, lostCallError, newWorkerEnd, startErrorOf, type WorkerEnd } from './worker-end.js';
 import { WorkerProcess } from './worker-process.js';
+import { WorkerCalls } from './worker-calls.js';
 import { admitWorkerMessage, failureError, type GateHandlers } from './worker-gate.js';
 
 
@@ -59,17 +61,13 @@ export class WorkerHandle implements PoolWorker {
   #state: WorkerState = 'spawning';
   readonly #process: WorkerProcess;
   #channel: Channel | undefined;
-  /** The call running in the worker. */
-  #call: Call | undefined;
-  /** The call sent ahead: in the worker's queue, starting the moment #call's reply is read here. */
-  #ahead: Call | undefined;
-  #callTimerMs = 0;
+  /** The call running and the call sent ahead. */
+  readonly #calls = new WorkerCalls((call) => this.#onCallTimeout(call));
   #methods: readonly string[] = [];
   /** Ready was accepted once: the state alone cannot tell after EOF. */
   #wasReady = false;
   readonly #usage = new WorkerUsage();
   #stateSince = performance.now();
-  #calls = 0;
   /** How this worker ends, gathered as it goes (see WorkerEnd): its one record. */
   readonly #end: WorkerEnd = newWorkerEnd();
   #startError: WorkerStartError | undefined;
@@ -77,7 +75,6 @@ export class WorkerHandle implements PoolWorker {
   /** The method that was running when the process ended, if any. */
   #interruptedMethod: string | undefined;
   #startTimer: NodeJS.Timeout | undefined;
-  #callTimer: NodeJS.Timeout | undefined;
   #graceTimer: NodeJS.Timeout | undefined;
   #readyResolve!: () => void;
   #readyReject!: (error: Error) => void;
@@ -170,7 +167,7 @@ export class WorkerHandle implements PoolWorker {
 
   /** Calls this worker finished (value or thrown error). */
   get calls(): number {
-    return this.#calls;
+    return this.#calls.finished;
   }
   get stopReason(): StopReason | undefined {
     return this.#end.requested;
@@ -186,14 +183,14 @@ export class WorkerHandle implements PoolWorker {
     return this.#interruptedMethod;
   }
   get currentCall(): Call | undefined {
-    return this.#call;
+    return this.#calls.running;
   }
   get aheadCall(): Call | undefined {
-    return this.#ahead;
+    return this.#calls.ahead;
   }
   /** Busy with a user's call, nothing sent ahead yet, not pinned to a lease. */
   get canTakeAhead(): boolean {
-    return this.#state === 'busy' && this.#ahead === undefined && this.lease === undefined && this.#call !== undefined && !this.#call.control;
+    return this.#state === 'busy' && this.lease === undefined && this.#calls.roomAhead;
   }
   /** Counts toward the pool's capacity: started or serving, not on its way out. */
   get live(): boolean {
@@ -210,12 +207,12 @@ export class WorkerHandle implements PoolWorker {
    */
   run(call: Call): void {
     if (this.#state === 'idle') {
-      this.#call = call;
+      this.#calls.start(call);
       this.#transition('busy');
       this.#channel!.sendFrame(call.frame);
-      this.#started(call);
+      this.observer.onCallStarted(this, call);
     } else if (this.canTakeAhead) {
-      this.#ahead = call;
+      this.#calls.sendAhead(call);
       this.#channel!.sendFrame(call.frame);
     } else {
       throw new Error(`internal: run() on a ${this.#state} worker`);
@@ -224,21 +221,7 @@ export class WorkerHandle implements PoolWorker {
 
   /** The caller aborted `call`, which was sent ahead: ask the worker to drop it if it has not begun. */
   cancelAhead(call: Call): void {
-    if (this.#ahead !== call || call.cancelRequested) return;
-    call.cancelRequested = true;
-    this.#channel?.send([MessageKind.Cancel, call.id]);
-  }
-
-  #started(call: Call): void {
-    call.startedAt = performance.now();
-    // One timer per worker, re-armed for each call: no timer is created per call.
-    if (this.#callTimer && this.#callTimerMs === call.timeoutMs) this.#callTimer.refresh();
-    else {
-      clearTimeout(this.#callTimer);
-      this.#callTimer = setTimeout(() => this.#onCallTimeout(), call.timeoutMs).unref();
-      this.#callTimerMs = call.timeoutMs;
-    }
-    this.observer.onCallStarted(this, call);
+    if (this.#calls.markCancelAhead(call)) this.#channel?.send([MessageKind.Cancel, call.id]);
   }
 
   /**
@@ -274,7 +257,7 @@ export class WorkerHandle implements PoolWorker {
     this.#state = to;
     this.#stateSince = performance.now();
     if (to !== 'spawning' && to !== 'handshaking') this.#clearTimer('start');
-    if (to === 'exited' || to === 'crashed' || to === 'stopping') this.#clearTimer('call');
+    if (to === 'exited' || to === 'crashed' || to === 'stopping') this.#calls.stopTimer();
     if (to === 'exited' || to === 'crashed') this.#clearTimer('grace');
     if (this.options.unref) this.#holdProcessOpen(to !== 'idle');
     this.observer.onStateChange(this, from, to);
@@ -289,12 +272,14 @@ export class WorkerHandle implements PoolWorker {
     this.#channel?.holdProcessOpen(hold);
   }
 
-  #clearTimer(which: 'start' | 'call' | 'grace'): void {
-    const timer = which === 'start' ? this.#startTimer : which === 'call' ? this.#callTimer : this.#graceTimer;
-    if (timer) clearTimeout(timer);
-    if (which === 'start') this.#startTimer = undefined;
-    else if (which === 'call') this.#callTimer = undefined;
-    else this.#graceTimer = undefined;
+  #clearTimer(which: 'start' | 'grace'): void {
+    if (which === 'start') {
+      clearTimeout(this.#startTimer);
+      this.#startTimer = undefined;
+    } else {
+      clearTimeout(this.#graceTimer);
+      this.#graceTimer = undefined;
+    }
   }
 
   #onConnected(channel: Channel): void {
@@ -374,32 +359,19 @@ export class WorkerHandle implements PoolWorker {
 
   /**
    * A reply: settle the call it answers, if it answers the one running; anything else is a protocol
-   * error. The call sent ahead, if any, has started the moment this reply was written: it becomes
-   * the running call.
+   * error (see WorkerCalls.match). The call sent ahead, if any, has started the moment this reply
+   * was written: it becomes the running call.
    */
   #settle(id: number, health: HealthSnapshot | null, cancelled: boolean, settle: (call: Call) => void): void {
-    const ahead = this.#ahead;
-    if (ahead?.cancelRequested && ahead.id === id) {
-      // Only the Cancelled answer may come for a call still ahead: anything else would be out of order.
-      if (!cancelled) return this.#protocolError(`reply to call ${id}, which was sent ahead and has not started`);
-      this.#ahead = undefined; // dropped unrun by the worker, as asked; its caller already has its AbortError
+    const match = this.#calls.match(id, cancelled);
+    if (match.kind === 'wrong') return this.#protocolError(match.problem);
+    if (match.kind === 'dropped') {
       if (health) this.#recordHealth(health);
       return;
     }
-    const call = this.#call;
-    if (call === undefined || call.id !== id) {
-      // Never settle some other call: log, and treat the worker as broken.
-      return this.#protocolError(`reply to call ${id}, but ${call ? `call ${call.id}` : 'no call'} is in flight`);
-    }
-    if (cancelled) return this.#protocolError(`call ${id} answered as cancelled, but it was running`);
-    this.#call = undefined;
-    if (!call.control) this.#calls++;
-    settle(call);
-    if (ahead) {
-      this.#ahead = undefined;
-      this.#call = ahead;
-      this.#started(ahead);
-    }
+    settle(match.call);
+    const ahead = this.#calls.promoteAhead();
+    if (ahead) this.observer.onCallStarted(this, ahead);
     // The fresh health may itself end the worker (hard memory limit), running call and all.
     if (health) this.#recordHealth(health);
     if (this.terminal || this.#state === 'stopping') return;
@@ -429,9 +401,7 @@ export class WorkerHandle implements PoolWorker {
     this.#kill('protocol error');
   }
 
-  #onCallTimeout(): void {
-    const call = this.#call;
-    if (!call) return;
+  #onCallTimeout(call: Call): void {
     this.killDuringCall('timeout', new CallTimeoutError(call.method, call.timeoutMs, this.pid));
     this.observer.onCallTimedOut(this, call);
   }
@@ -439,8 +409,7 @@ export class WorkerHandle implements PoolWorker {
   /** Kills the worker now; the call in flight, if any, rejects with `error` rather than as a crash. */
   killDuringCall(reason: StopReason, error: Error): void {
     if (this.terminal) return;
-    const call = this.#call;
-    this.#call = undefined;
+    const call = this.#calls.takeRunning();
     this.#end.requested ??= reason;
     call?.reject(error);
     this.#kill(String(reason));
@@ -486,11 +455,9 @@ export class WorkerHandle implements PoolWorker {
     this.#process.cleanUp();
 
     const wasReady = this.#wasReady;
-    const call = this.#call;
-    this.#call = undefined;
+    const call = this.#calls.takeRunning();
     this.#interruptedMethod = call?.control ? undefined : call?.method;
-    const unstarted = this.#ahead;
-    this.#ahead = undefined;
+    const unstarted = this.#calls.takeAhead();
     if (unstarted) this.observer.onUnstarted(this, unstarted);
     const stderrTail = this.#process.output.stderrTail;
     if (call && this.#end.requested === 'dispose') {
