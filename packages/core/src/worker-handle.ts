@@ -25,12 +25,10 @@
 import {
   CallTimeoutError,
   callableMethods,
-  precheckFrame,
   MessageKind,
   PoolDisposedError,
   ProtocolError,
   WorkerStartError,
-  type Channel,
   type HealthSnapshot,
   type Message,
 } from '@process-sandbox/abstractions';
@@ -41,15 +39,13 @@ import type { Lease } from './lease.js';
 import { isLive, type PoolWorker, type StopReason, type WorkerObserver, type WorkerState } from './pool-worker.js';
 import type { ResolvedOptions } from './options.js';
 import { clip, endedAsAsked, lostCallError, newWorkerEnd, startErrorOf, type WorkerEnd } from './worker-end.js';
-import { WorkerProcess } from './worker-process.js';
+import { EOF_EXIT_GRACE_MS, WorkerProcess } from './worker-process.js';
+import { initMessage } from './worker-command.js';
 import { WorkerCalls } from './worker-calls.js';
 import { admitWorkerMessage, failureError, type GateHandlers } from './worker-gate.js';
 
 
 export type { WorkerState, StopReason, WorkerObserver } from './pool-worker.js';
-
-/** After EOF on the pipe, how long a worker may take to exit by itself before it is killed. */
-const EOF_EXIT_GRACE_MS = 1_000;
 
 export class WorkerHandle implements PoolWorker {
   readonly id: number;
@@ -60,7 +56,6 @@ export class WorkerHandle implements PoolWorker {
   readonly startedAt = Date.now();
   #state: WorkerState = 'spawning';
   readonly #process: WorkerProcess;
-  #channel: Channel | undefined;
   /** The call running and the call sent ahead. */
   readonly #calls = new WorkerCalls((call) => this.#onCallTimeout(call));
   #methods: readonly string[] = [];
@@ -71,7 +66,6 @@ export class WorkerHandle implements PoolWorker {
   /** How this worker ends, gathered as it goes (see WorkerEnd): its one record. */
   readonly #end: WorkerEnd = newWorkerEnd();
   #startError: WorkerStartError | undefined;
-  #processExit: { code: number | null; signal: NodeJS.Signals | null } | undefined;
   /** The method that was running when the process ended, if any. */
   #interruptedMethod: string | undefined;
   #startTimer: NodeJS.Timeout | undefined;
@@ -113,7 +107,11 @@ export class WorkerHandle implements PoolWorker {
       this.#kill('start timeout');
     }, options.processStartTimeoutMs);
     this.#process = new WorkerProcess(options, {
-      onChannel: (channel) => this.#onConnected(channel),
+      wantsChannel: () => this.#state === 'spawning',
+      onConnected: () => this.#onConnected(),
+      onMessage: (message) => this.#receive(message),
+      onProtocolError: (error) => this.#protocolError(error),
+      onEof: () => this.#onEof(),
       onChannelFailed: (error) => {
         this.#end.detail ??= `its channel failed before the handshake: ${error.message}`;
         if (error instanceof ProtocolError) this.#end.protocol ??= error;
@@ -123,7 +121,7 @@ export class WorkerHandle implements PoolWorker {
         this.#end.detail ??= detail;
         if (gone) this.#onExit(null, null);
       },
-      onExit: (code, signal) => this.#onProcessExit(code, signal),
+      onExit: (code, signal) => this.#onExit(code, signal),
     });
   }
 
@@ -209,11 +207,11 @@ export class WorkerHandle implements PoolWorker {
     if (this.#state === 'idle') {
       this.#calls.start(call);
       this.#transition('busy');
-      this.#channel!.sendFrame(call.frame);
+      this.#process.sendFrame(call.frame);
       this.observer.onCallStarted(this, call);
     } else if (this.canTakeAhead) {
       this.#calls.sendAhead(call);
-      this.#channel!.sendFrame(call.frame);
+      this.#process.sendFrame(call.frame);
     } else {
       throw new Error(`internal: run() on a ${this.#state} worker`);
     }
@@ -221,7 +219,7 @@ export class WorkerHandle implements PoolWorker {
 
   /** The caller aborted `call`, which was sent ahead: ask the worker to drop it if it has not begun. */
   cancelAhead(call: Call): void {
-    if (this.#calls.markCancelAhead(call)) this.#channel?.send([MessageKind.Cancel, call.id]);
+    if (this.#calls.markCancelAhead(call)) this.#process.send([MessageKind.Cancel, call.id]);
   }
 
   /**
@@ -259,17 +257,10 @@ export class WorkerHandle implements PoolWorker {
     if (to !== 'spawning' && to !== 'handshaking') this.#clearTimer('start');
     if (to === 'exited' || to === 'crashed' || to === 'stopping') this.#calls.stopTimer();
     if (to === 'exited' || to === 'crashed') this.#clearTimer('grace');
-    if (this.options.unref) this.#holdProcessOpen(to !== 'idle');
+    // With the `unref` option: an idle worker (process, output pipes, socket) does not keep the
+    // host alive; a starting, busy or stopping one does, so an awaited call or start is never cut short.
+    if (this.options.unref) this.#process.holdOpen(to !== 'idle');
     this.observer.onStateChange(this, from, to);
-  }
-
-  /**
-   * With the `unref` option: an idle worker (process, output pipes, socket) does not keep the host
-   * alive; a starting, busy or stopping one does, so an awaited call or start is never cut short.
-   */
-  #holdProcessOpen(hold: boolean): void {
-    this.#process.holdOpen(hold);
-    this.#channel?.holdProcessOpen(hold);
   }
 
   #clearTimer(which: 'start' | 'grace'): void {
@@ -282,48 +273,25 @@ export class WorkerHandle implements PoolWorker {
     }
   }
 
-  #onConnected(channel: Channel): void {
-    if (this.#state !== 'spawning') {
-      channel.destroy();
-      return;
-    }
-    this.#channel = channel;
-    channel.setHandlers({
-      inspect: precheckFrame,
-      onMessage: (message) => this.#receive(message),
-      // A ProtocolError is the worker's fault (a malformed frame, or a message that made the host
-      // throw while acting on it: the Channel turns that into one). Any other error is the socket's:
-      // EPIPE or ECONNRESET from a process that is dying. That is no protocol error and says nothing
-      // of why it died: the channel closes, and the exit status, when it comes, tells the story.
-      onError: (error) => {
-        if (error instanceof ProtocolError) return this.#protocolError(error);
-        this.options.logger.debug({ pid: this.pid, error: error.message }, `process-sandbox: pipe of worker ${this.pid} failed (${error.message}); waiting for its exit status`);
-      },
-      onClose: () => {
-        // Every byte the worker wrote has been read: if it has exited too, the story is complete.
-        if (this.#processExit) return this.#onExit(this.#processExit.code, this.#processExit.signal);
-        // EOF: the worker is exiting (shutdown, process.exit, fatal error) or broken. Give it a
-        // moment to exit by itself, so the exit code tells the story; then make sure it ends.
-        if (this.terminal) return;
-        if (this.#state !== 'stopping') this.#transition('stopping');
-        clearTimeout(this.#graceTimer);
-        this.#graceTimer = setTimeout(() => {
-          this.#end.detail ??= 'it closed the pipe but did not exit';
-          this.#kill('pipe closed', false);
-        }, Math.min(this.options.shutdownGraceMs, EOF_EXIT_GRACE_MS));
-      },
-    });
+  /**
+   * EOF: the worker is exiting (shutdown, process.exit, fatal error) or broken. Give it a moment to
+   * exit by itself, so that the exit code tells the story; then make sure it ends.
+   */
+  #onEof(): void {
+    if (this.terminal) return;
+    if (this.#state !== 'stopping') this.#transition('stopping');
+    clearTimeout(this.#graceTimer);
+    this.#graceTimer = setTimeout(() => {
+      this.#end.detail ??= 'it closed the pipe but did not exit';
+      this.#kill('pipe closed', false);
+    }, Math.min(this.options.shutdownGraceMs, EOF_EXIT_GRACE_MS));
+  }
+
+  #onConnected(): void {
     this.#transition('handshaking');
-    const { options } = this;
     // workerOptions were checked when the options were resolved; a failure here is still contained.
     try {
-      channel.send([
-        MessageKind.Init,
-        options.workerModule,
-        options.workerExport,
-        options.workerOptions,
-        { healthIntervalMs: options.healthIntervalMs, maxMessageBytes: options.maxMessageBytes },
-      ]);
+      this.#process.send(initMessage(this.options));
     } catch (error) {
       this.#end.detail = `its Init message could not be encoded: ${(error as Error).message}`;
       this.#kill('init failed');
@@ -418,7 +386,7 @@ export class WorkerHandle implements PoolWorker {
   #shutdown(): void {
     this.#end.asked = true;
     this.#transition('stopping');
-    this.#channel?.send([MessageKind.Shutdown]);
+    this.#process.send([MessageKind.Shutdown]);
     this.#startGrace();
   }
 
@@ -436,22 +404,10 @@ export class WorkerHandle implements PoolWorker {
     this.#process.killTree();
   }
 
-  /**
-   * The process is gone, but replies it wrote just before may still sit unread in the socket:
-   * 'exit' can arrive before the last 'data'. Settle nothing until the pipe has reached EOF (or,
-   * if it never does, shortly after), so that a call that did finish is never reported as crashed.
-   */
-  #onProcessExit(code: number | null, signal: NodeJS.Signals | null): void {
-    this.#processExit = { code, signal };
-    if (!this.#channel || this.#channel.closed) return this.#onExit(code, signal);
-    setTimeout(() => this.#onExit(code, signal), EOF_EXIT_GRACE_MS).unref();
-  }
-
   #onExit(code: number | null, signal: NodeJS.Signals | null): void {
     if (this.terminal) return;
     this.#end.code = code;
     this.#end.signal = signal;
-    this.#channel?.destroy();
     this.#process.cleanUp();
 
     const wasReady = this.#wasReady;
