@@ -22,6 +22,8 @@ export interface LeaseHost {
   release(worker: PoolWorker): void;
   /** The lease is over, whatever became of its worker. */
   forget(lease: Lease): void;
+  /** The worker pinned to `lease` (whose `lease` is it), while the pool has it. */
+  workerOf(lease: Lease): PoolWorker | undefined;
 }
 
 let nextSession = 1;
@@ -45,7 +47,6 @@ export class Lease implements WorkerRequest {
   /** Its calls not yet handed to the worker. */
   readonly #calls: Call[] = [];
   #state: LeaseState = 'waiting';
-  #worker: PoolWorker | undefined;
   /** What made it `lost`. */
   #lostError: SessionLostError | undefined;
   #ending: Promise<void> | undefined;
@@ -71,16 +72,19 @@ export class Lease implements WorkerRequest {
     return this.#state !== 'waiting';
   }
 
+  /**
+   * The worker this lease is pinned to. The pin is stored once, as the worker's `lease` (the pool
+   * reads it for every scheduling decision); the lease finds its worker through the pool.
+   */
   get worker(): PoolWorker | undefined {
-    return this.#worker;
+    return this.#state === 'waiting' ? undefined : this.#host.workerOf(this);
   }
 
-  /** The dispatcher hands us an idle worker: open the session on it. */
+  /** The dispatcher hands us an idle worker: pin it and open the session on it. */
   assign(worker: PoolWorker): void {
     this.#state = 'opening';
-    this.#worker = worker;
     worker.lease = this;
-    this.#control(MessageKind.SessionOpen).promise.then(
+    this.#control(worker, MessageKind.SessionOpen).promise.then(
       () => {
         if (this.#state === 'opening') this.#state = 'open';
         this.#acquiredResolve();
@@ -138,14 +142,14 @@ export class Lease implements WorkerRequest {
 
   async #end(): Promise<void> {
     if (this.#state === 'waiting') return this.fail(new PoolDisposedError(undefined, 'the lease ended before it got a worker'));
-    const worker = this.#worker!;
-    const running = worker.currentCall;
+    const worker = this.worker;
+    const running = worker?.currentCall;
     await Promise.allSettled([...this.#calls, running].filter((c) => c !== undefined).map((c) => c!.promise));
     await this.acquired.catch(() => {});
-    if (this.#state === 'lost' || !worker.live) return;
+    if (this.#state === 'lost' || !worker?.live) return;
     const opened = this.#state === 'open';
     this.#state = 'ending';
-    if (opened) await this.#control(MessageKind.SessionClose).promise.catch(() => {});
+    if (opened) await this.#control(worker, MessageKind.SessionClose).promise.catch(() => {});
     if (this.#state !== 'ending' || !worker.live) return; // lost meanwhile
     this.#state = 'ended';
     worker.lease = undefined;
@@ -154,8 +158,9 @@ export class Lease implements WorkerRequest {
   }
 
   #pump(): void {
-    const worker = this.#worker;
-    if (!worker || (this.#state !== 'open' && this.#state !== 'ending') || worker.state !== 'idle') return;
+    if (this.#state !== 'open' && this.#state !== 'ending') return;
+    const worker = this.worker;
+    if (!worker || worker.state !== 'idle') return;
     for (let call = this.#calls.shift(); call; call = this.#calls.shift()) {
       if (call.settled) continue; // aborted while waiting
       worker.run(call);
@@ -164,12 +169,12 @@ export class Lease implements WorkerRequest {
   }
 
   /** A session message, sent like a call (the worker answers it in order) but not counted as one. */
-  #control(kind: typeof MessageKind.SessionOpen | typeof MessageKind.SessionClose): Call {
+  #control(worker: PoolWorker, kind: typeof MessageKind.SessionOpen | typeof MessageKind.SessionClose): Call {
     const id = this.#host.nextControlId();
     const frame = kind === MessageKind.SessionOpen ? frameMessage([kind, id, this.session, this.#fresh]) : frameMessage([kind, id, this.session]);
     const call = new Call(id, kind === MessageKind.SessionOpen ? '<session open>' : '<session close>', frame, this.#host.sessionOpenTimeoutMs, undefined);
     call.control = true;
-    this.#worker!.run(call);
+    worker.run(call);
     return call;
   }
 }

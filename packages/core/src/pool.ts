@@ -280,6 +280,11 @@ export class ProcessPool extends SafeEmitter<PoolEvents> implements WorkerSource
     this.#leases.delete(lease);
   }
 
+  workerOf(lease: Lease): PoolWorker | undefined {
+    for (const worker of this.#workers) if (worker.lease === lease) return worker;
+    return undefined;
+  }
+
   // ─── WorkerObserver: what workers tell us ──────────────────────────────────
 
   onStateChange(worker: PoolWorker, from: WorkerState, to: WorkerState): void {

@@ -19,12 +19,13 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { ENV_HOST_PID, ENV_LIMITS, ENV_NOT_DUMPABLE } from '@process-sandbox/abstractions';
+import { ENV_HOST_PID, ENV_LIMITS, ENV_NOT_DUMPABLE, MessageKind, type Message } from '@process-sandbox/abstractions';
 import { workerBinPath } from '@process-sandbox/worker';
 import { placeInCgroup, type ResolvedCgroup } from './cgroup.js';
 import { CGROUP_PREFIX } from './cgroup-fs.js';
 import { confinementWrappers, type ResolvedConfinement } from './confinement.js';
 import type { Logger } from './logger.js';
+import type { ResolvedOptions } from './options.js';
 import { platformGuard, type SpawnPlan } from './os/guard.js';
 import { deathSignalWrapper, networkWrapper, rlimitWrapper, type ResolvedNetworkIsolation, type ResolvedUser } from './isolation.js';
 import { permissionFlags, type ResolvedPermissions } from './permissions.js';
@@ -117,4 +118,15 @@ function modulePath(workerModule: string | undefined): string | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** The first message the worker gets once connected: what to load, and the host's settings it must follow. */
+export function initMessage(options: ResolvedOptions): Message {
+  return [
+    MessageKind.Init,
+    options.workerModule,
+    options.workerExport,
+    options.workerOptions,
+    { healthIntervalMs: options.healthIntervalMs, maxMessageBytes: options.maxMessageBytes },
+  ];
 }

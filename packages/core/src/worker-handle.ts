@@ -19,17 +19,16 @@
  * tells the observer (the pool). Every path that ends the process reaches `#onExit`, which hands the
  * call in flight, if any, to the observer exactly once (the dispatcher rejects or retries it), and
  * a call sent ahead and not started back to it (to run elsewhere). How the worker ends is one record,
- * WorkerEnd (worker-end.ts); the process itself is WorkerProcess's (worker-process.ts).
+ * WorkerEnd (worker-end.ts); the process itself is WorkerProcess's (worker-process.ts); which call
+ * runs and which is sent ahead, and the running call's timeout, are WorkerCalls' (worker-calls.ts).
  */
 import {
   CallTimeoutError,
   callableMethods,
-  precheckFrame,
   MessageKind,
   PoolDisposedError,
   ProtocolError,
   WorkerStartError,
-  type Channel,
   type HealthSnapshot,
   type Message,
 } from '@process-sandbox/abstractions';
@@ -40,14 +39,13 @@ import type { Lease } from './lease.js';
 import { isLive, type PoolWorker, type StopReason, type WorkerObserver, type WorkerState } from './pool-worker.js';
 import type { ResolvedOptions } from './options.js';
 import { clip, endedAsAsked, lostCallError, newWorkerEnd, startErrorOf, type WorkerEnd } from './worker-end.js';
-import { WorkerProcess } from './worker-process.js';
+import { EOF_EXIT_GRACE_MS, WorkerProcess } from './worker-process.js';
+import { initMessage } from './worker-command.js';
+import { WorkerCalls } from './worker-calls.js';
 import { admitWorkerMessage, failureError, type GateHandlers } from './worker-gate.js';
 
 
 export type { WorkerState, StopReason, WorkerObserver } from './pool-worker.js';
-
-/** After EOF on the pipe, how long a worker may take to exit by itself before it is killed. */
-const EOF_EXIT_GRACE_MS = 1_000;
 
 export class WorkerHandle implements PoolWorker {
   readonly id: number;
@@ -58,26 +56,19 @@ export class WorkerHandle implements PoolWorker {
   readonly startedAt = Date.now();
   #state: WorkerState = 'spawning';
   readonly #process: WorkerProcess;
-  #channel: Channel | undefined;
-  /** The call running in the worker. */
-  #call: Call | undefined;
-  /** The call sent ahead: in the worker's queue, starting the moment #call's reply is read here. */
-  #ahead: Call | undefined;
-  #callTimerMs = 0;
+  /** The call running and the call sent ahead. */
+  readonly #calls = new WorkerCalls((call) => this.#onCallTimeout(call));
   #methods: readonly string[] = [];
   /** Ready was accepted once: the state alone cannot tell after EOF. */
   #wasReady = false;
   readonly #usage = new WorkerUsage();
   #stateSince = performance.now();
-  #calls = 0;
   /** How this worker ends, gathered as it goes (see WorkerEnd): its one record. */
   readonly #end: WorkerEnd = newWorkerEnd();
   #startError: WorkerStartError | undefined;
-  #processExit: { code: number | null; signal: NodeJS.Signals | null } | undefined;
   /** The method that was running when the process ended, if any. */
   #interruptedMethod: string | undefined;
   #startTimer: NodeJS.Timeout | undefined;
-  #callTimer: NodeJS.Timeout | undefined;
   #graceTimer: NodeJS.Timeout | undefined;
   #readyResolve!: () => void;
   #readyReject!: (error: Error) => void;
@@ -116,7 +107,11 @@ export class WorkerHandle implements PoolWorker {
       this.#kill('start timeout');
     }, options.processStartTimeoutMs);
     this.#process = new WorkerProcess(options, {
-      onChannel: (channel) => this.#onConnected(channel),
+      wantsChannel: () => this.#state === 'spawning',
+      onConnected: () => this.#onConnected(),
+      onMessage: (message) => this.#receive(message),
+      onProtocolError: (error) => this.#protocolError(error),
+      onEof: () => this.#onEof(),
       onChannelFailed: (error) => {
         this.#end.detail ??= `its channel failed before the handshake: ${error.message}`;
         if (error instanceof ProtocolError) this.#end.protocol ??= error;
@@ -126,7 +121,7 @@ export class WorkerHandle implements PoolWorker {
         this.#end.detail ??= detail;
         if (gone) this.#onExit(null, null);
       },
-      onExit: (code, signal) => this.#onProcessExit(code, signal),
+      onExit: (code, signal) => this.#onExit(code, signal),
     });
   }
 
@@ -170,7 +165,7 @@ export class WorkerHandle implements PoolWorker {
 
   /** Calls this worker finished (value or thrown error). */
   get calls(): number {
-    return this.#calls;
+    return this.#calls.finished;
   }
   get stopReason(): StopReason | undefined {
     return this.#end.requested;
@@ -186,14 +181,14 @@ export class WorkerHandle implements PoolWorker {
     return this.#interruptedMethod;
   }
   get currentCall(): Call | undefined {
-    return this.#call;
+    return this.#calls.running;
   }
   get aheadCall(): Call | undefined {
-    return this.#ahead;
+    return this.#calls.ahead;
   }
   /** Busy with a user's call, nothing sent ahead yet, not pinned to a lease. */
   get canTakeAhead(): boolean {
-    return this.#state === 'busy' && this.#ahead === undefined && this.lease === undefined && this.#call !== undefined && !this.#call.control;
+    return this.#state === 'busy' && this.lease === undefined && this.#calls.roomAhead;
   }
   /** Counts toward the pool's capacity: started or serving, not on its way out. */
   get live(): boolean {
@@ -210,13 +205,13 @@ export class WorkerHandle implements PoolWorker {
    */
   run(call: Call): void {
     if (this.#state === 'idle') {
-      this.#call = call;
+      this.#calls.start(call);
       this.#transition('busy');
-      this.#channel!.sendFrame(call.frame);
-      this.#started(call);
+      this.#process.sendFrame(call.frame);
+      this.observer.onCallStarted(this, call);
     } else if (this.canTakeAhead) {
-      this.#ahead = call;
-      this.#channel!.sendFrame(call.frame);
+      this.#calls.sendAhead(call);
+      this.#process.sendFrame(call.frame);
     } else {
       throw new Error(`internal: run() on a ${this.#state} worker`);
     }
@@ -224,21 +219,7 @@ export class WorkerHandle implements PoolWorker {
 
   /** The caller aborted `call`, which was sent ahead: ask the worker to drop it if it has not begun. */
   cancelAhead(call: Call): void {
-    if (this.#ahead !== call || call.cancelRequested) return;
-    call.cancelRequested = true;
-    this.#channel?.send([MessageKind.Cancel, call.id]);
-  }
-
-  #started(call: Call): void {
-    call.startedAt = performance.now();
-    // One timer per worker, re-armed for each call: no timer is created per call.
-    if (this.#callTimer && this.#callTimerMs === call.timeoutMs) this.#callTimer.refresh();
-    else {
-      clearTimeout(this.#callTimer);
-      this.#callTimer = setTimeout(() => this.#onCallTimeout(), call.timeoutMs).unref();
-      this.#callTimerMs = call.timeoutMs;
-    }
-    this.observer.onCallStarted(this, call);
+    if (this.#calls.markCancelAhead(call)) this.#process.send([MessageKind.Cancel, call.id]);
   }
 
   /**
@@ -274,71 +255,43 @@ export class WorkerHandle implements PoolWorker {
     this.#state = to;
     this.#stateSince = performance.now();
     if (to !== 'spawning' && to !== 'handshaking') this.#clearTimer('start');
-    if (to === 'exited' || to === 'crashed' || to === 'stopping') this.#clearTimer('call');
+    if (to === 'exited' || to === 'crashed' || to === 'stopping') this.#calls.stopTimer();
     if (to === 'exited' || to === 'crashed') this.#clearTimer('grace');
-    if (this.options.unref) this.#holdProcessOpen(to !== 'idle');
+    // With the `unref` option: an idle worker (process, output pipes, socket) does not keep the
+    // host alive; a starting, busy or stopping one does, so an awaited call or start is never cut short.
+    if (this.options.unref) this.#process.holdOpen(to !== 'idle');
     this.observer.onStateChange(this, from, to);
   }
 
-  /**
-   * With the `unref` option: an idle worker (process, output pipes, socket) does not keep the host
-   * alive; a starting, busy or stopping one does, so an awaited call or start is never cut short.
-   */
-  #holdProcessOpen(hold: boolean): void {
-    this.#process.holdOpen(hold);
-    this.#channel?.holdProcessOpen(hold);
-  }
-
-  #clearTimer(which: 'start' | 'call' | 'grace'): void {
-    const timer = which === 'start' ? this.#startTimer : which === 'call' ? this.#callTimer : this.#graceTimer;
-    if (timer) clearTimeout(timer);
-    if (which === 'start') this.#startTimer = undefined;
-    else if (which === 'call') this.#callTimer = undefined;
-    else this.#graceTimer = undefined;
-  }
-
-  #onConnected(channel: Channel): void {
-    if (this.#state !== 'spawning') {
-      channel.destroy();
-      return;
+  #clearTimer(which: 'start' | 'grace'): void {
+    if (which === 'start') {
+      clearTimeout(this.#startTimer);
+      this.#startTimer = undefined;
+    } else {
+      clearTimeout(this.#graceTimer);
+      this.#graceTimer = undefined;
     }
-    this.#channel = channel;
-    channel.setHandlers({
-      inspect: precheckFrame,
-      onMessage: (message) => this.#receive(message),
-      // A ProtocolError is the worker's fault (a malformed frame, or a message that made the host
-      // throw while acting on it: the Channel turns that into one). Any other error is the socket's:
-      // EPIPE or ECONNRESET from a process that is dying. That is no protocol error and says nothing
-      // of why it died: the channel closes, and the exit status, when it comes, tells the story.
-      onError: (error) => {
-        if (error instanceof ProtocolError) return this.#protocolError(error);
-        this.options.logger.debug({ pid: this.pid, error: error.message }, `process-sandbox: pipe of worker ${this.pid} failed (${error.message}); waiting for its exit status`);
-      },
-      onClose: () => {
-        // Every byte the worker wrote has been read: if it has exited too, the story is complete.
-        if (this.#processExit) return this.#onExit(this.#processExit.code, this.#processExit.signal);
-        // EOF: the worker is exiting (shutdown, process.exit, fatal error) or broken. Give it a
-        // moment to exit by itself, so the exit code tells the story; then make sure it ends.
-        if (this.terminal) return;
-        if (this.#state !== 'stopping') this.#transition('stopping');
-        clearTimeout(this.#graceTimer);
-        this.#graceTimer = setTimeout(() => {
-          this.#end.detail ??= 'it closed the pipe but did not exit';
-          this.#kill('pipe closed', false);
-        }, Math.min(this.options.shutdownGraceMs, EOF_EXIT_GRACE_MS));
-      },
-    });
+  }
+
+  /**
+   * EOF: the worker is exiting (shutdown, process.exit, fatal error) or broken. Give it a moment to
+   * exit by itself, so that the exit code tells the story; then make sure it ends.
+   */
+  #onEof(): void {
+    if (this.terminal) return;
+    if (this.#state !== 'stopping') this.#transition('stopping');
+    clearTimeout(this.#graceTimer);
+    this.#graceTimer = setTimeout(() => {
+      this.#end.detail ??= 'it closed the pipe but did not exit';
+      this.#kill('pipe closed', false);
+    }, Math.min(this.options.shutdownGraceMs, EOF_EXIT_GRACE_MS));
+  }
+
+  #onConnected(): void {
     this.#transition('handshaking');
-    const { options } = this;
     // workerOptions were checked when the options were resolved; a failure here is still contained.
     try {
-      channel.send([
-        MessageKind.Init,
-        options.workerModule,
-        options.workerExport,
-        options.workerOptions,
-        { healthIntervalMs: options.healthIntervalMs, maxMessageBytes: options.maxMessageBytes },
-      ]);
+      this.#process.send(initMessage(this.options));
     } catch (error) {
       this.#end.detail = `its Init message could not be encoded: ${(error as Error).message}`;
       this.#kill('init failed');
@@ -374,32 +327,19 @@ export class WorkerHandle implements PoolWorker {
 
   /**
    * A reply: settle the call it answers, if it answers the one running; anything else is a protocol
-   * error. The call sent ahead, if any, has started the moment this reply was written: it becomes
-   * the running call.
+   * error (see WorkerCalls.match). The call sent ahead, if any, has started the moment this reply
+   * was written: it becomes the running call.
    */
   #settle(id: number, health: HealthSnapshot | null, cancelled: boolean, settle: (call: Call) => void): void {
-    const ahead = this.#ahead;
-    if (ahead?.cancelRequested && ahead.id === id) {
-      // Only the Cancelled answer may come for a call still ahead: anything else would be out of order.
-      if (!cancelled) return this.#protocolError(`reply to call ${id}, which was sent ahead and has not started`);
-      this.#ahead = undefined; // dropped unrun by the worker, as asked; its caller already has its AbortError
+    const match = this.#calls.match(id, cancelled);
+    if (match.kind === 'wrong') return this.#protocolError(match.problem);
+    if (match.kind === 'dropped') {
       if (health) this.#recordHealth(health);
       return;
     }
-    const call = this.#call;
-    if (call === undefined || call.id !== id) {
-      // Never settle some other call: log, and treat the worker as broken.
-      return this.#protocolError(`reply to call ${id}, but ${call ? `call ${call.id}` : 'no call'} is in flight`);
-    }
-    if (cancelled) return this.#protocolError(`call ${id} answered as cancelled, but it was running`);
-    this.#call = undefined;
-    if (!call.control) this.#calls++;
-    settle(call);
-    if (ahead) {
-      this.#ahead = undefined;
-      this.#call = ahead;
-      this.#started(ahead);
-    }
+    settle(match.call);
+    const ahead = this.#calls.promoteAhead();
+    if (ahead) this.observer.onCallStarted(this, ahead);
     // The fresh health may itself end the worker (hard memory limit), running call and all.
     if (health) this.#recordHealth(health);
     if (this.terminal || this.#state === 'stopping') return;
@@ -429,9 +369,7 @@ export class WorkerHandle implements PoolWorker {
     this.#kill('protocol error');
   }
 
-  #onCallTimeout(): void {
-    const call = this.#call;
-    if (!call) return;
+  #onCallTimeout(call: Call): void {
     this.killDuringCall('timeout', new CallTimeoutError(call.method, call.timeoutMs, this.pid));
     this.observer.onCallTimedOut(this, call);
   }
@@ -439,8 +377,7 @@ export class WorkerHandle implements PoolWorker {
   /** Kills the worker now; the call in flight, if any, rejects with `error` rather than as a crash. */
   killDuringCall(reason: StopReason, error: Error): void {
     if (this.terminal) return;
-    const call = this.#call;
-    this.#call = undefined;
+    const call = this.#calls.takeRunning();
     this.#end.requested ??= reason;
     call?.reject(error);
     this.#kill(String(reason));
@@ -449,7 +386,7 @@ export class WorkerHandle implements PoolWorker {
   #shutdown(): void {
     this.#end.asked = true;
     this.#transition('stopping');
-    this.#channel?.send([MessageKind.Shutdown]);
+    this.#process.send([MessageKind.Shutdown]);
     this.#startGrace();
   }
 
@@ -467,30 +404,16 @@ export class WorkerHandle implements PoolWorker {
     this.#process.killTree();
   }
 
-  /**
-   * The process is gone, but replies it wrote just before may still sit unread in the socket:
-   * 'exit' can arrive before the last 'data'. Settle nothing until the pipe has reached EOF (or,
-   * if it never does, shortly after), so that a call that did finish is never reported as crashed.
-   */
-  #onProcessExit(code: number | null, signal: NodeJS.Signals | null): void {
-    this.#processExit = { code, signal };
-    if (!this.#channel || this.#channel.closed) return this.#onExit(code, signal);
-    setTimeout(() => this.#onExit(code, signal), EOF_EXIT_GRACE_MS).unref();
-  }
-
   #onExit(code: number | null, signal: NodeJS.Signals | null): void {
     if (this.terminal) return;
     this.#end.code = code;
     this.#end.signal = signal;
-    this.#channel?.destroy();
     this.#process.cleanUp();
 
     const wasReady = this.#wasReady;
-    const call = this.#call;
-    this.#call = undefined;
+    const call = this.#calls.takeRunning();
     this.#interruptedMethod = call?.control ? undefined : call?.method;
-    const unstarted = this.#ahead;
-    this.#ahead = undefined;
+    const unstarted = this.#calls.takeAhead();
     if (unstarted) this.observer.onUnstarted(this, unstarted);
     const stderrTail = this.#process.output.stderrTail;
     if (call && this.#end.requested === 'dispose') {

@@ -1,0 +1,117 @@
+/**
+ * The calls one worker holds: the one running, and at most one sent ahead (already in the worker's
+ * queue, starting the moment the running call's reply is written). It matches each reply to the
+ * call it answers and keeps the running call's timeout. It decides nothing about the worker's
+ * state: WorkerHandle owns that, and asks this for the calls when it changes state.
+ */
+import type { Call } from './call.js';
+
+/** What a reply did: settled the running call, dropped the call ahead as asked, or broke the protocol. */
+export type ReplyMatch = { kind: 'running'; call: Call } | { kind: 'dropped' } | { kind: 'wrong'; problem: string };
+
+export class WorkerCalls {
+  #running: Call | undefined;
+  #ahead: Call | undefined;
+  /** User calls finished (value or thrown error); session messages are not counted. */
+  #finished = 0;
+  #timer: NodeJS.Timeout | undefined;
+  #timerMs = 0;
+  readonly #onTimeout: (call: Call) => void;
+
+  /** `onTimeout`: the running call outlived its timeout. */
+  constructor(onTimeout: (call: Call) => void) {
+    this.#onTimeout = onTimeout;
+  }
+
+  get running(): Call | undefined {
+    return this.#running;
+  }
+  get ahead(): Call | undefined {
+    return this.#ahead;
+  }
+  get finished(): number {
+    return this.#finished;
+  }
+  /** A user's call runs and nothing is sent ahead yet. */
+  get roomAhead(): boolean {
+    return this.#ahead === undefined && this.#running !== undefined && !this.#running.control;
+  }
+
+  /** `call` starts running now; its timeout starts with it, not when it was sent. */
+  start(call: Call): void {
+    this.#running = call;
+    call.startedAt = performance.now();
+    // One timer per worker, re-armed for each call: no timer is created per call.
+    if (this.#timer && this.#timerMs === call.timeoutMs) this.#timer.refresh();
+    else {
+      clearTimeout(this.#timer);
+      this.#timer = setTimeout(() => this.#timedOut(), call.timeoutMs).unref();
+      this.#timerMs = call.timeoutMs;
+    }
+  }
+
+  sendAhead(call: Call): void {
+    this.#ahead = call;
+  }
+
+  /** The caller aborted `call`: true if it is the call ahead and no Cancel was asked for it yet. */
+  markCancelAhead(call: Call): boolean {
+    if (this.#ahead !== call || call.cancelRequested) return false;
+    call.cancelRequested = true;
+    return true;
+  }
+
+  /**
+   * Matches a reply to `id`. Only the Cancelled answer may come for a call still ahead (anything
+   * else would be out of order); any reply but to the running call is a protocol error. The running
+   * call it answers is no longer held: the caller settles it, then calls `promoteAhead`.
+   */
+  match(id: number, cancelled: boolean): ReplyMatch {
+    const ahead = this.#ahead;
+    if (ahead?.cancelRequested && ahead.id === id) {
+      if (!cancelled) return { kind: 'wrong', problem: `reply to call ${id}, which was sent ahead and has not started` };
+      this.#ahead = undefined; // dropped unrun by the worker, as asked; its caller already has its AbortError
+      return { kind: 'dropped' };
+    }
+    const call = this.#running;
+    // Never settle some other call: the worker is treated as broken.
+    if (call === undefined || call.id !== id) return { kind: 'wrong', problem: `reply to call ${id}, but ${call ? `call ${call.id}` : 'no call'} is in flight` };
+    if (cancelled) return { kind: 'wrong', problem: `call ${id} answered as cancelled, but it was running` };
+    this.#running = undefined;
+    if (!call.control) this.#finished++;
+    return { kind: 'running', call };
+  }
+
+  /** The call ahead started the moment the previous reply was written: it runs now. */
+  promoteAhead(): Call | undefined {
+    const ahead = this.#ahead;
+    if (ahead === undefined) return undefined;
+    this.#ahead = undefined;
+    this.start(ahead);
+    return ahead;
+  }
+
+  /** Hands over the running call, if any (the worker is killed or gone): this holds it no more. */
+  takeRunning(): Call | undefined {
+    const call = this.#running;
+    this.#running = undefined;
+    return call;
+  }
+
+  /** Hands over the call ahead, if any (the worker is gone: it must run elsewhere). */
+  takeAhead(): Call | undefined {
+    const call = this.#ahead;
+    this.#ahead = undefined;
+    return call;
+  }
+
+  /** No call runs on the clock any more (the worker is stopping or gone). */
+  stopTimer(): void {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+  }
+
+  #timedOut(): void {
+    if (this.#running) this.#onTimeout(this.#running);
+  }
+}
