@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { expect } from 'chai';
 import { ProcessProxy } from '@process-sandbox/core';
 import { createProxy, disposeProxies, fixture } from './support/pools.mjs';
-import { isAlive, waitFor } from './support/processes.mjs';
+import { isAlive, skipBecause, underWine, waitFor } from './support/processes.mjs';
 
 const torture = { workerModule: fixture('torture.mjs'), workerExport: 'Torture', maxPoolSize: 1, healthIntervalMs: 0 };
 
@@ -75,8 +75,8 @@ describe('an inspectable proxy that is never a thenable', function () {
     const calls = pool.stats().totals.calls;
     const shown = inspect(proxy);
     expect(shown).to.match(/^ProcessProxy \{/);
-    expect(shown).to.include(`module: '${fixture('torture.mjs').pathname}'`).and.include("export: 'Torture'").and.include('workers: 1').and.include('maxPoolSize: 1').and.include("state: 'open'");
-    const described = `[ProcessProxy Torture of ${fixture('torture.mjs').pathname}]`;
+    expect(shown).to.include(`module: ${inspect(fileURLToPath(fixture('torture.mjs')))}`).and.include("export: 'Torture'").and.include('workers: 1').and.include('maxPoolSize: 1').and.include("state: 'open'");
+    const described = `[ProcessProxy Torture of ${fileURLToPath(fixture('torture.mjs'))}]`;
     expect(String(proxy)).to.equal(described);
     expect(`${proxy}`).to.equal(described);
     expect(Object.prototype.toString.call(proxy)).to.equal('[object ProcessProxy]');
@@ -110,9 +110,13 @@ describe('an inspectable proxy that is never a thenable', function () {
 });
 
 describe('unref: a forgotten pool does not keep a script alive', function () {
+  before(function () {
+    // Wine's node.exe dies with EBADF on its first write to a Unix pipe (docs/windows.md): the script's report cannot reach us.
+    if (underWine) skipBecause(this, 'under Wine, node.exe cannot write to a pipe (EBADF)');
+  });
   /** Runs the script, resolves with its first output line and the process. */
   function startScript(mode) {
-    const child = spawn(process.execPath, [fixture('forgotten-pool.mjs').pathname, mode], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, [fileURLToPath(fixture('forgotten-pool.mjs')), mode], { stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';
     const exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
     const printed = new Promise((resolve, reject) => {
