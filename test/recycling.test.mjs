@@ -149,6 +149,6 @@ describe('health and recycling', function () {
     expect(pool.stats().totals.recycles.calls).to.be.at.least(200);
     const during = openFds();
     await pool.dispose();
-    await waitFor(() => openFds() <= baseline + 2, `the host's fds to return to baseline ${baseline} + 2 (during: ${during})`, { intervalMs: 100 });
+    await waitFor(() => openFds() <= baseline + 2, `the host's fds to return to baseline ${baseline} + 2 (during: ${during})`, { timeoutMs: 30_000, intervalMs: 100 });
   });
 });
