@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { readdirSync, readlinkSync } from 'node:fs';
 import { ProcessProxy, ResourceLimitError } from '@process-sandbox/core';
 import { createProxy, disposeProxies, fixture, gate, rejectionOf } from './support/pools.mjs';
 import { isAlive, openFds, skipBecause, underWine, waitFor } from './support/processes.mjs';
@@ -149,6 +150,19 @@ describe('health and recycling', function () {
     expect(pool.stats().totals.recycles.calls).to.be.at.least(200);
     const during = openFds();
     await pool.dispose();
-    await waitFor(() => openFds() <= baseline + 2, `the host's fds to return to baseline ${baseline} + 2 (during: ${during})`, { timeoutMs: 30_000, intervalMs: 100 });
+    try {
+      await waitFor(() => openFds() <= baseline + 2, `the host's fds to return to baseline ${baseline} + 2 (during: ${during})`, { timeoutMs: 30_000, intervalMs: 100 });
+    } catch (error) {
+      // Say what is still open, so that a leak seen once (under load) can be told apart from slowness.
+      const open = readdirSync('/proc/self/fd').map((fd) => {
+        try {
+          return `${fd}→${readlinkSync(`/proc/self/fd/${fd}`)}`;
+        } catch {
+          return `${fd}→?`;
+        }
+      });
+      error.message += `; open now: ${open.join(', ')}; pool workers: ${JSON.stringify(pool.stats().workers.map((w) => [w.pid, w.state]))}`;
+      throw error;
+    }
   });
 });
