@@ -37,8 +37,8 @@ async function stop({ pool, workers }) {
 }
 
 describe('unit: dispatch with fake workers', function () {
-  it('runs calls FIFO on one worker, one ahead at a time', async () => {
-    const f = await started({ maxPoolSize: 1 });
+  it('runs calls FIFO on one worker, one ahead at a time (pipelineDepth: 1)', async () => {
+    const f = await started({ maxPoolSize: 1, pipelineDepth: 1 });
     const calls = Array.from({ length: 5 }, (_, i) => track(f.pool.invoke('add', [i, 0])));
     await flush();
     const [w] = f.workers;
@@ -204,7 +204,7 @@ describe('unit: dispatch with fake workers', function () {
   });
 
   it('fails a call that waits past queueTimeoutMs, queued or sent ahead, but never a running one', async () => {
-    const f = await started({ maxPoolSize: 1, queueTimeoutMs: 1000 });
+    const f = await started({ maxPoolSize: 1, queueTimeoutMs: 1000, pipelineDepth: 1 });
     const running = track(f.pool.invoke('slow', []));
     const ahead = track(f.pool.invoke('add', [1, 1]));
     const queued = track(f.pool.invoke('add', [2, 2]));
@@ -224,7 +224,7 @@ describe('unit: dispatch with fake workers', function () {
   });
 
   it('on dispose rejects queued calls with PoolDisposedError and lets running ones finish', async () => {
-    const f = await started({ maxPoolSize: 1 });
+    const f = await started({ maxPoolSize: 1, pipelineDepth: 1 });
     const running = track(f.pool.invoke('slow', []));
     const queued = [1, 2, 3].map((i) => track(f.pool.invoke('add', [i, 0])));
     await flush();
@@ -266,8 +266,8 @@ describe('unit: dispatch with fake workers', function () {
     await stop(f);
   });
 
-  it('three workers with lookahead: every call is handed out exactly once, and counts follow the states', async () => {
-    const f = await started({ minPoolSize: 3, maxPoolSize: 3 });
+  it('three workers with one-call lookahead: every call is handed out exactly once, and counts follow the states', async () => {
+    const f = await started({ minPoolSize: 3, maxPoolSize: 3, pipelineDepth: 1 });
     const calls = Array.from({ length: 12 }, (_, i) => track(f.pool.invoke('add', [i, 0])));
     await flush();
     // Every worker runs one call and holds one ahead: six handed out, six in line.

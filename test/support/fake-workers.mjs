@@ -55,7 +55,8 @@ export class FakeWorker {
   lease = undefined;
   calls = 0;
   currentCall = undefined;
-  aheadCall = undefined;
+  /** Calls sent ahead, first to start first. */
+  aheadCalls = [];
   methods = [];
   rssBytes = undefined;
   handles = undefined;
@@ -102,8 +103,12 @@ export class FakeWorker {
   get msInState() {
     return this.clock.now() - this.#since;
   }
+  /** The first call sent ahead (the next to start), if any. */
+  get aheadCall() {
+    return this.aheadCalls[0];
+  }
   get canTakeAhead() {
-    return this.#state === 'busy' && !this.aheadCall && !this.lease && this.currentCall !== undefined && !this.currentCall.control;
+    return this.#state === 'busy' && this.aheadCalls.length < this.options.pipelineDepth && !this.lease && this.currentCall !== undefined && !this.currentCall.control;
   }
 
   // ─── the test's controls ─────────────────────────────────────────────────
@@ -122,26 +127,39 @@ export class FakeWorker {
   reply(value, error) {
     const call = this.currentCall;
     if (!call) throw new Error(`fake worker ${this.id}: no call to reply to`);
-    const ahead = this.aheadCall;
+    const ahead = this.aheadCalls.shift();
     this.currentCall = undefined;
     if (!call.control) this.calls++;
     if (error) call.reject(error);
     else call.resolve(value);
     if (ahead) {
-      this.aheadCall = undefined;
       this.currentCall = ahead;
       this.#started(ahead);
     }
     if (this.terminal || this.#state === 'stopping') return;
-    if (ahead) return this.observer.onCallDone(this);
+    if (ahead) {
+      // Aborted too late: it had started; an abort of a running call kills (as WorkerHandle does).
+      if (ahead.cancelRequested && ahead.settled && ahead.options?.onAbortRunning !== 'detach') return this.killDuringCall('abort', new Error('aborted'));
+      return this.observer.onCallDone(this);
+    }
     if (this.#state === 'draining') this.#shutdown();
     else this.#transition('idle');
   }
 
-  /** The worker drops the call sent ahead, as a Cancel asked. */
-  dropAhead() {
-    if (!this.aheadCall?.cancelRequested) throw new Error(`fake worker ${this.id}: nothing cancelled ahead`);
-    this.aheadCall = undefined;
+  /**
+   * The worker drops a call sent ahead, as a Cancel asked (the first one a Cancel was sent for, or
+   * `call`), and answers Cancelled: a recalled call (not settled) goes back to the pool.
+   */
+  dropAhead(call = this.aheadCalls.find((c) => c.cancelRequested)) {
+    const i = this.aheadCalls.indexOf(call);
+    if (i < 0 || !call.cancelRequested) throw new Error(`fake worker ${this.id}: nothing cancelled ahead`);
+    this.aheadCalls.splice(i, 1);
+    if (!call.settled) this.observer.onUnstarted(this, call);
+  }
+
+  /** Drops every call a Cancel was sent for, as the worker would before starting them. */
+  dropCancelled() {
+    for (const call of this.aheadCalls.filter((c) => c.cancelRequested)) this.dropAhead(call);
   }
 
   /** Reports usage, as a Health message would. */
@@ -158,9 +176,7 @@ export class FakeWorker {
     const call = this.currentCall;
     this.currentCall = undefined;
     this.interruptedMethod = call?.control ? undefined : call?.method;
-    const unstarted = this.aheadCall;
-    this.aheadCall = undefined;
-    if (unstarted) this.observer.onUnstarted(this, unstarted);
+    for (const unstarted of this.aheadCalls.splice(0)) this.observer.onUnstarted(this, unstarted);
     if (call && this.stopReason === 'dispose') call.reject(new PoolDisposedError(call.method, 'still running'));
     else if (call) this.observer.onCallLost(this, call, new WorkerCrashedError(this.pid, code, signal, call.method, this.endReason));
     if (!this.#wasReady) {
@@ -181,7 +197,7 @@ export class FakeWorker {
       this.#transition('busy');
       this.#started(call);
     } else if (this.canTakeAhead) {
-      this.aheadCall = call;
+      this.aheadCalls.push(call);
       this.sent.push(call);
     } else {
       throw new Error(`internal: run() on a ${this.#state} worker`);
@@ -189,7 +205,7 @@ export class FakeWorker {
   }
 
   cancelAhead(call) {
-    if (this.aheadCall !== call || call.cancelRequested) return;
+    if (!this.aheadCalls.includes(call) || call.cancelRequested) return;
     call.cancelRequested = true;
     this.cancels.push(call);
   }
@@ -198,7 +214,10 @@ export class FakeWorker {
     if (this.stopReason !== undefined || this.terminal) return;
     this.stopReason = reason;
     if (this.#state === 'spawning' || this.#state === 'handshaking') this.#kill();
-    else if (this.#state === 'busy') this.#transition('draining');
+    else if (this.#state === 'busy') {
+      this.#transition('draining');
+      if (reason !== 'dispose') for (const call of this.aheadCalls) this.cancelAhead(call);
+    }
     else if (this.#state === 'idle') this.#shutdown();
   }
 

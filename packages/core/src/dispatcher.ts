@@ -14,9 +14,22 @@
  * workers and leases only report (a worker is idle, a call started, a call was lost), and whatever a
  * pairing sets off while the loop runs is picked up by the same loop.
  *
- * One-call lookahead: a busy worker may be sent the next call before its current one returns, so it
- * never waits for the host between calls. Which call goes ahead is decided in a microtask, after
- * everything enqueued in the same tick has taken its place in line by priority.
+ * Lookahead (pipelineDepth): a busy worker may be sent up to that many next calls before its current
+ * one returns, so it never waits for the host between calls; it still runs them one at a time, in
+ * the order sent. Which calls go ahead is decided in a microtask, after everything enqueued in the
+ * same tick has taken its place in line by priority, and the rules keep every call's meaning:
+ *  - only the head of the line goes ahead (a call sent ahead is one that would be next anyway), to
+ *    the worker holding the fewest calls ahead;
+ *  - a call that enters the line with a higher priority than calls already sent ahead recalls them
+ *    (Cancel): those the worker has not started come back to their place in line, behind it, so a
+ *    high-priority call never waits behind lower ones that have not started;
+ *  - a worker that becomes free while the line is empty recalls the calls ahead elsewhere beyond
+ *    the first of each worker, so that no call waits behind a long one while a worker idles;
+ *  - the call limit of a worker counts the calls sent ahead (Recycling.mayGoAhead), and a worker
+ *    retired over a limit recalls its calls ahead; a call sent ahead whose worker dies before
+ *    starting it comes back and runs elsewhere, once;
+ *  - aborts and queue timeouts treat a call sent ahead as waiting: it settles at once and the
+ *    worker is asked to drop it; its call timeout starts when it starts running.
  */
 import { PriorityQueue } from 'p-queue';
 import {
@@ -41,8 +54,8 @@ export interface WorkerSource {
   takeIdleWorker(): PoolWorker | undefined;
   /** Whether a worker is idle right now (then a call does not wait, whatever maxQueueSize says). */
   hasIdleWorker(): boolean;
-  /** Busy workers that may be sent a call ahead now. */
-  aheadCandidates(): Iterable<PoolWorker>;
+  /** The busy worker, of those that may be sent a call ahead now, that holds the fewest calls ahead. */
+  aheadCandidate(): PoolWorker | undefined;
   /** The worker running `call` or holding it ahead (asked on abort and queue timeout only). */
   holderOf(call: Call): PoolWorker | undefined;
   /** `waiting` entries want a worker: start more if there is room. */
@@ -74,8 +87,18 @@ export class Dispatcher {
   readonly #clock: Clock;
   /** Entries waiting for a worker, by priority. Typed for functions by p-queue; it only stores them. */
   readonly #line = new PriorityQueue();
-  /** Entries that go before the whole line: calls back from a worker that died before starting them. */
+  /**
+   * Entries back from a worker that did not start them (it died, or they were recalled), or back from
+   * a crash to be retried, and lease requests that keep their turn: each goes before every entry of
+   * the line of its priority or lower (it was at the head once). By priority, then by call id.
+   */
   readonly #front: Entry[] = [];
+  /** The head of #line, taken out to compare its priority with #front's (p-queue has no peek). */
+  #lineHead: Entry | undefined;
+  /** Users' calls in state `ahead`: an index kept by #move, for recalls. */
+  readonly #ahead = new Set<Call>();
+  /** Some entry ever had a priority other than 0: only then can a call overtake calls sent ahead. */
+  #prioritiesUsed = false;
   /** The calls in state `queued` that wait in this line (or in a retry's back-off): an index kept by #move. */
   readonly #queued = new Set<Call>();
   /** Users' calls in state `ahead` or `running` (a lease's calls included, its session messages not). */
@@ -175,7 +198,7 @@ export class Dispatcher {
 
   /** Entries in line for a worker. */
   get waiting(): number {
-    return this.#line.size + this.#front.length;
+    return this.#line.size + this.#front.length + (this.#lineHead ? 1 : 0);
   }
 
   // ─── what the pool reports ────────────────────────────────────────────────
@@ -188,6 +211,26 @@ export class Dispatcher {
   /** `call` began running (from idle, or after the call before it replied). */
   started(call: Call): void {
     this.#move(call, 'running');
+  }
+
+  /**
+   * A worker is free and nothing waits in line: the calls sent ahead to other workers beyond the
+   * first of each are recalled, so that none waits behind a long call while a worker idles. Those
+   * their worker has not started come back (unstarted) and go to the free worker.
+   */
+  #stealForFree(): void {
+    for (const call of this.#ahead) {
+      if (call.cancelRequested) continue;
+      const worker = this.#workers.holderOf(call);
+      if (worker && worker.aheadCalls.indexOf(call) > 0) worker.cancelAhead(call);
+    }
+  }
+
+  /** A call of priority `priority` waits: every call sent ahead with a lower one is recalled to the line, behind it. */
+  #recallBelow(priority: number): void {
+    for (const call of this.#ahead) {
+      if (!call.cancelRequested && entryPriority(call) < priority) this.#workers.holderOf(call)?.cancelAhead(call);
+    }
   }
 
   /** Some busy worker may take a call ahead: look, once everything enqueued in this tick is in line. */
@@ -204,6 +247,7 @@ export class Dispatcher {
   /** A call sent ahead to a worker that died before starting it: back to the head of the line, to run exactly once. */
   unstarted(call: Call): void {
     call.startedAt = undefined;
+    call.cancelRequested = false; // a Cancel to its next worker is a new one
     if (call.settled) return;
     if (this.#closedError) return void call.reject(this.#closedError());
     this.#move(call, 'queued');
@@ -231,12 +275,29 @@ export class Dispatcher {
   // ─── scheduling ───────────────────────────────────────────────────────────
 
   #enter(entry: Entry, front: boolean): void {
-    if (front) this.#front.unshift(entry);
-    else this.#line.enqueue(entry as unknown as () => Promise<unknown>, { priority: entryPriority(entry) });
+    const priority = entryPriority(entry);
+    if (priority !== 0) this.#prioritiesUsed = true;
+    if (front) this.#toFront(entry);
+    else this.#line.enqueue(entry as unknown as () => Promise<unknown>, { priority });
     this.#schedule();
     if (this.waiting === 0) return;
+    if (this.#prioritiesUsed && entry instanceof Call && entry.state === 'queued' && this.#ahead.size > 0) this.#recallBelow(priority);
     this.#workers.demand(this.waiting);
     this.wantAhead();
+  }
+
+  /** Into #front, before entries of a lower priority and later calls of the same. */
+  #toFront(entry: Entry): void {
+    const priority = entryPriority(entry);
+    const id = entry instanceof Call ? entry.id : 0;
+    let i = 0;
+    while (i < this.#front.length) {
+      const other = this.#front[i]!;
+      const p = entryPriority(other);
+      if (p < priority || (p === priority && (other instanceof Call ? other.id : 0) > id)) break;
+      i++;
+    }
+    this.#front.splice(i, 0, entry);
   }
 
   /**
@@ -258,31 +319,51 @@ export class Dispatcher {
         }
         if (this.#aheadPassDue) {
           this.#aheadPassDue = false;
-          for (const worker of this.#workers.aheadCandidates()) {
+          // One call at a time to the worker holding the fewest: the calls ahead spread evenly.
+          for (let worker = this.#workers.aheadCandidate(); worker; worker = this.#workers.aheadCandidate()) {
             const call = this.#takeNext(true);
             if (!call) break;
             this.#assign(call, worker);
           }
         }
+        if (this.waiting === 0 && this.#ahead.size > 0 && this.#workers.hasIdleWorker()) this.#stealForFree();
       } while (this.#scheduleAgain);
     } finally {
       this.#scheduling = false;
     }
   }
 
-  /** The next unsettled entry: the front first, then the line. With `callsOnly`, lease requests keep their place. */
+  /**
+   * The next unsettled entry: of the front's first and the line's head, the one of higher priority
+   * (the front's on a tie). With `callsOnly`, lease requests keep their place.
+   */
   #takeNext(callsOnly: boolean): Entry | undefined {
-    for (let i = 0; i < this.#front.length; i++) {
-      const entry = this.#front[i]!;
-      if (entry.settled) this.#front.splice(i--, 1);
-      else if (!callsOnly || entry instanceof Call) return this.#front.splice(i, 1)[0];
+    for (;;) {
+      let first: number | undefined;
+      for (let i = 0; i < this.#front.length; i++) {
+        const entry = this.#front[i]!;
+        if (entry.settled) this.#front.splice(i--, 1);
+        else if (!callsOnly || entry instanceof Call) {
+          first = i;
+          break;
+        }
+      }
+      const head = this.#peekLine();
+      if (first !== undefined && (head === undefined || entryPriority(this.#front[first]!) >= entryPriority(head))) return this.#front.splice(first, 1)[0];
+      if (head === undefined) return undefined;
+      this.#lineHead = undefined;
+      if (!callsOnly || head instanceof Call) return head;
+      this.#toFront(head); // a lease request at the head: it keeps its turn
     }
-    for (let entry = this.#line.dequeue() as unknown as Entry | undefined; entry; entry = this.#line.dequeue() as unknown as Entry | undefined) {
-      if (entry.settled) continue;
-      if (!callsOnly || entry instanceof Call) return entry;
-      this.#front.push(entry); // a lease request at the head: it keeps its turn
+  }
+
+  /** The line's first unsettled entry, left in line (as #lineHead). */
+  #peekLine(): Entry | undefined {
+    while (this.#lineHead === undefined || this.#lineHead.settled) {
+      this.#lineHead = this.#line.dequeue() as unknown as Entry | undefined;
+      if (this.#lineHead === undefined) return undefined;
     }
-    return undefined;
+    return this.#lineHead;
   }
 
   #assign(entry: Entry, worker: PoolWorker): void {
@@ -304,14 +385,20 @@ export class Dispatcher {
     if (from === 'settled' || from === to || call.control) return;
     this.#leave(call, from);
     if (to === 'queued') this.#queued.add(call);
-    else this.#inFlight++;
+    else {
+      this.#inFlight++;
+      if (to === 'ahead') this.#ahead.add(call);
+    }
   }
 
   /** `call` left state `from` (to another, or settled). */
   #leave(call: Call, from: CallState): void {
     if (call.control) return;
     if (from === 'queued') this.#queued.delete(call);
-    else if (from === 'ahead' || from === 'running') this.#inFlight--;
+    else if (from === 'ahead' || from === 'running') {
+      this.#inFlight--;
+      if (from === 'ahead') this.#ahead.delete(call);
+    }
   }
 
   /** New calls are refused with `error()` from now on. */
@@ -379,7 +466,8 @@ export class Dispatcher {
 
   /** Settles a call that never reached a worker, and takes it out of the line. */
   #leaveQueue(call: Call, error: Error): void {
-    this.#line.remove(call as unknown as () => Promise<unknown>);
+    if (this.#lineHead === call) this.#lineHead = undefined;
+    else this.#line.remove(call as unknown as () => Promise<unknown>);
     call.reject(error);
   }
 }

@@ -29,6 +29,8 @@ export interface ProcessProxyOptions {
   maxPoolSize?: number;
   /** Most calls waiting for a worker; more fail with QueueFullError. Default Infinity. */
   maxQueueSize?: number;
+  /** Calls sent ahead to a busy worker, to start as soon as its current call ends (each worker still runs one at a time). 0 turns lookahead off. Default 4. */
+  pipelineDepth?: number;
   /** Longest a call may run once a worker has it, in ms; then the worker is killed. Default 30 000. */
   methodCallTimeoutMs?: number;
   /** Longest a call may wait for a worker, in ms. Default: no limit. */
@@ -120,6 +122,7 @@ export interface ResolvedOptions {
   minPoolSize: number;
   maxPoolSize: number;
   maxQueueSize: number;
+  pipelineDepth: number;
   methodCallTimeoutMs: number;
   queueTimeoutMs: number | undefined;
   processStartTimeoutMs: number;
@@ -153,7 +156,7 @@ export interface ResolvedOptions {
 }
 
 const KNOWN = new Set<string>([
-  'workerModule', 'workerExport', 'workerOptions', 'minPoolSize', 'maxPoolSize', 'maxQueueSize',
+  'workerModule', 'workerExport', 'workerOptions', 'minPoolSize', 'maxPoolSize', 'maxQueueSize', 'pipelineDepth',
   'methodCallTimeoutMs', 'queueTimeoutMs', 'processStartTimeoutMs', 'shutdownGraceMs', 'maxMessageBytes',
   'healthIntervalMs', 'execPath', 'execArgv', 'env', 'cwd', 'logger', 'metrics', 'unref',
   'maxMemoryMB', 'maxHandles', 'processRecycleThreshold', 'maxProcessLifetimeMs', 'idleTimeoutMs', 'hardMemoryLimitMB', 'warmSpare',
@@ -164,6 +167,9 @@ const KNOWN = new Set<string>([
 
 /** Every option `resolveOptions` accepts (docs/configuration.md is checked against this list by test/docs.test.mjs). */
 export const OPTION_NAMES: readonly string[] = Object.freeze([...KNOWN]);
+
+/** Calls sent ahead to a busy worker by default: chosen by measurement (docs/benchmarks.md, "Lookahead depth"). */
+const DEFAULT_PIPELINE_DEPTH = 4;
 
 /** The largest delay a Node timer honours; longer ones fire at once. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
@@ -188,6 +194,7 @@ function resolveExpanded(input: ProcessProxyOptions): ResolvedOptions {
     minPoolSize,
     maxPoolSize,
     maxQueueSize: integer(input, 'maxQueueSize', Infinity, 0, Infinity),
+    pipelineDepth: integer(input, 'pipelineDepth', DEFAULT_PIPELINE_DEPTH, 0, 64),
     methodCallTimeoutMs: integer(input, 'methodCallTimeoutMs', 30_000, 1, MAX_TIMER_MS),
     queueTimeoutMs: input.queueTimeoutMs === undefined ? undefined : integer(input, 'queueTimeoutMs', 0, 1, MAX_TIMER_MS),
     processStartTimeoutMs: integer(input, 'processStartTimeoutMs', 10_000, 1, MAX_TIMER_MS),

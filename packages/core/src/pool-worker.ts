@@ -28,7 +28,7 @@ export interface WorkerObserver {
   onCallStarted(worker: PoolWorker, call: Call): void;
   /** A call finished and the worker went straight on with the one sent ahead (it stays busy). */
   onCallDone(worker: PoolWorker): void;
-  /** A call sent ahead never started: its worker is gone. It must run elsewhere, exactly once. */
+  /** A call sent ahead never started: its worker is gone, or dropped it when recalled. It must run elsewhere, exactly once. */
   onUnstarted(worker: PoolWorker, call: Call): void;
   /** The running call ended with the process, failing with `error`: the pool settles it (or retries it). */
   onCallLost(worker: PoolWorker, call: Call, error: Error): void;
@@ -62,8 +62,9 @@ export interface PoolWorker {
   /** Calls this worker finished (value or thrown error). */
   readonly calls: number;
   readonly currentCall: Call | undefined;
-  readonly aheadCall: Call | undefined;
-  /** Busy with a user's call, nothing sent ahead yet, not pinned to a lease. */
+  /** Calls sent ahead, not started yet, in the order the worker will start them. */
+  readonly aheadCalls: readonly Call[];
+  /** Busy with a user's call, fewer than pipelineDepth calls sent ahead, not pinned to a lease. */
   readonly canTakeAhead: boolean;
   /** How long it has been in its current state, in ms. */
   readonly msInState: number;
@@ -81,7 +82,10 @@ export interface PoolWorker {
   readonly endReason: string | undefined;
   /** Runs `call` now if idle, or sends it ahead if busy and `canTakeAhead`; throws otherwise. */
   run(call: Call): void;
-  /** The caller aborted `call`, which was sent ahead: ask the worker to drop it if it has not begun. */
+  /**
+   * Asks the worker to drop `call`, sent ahead, if it has not begun: the caller aborted it (it is
+   * settled), or the pool recalls it (unsettled: if dropped, it comes back through onUnstarted).
+   */
   cancelAhead(call: Call): void;
   /** Takes it out of service: idle ones shut down, busy ones finish their call first. */
   stop(reason: StopReason, graceFromNow?: boolean): void;

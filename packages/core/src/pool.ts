@@ -239,13 +239,17 @@ export class ProcessPool extends SafeEmitter<PoolEvents> implements WorkerSource
   }
 
   holderOf(call: Call): PoolWorker | undefined {
-    for (const worker of this.#workers) if (worker.currentCall === call || worker.aheadCall === call) return worker;
+    for (const worker of this.#workers) if (worker.currentCall === call || worker.aheadCalls.includes(call)) return worker;
     return undefined;
   }
 
-  *aheadCandidates(): Iterable<PoolWorker> {
-    if (this.#phase === 'stopping') return;
-    for (const worker of this.#workers) if (this.#recycling.mayGoAhead(worker)) yield worker;
+  aheadCandidate(): PoolWorker | undefined {
+    if (this.#phase === 'stopping') return undefined;
+    let best: PoolWorker | undefined;
+    for (const worker of this.#workers) {
+      if ((!best || worker.aheadCalls.length < best.aheadCalls.length) && this.#recycling.mayGoAhead(worker)) best = worker;
+    }
+    return best;
   }
 
   demand(waiting: number): void {

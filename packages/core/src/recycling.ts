@@ -61,13 +61,14 @@ export class Recycling {
   }
 
   /**
-   * Whether `worker` may be sent a call ahead: it is busy with a user's call, will not retire after
-   * it, and will still be under its call limit after the one sent ahead.
+   * Whether `worker` may be sent a call ahead: it is busy with a user's call, has room ahead
+   * (pipelineDepth), will not retire after it, and will still be within its call limit after the
+   * running call, the calls already ahead and this one.
    */
   mayGoAhead(worker: PoolWorker): boolean {
     if (!worker.canTakeAhead || worker.stopReason !== undefined || worker.generation !== this.#host.generation) return false;
     const threshold = this.#host.options.processRecycleThreshold;
-    if (threshold !== undefined && worker.calls + 2 > threshold) return false;
+    if (threshold !== undefined && worker.calls + worker.aheadCalls.length + 2 > threshold) return false;
     return this.#softLimitOf(worker) === undefined;
   }
 

@@ -1,17 +1,23 @@
 /**
- * The calls one worker holds: the one running, and at most one sent ahead (already in the worker's
- * queue, starting the moment the running call's reply is written). It matches each reply to the
- * call it answers and keeps the running call's timeout. It decides nothing about the worker's
- * state: WorkerHandle owns that, and asks this for the calls when it changes state.
+ * The calls one worker holds: the one running, and the calls sent ahead (already in the worker's
+ * queue, in the order it will start them: the first starts the moment the running call's reply is
+ * written). It matches each reply to the call it answers and keeps the running call's timeout. It
+ * decides nothing about the worker's state: WorkerHandle owns that, and asks this for the calls
+ * when it changes state.
  */
 import type { Call } from './call.js';
 
-/** What a reply did: settled the running call, dropped the call ahead as asked, or broke the protocol. */
-export type ReplyMatch = { kind: 'running'; call: Call } | { kind: 'dropped' } | { kind: 'wrong'; problem: string };
+/**
+ * What a reply did: settled the running call; dropped a call ahead, as a Cancel asked (`call`
+ * settled: its caller aborted it; unsettled: it was recalled and must run elsewhere); or broke the
+ * protocol.
+ */
+export type ReplyMatch = { kind: 'running'; call: Call } | { kind: 'dropped'; call: Call } | { kind: 'wrong'; problem: string };
 
 export class WorkerCalls {
   #running: Call | undefined;
-  #ahead: Call | undefined;
+  /** Sent ahead, not started: first to start first. */
+  readonly #ahead: Call[] = [];
   /** User calls finished (value or thrown error); session messages are not counted. */
   #finished = 0;
   #timer: NodeJS.Timeout | undefined;
@@ -26,15 +32,16 @@ export class WorkerCalls {
   get running(): Call | undefined {
     return this.#running;
   }
-  get ahead(): Call | undefined {
+  /** The calls sent ahead, in the order the worker will start them. */
+  get ahead(): readonly Call[] {
     return this.#ahead;
   }
   get finished(): number {
     return this.#finished;
   }
-  /** A user's call runs and nothing is sent ahead yet. */
-  get roomAhead(): boolean {
-    return this.#ahead === undefined && this.#running !== undefined && !this.#running.control;
+  /** A user's call runs and fewer than `depth` calls are sent ahead. */
+  roomAhead(depth: number): boolean {
+    return this.#ahead.length < depth && this.#running !== undefined && !this.#running.control;
   }
 
   /** `call` starts running now; its timeout starts with it, not when it was sent. */
@@ -51,27 +58,29 @@ export class WorkerCalls {
   }
 
   sendAhead(call: Call): void {
-    this.#ahead = call;
+    this.#ahead.push(call);
   }
 
-  /** The caller aborted `call`: true if it is the call ahead and no Cancel was asked for it yet. */
+  /** `call` is to be dropped unrun (aborted by its caller, or recalled): true if it is ahead here and no Cancel was asked for it yet. */
   markCancelAhead(call: Call): boolean {
-    if (this.#ahead !== call || call.cancelRequested) return false;
+    if (call.cancelRequested || !this.#ahead.includes(call)) return false;
     call.cancelRequested = true;
     return true;
   }
 
   /**
-   * Matches a reply to `id`. Only the Cancelled answer may come for a call still ahead (anything
-   * else would be out of order); any reply but to the running call is a protocol error. The running
-   * call it answers is no longer held: the caller settles it, then calls `promoteAhead`.
+   * Matches a reply to `id`. Only the Cancelled answer may come for a call still ahead, and only
+   * for one a Cancel was sent for (anything else would be out of order); any other reply but to the
+   * running call is a protocol error. The running call it answers is no longer held: the caller
+   * settles it, then calls `promoteAhead`.
    */
   match(id: number, cancelled: boolean): ReplyMatch {
-    const ahead = this.#ahead;
-    if (ahead?.cancelRequested && ahead.id === id) {
-      if (!cancelled) return { kind: 'wrong', problem: `reply to call ${id}, which was sent ahead and has not started` };
-      this.#ahead = undefined; // dropped unrun by the worker, as asked; its caller already has its AbortError
-      return { kind: 'dropped' };
+    const i = this.#ahead.findIndex((c) => c.id === id);
+    if (i >= 0) {
+      const ahead = this.#ahead[i]!;
+      if (!cancelled || !ahead.cancelRequested) return { kind: 'wrong', problem: `reply to call ${id}, which was sent ahead and has not started` };
+      this.#ahead.splice(i, 1); // dropped unrun by the worker, as asked
+      return { kind: 'dropped', call: ahead };
     }
     const call = this.#running;
     // Never settle some other call: the worker is treated as broken.
@@ -82,12 +91,10 @@ export class WorkerCalls {
     return { kind: 'running', call };
   }
 
-  /** The call ahead started the moment the previous reply was written: it runs now. */
+  /** The first call ahead started the moment the previous reply was written: it runs now. */
   promoteAhead(): Call | undefined {
-    const ahead = this.#ahead;
-    if (ahead === undefined) return undefined;
-    this.#ahead = undefined;
-    this.start(ahead);
+    const ahead = this.#ahead.shift();
+    if (ahead !== undefined) this.start(ahead);
     return ahead;
   }
 
@@ -98,11 +105,9 @@ export class WorkerCalls {
     return call;
   }
 
-  /** Hands over the call ahead, if any (the worker is gone: it must run elsewhere). */
-  takeAhead(): Call | undefined {
-    const call = this.#ahead;
-    this.#ahead = undefined;
-    return call;
+  /** Hands over the calls ahead, in order (the worker is gone: they must run elsewhere). */
+  takeAhead(): Call[] {
+    return this.#ahead.splice(0);
   }
 
   /** No call runs on the clock any more (the worker is stopping or gone). */

@@ -9,7 +9,7 @@
  *
  * spawning     the process is started; we wait for its Hello on the channel
  * handshaking  Init sent; we wait for Ready (or a start failure)
- * idle / busy  serving; `busy` runs one call, and may hold one more sent ahead (not yet started)
+ * idle / busy  serving; `busy` runs one call, and may hold up to pipelineDepth more sent ahead (not started)
  * draining     retired while busy: the current call finishes, no new one is taken
  * stopping     Shutdown sent (or a kill under way); waiting for the process to exit
  * exited       the process ended after we asked it to
@@ -18,7 +18,7 @@
  * Every change of state goes through `#transition`, which clears the timers of the state left and
  * tells the observer (the pool). Every path that ends the process reaches `#onExit`, which hands the
  * call in flight, if any, to the observer exactly once (the dispatcher rejects or retries it), and
- * a call sent ahead and not started back to it (to run elsewhere). How the worker ends is one record,
+ * the calls sent ahead and not started back to it (to run elsewhere). How the worker ends is one record,
  * WorkerEnd (worker-end.ts); the process itself is WorkerProcess's (worker-process.ts); which call
  * runs and which is sent ahead, and the running call's timeout, are WorkerCalls' (worker-calls.ts).
  */
@@ -56,7 +56,7 @@ export class WorkerHandle implements PoolWorker {
   readonly startedAt = Date.now();
   #state: WorkerState = 'spawning';
   readonly #process: WorkerProcess;
-  /** The call running and the call sent ahead. */
+  /** The call running and the calls sent ahead. */
   readonly #calls = new WorkerCalls((call) => this.#onCallTimeout(call));
   #methods: readonly string[] = [];
   /** Ready was accepted once: the state alone cannot tell after EOF. */
@@ -183,12 +183,12 @@ export class WorkerHandle implements PoolWorker {
   get currentCall(): Call | undefined {
     return this.#calls.running;
   }
-  get aheadCall(): Call | undefined {
+  get aheadCalls(): readonly Call[] {
     return this.#calls.ahead;
   }
-  /** Busy with a user's call, nothing sent ahead yet, not pinned to a lease. */
+  /** Busy with a user's call, fewer than pipelineDepth calls sent ahead, not pinned to a lease. */
   get canTakeAhead(): boolean {
-    return this.#state === 'busy' && this.lease === undefined && this.#calls.roomAhead;
+    return this.#state === 'busy' && this.lease === undefined && this.#calls.roomAhead(this.options.pipelineDepth);
   }
   /** Counts toward the pool's capacity: started or serving, not on its way out. */
   get live(): boolean {
@@ -217,7 +217,7 @@ export class WorkerHandle implements PoolWorker {
     }
   }
 
-  /** The caller aborted `call`, which was sent ahead: ask the worker to drop it if it has not begun. */
+  /** `call`, sent ahead, is aborted or recalled: ask the worker to drop it if it has not begun. */
   cancelAhead(call: Call): void {
     if (this.#calls.markCancelAhead(call)) this.#process.send([MessageKind.Cancel, call.id]);
   }
@@ -237,6 +237,9 @@ export class WorkerHandle implements PoolWorker {
         return;
       case 'busy':
         this.#transition('draining');
+        // Retired over a limit: the calls sent ahead are recalled, to run elsewhere, so that it
+        // serves none past the limit that has not started yet. On dispose they are its to finish.
+        if (reason !== 'dispose') for (const call of this.#calls.ahead) this.cancelAhead(call);
         if (graceFromNow) this.#startGrace();
         return;
       case 'idle':
@@ -334,6 +337,8 @@ export class WorkerHandle implements PoolWorker {
     const match = this.#calls.match(id, cancelled);
     if (match.kind === 'wrong') return this.#protocolError(match.problem);
     if (match.kind === 'dropped') {
+      // Recalled (not aborted by its caller): it runs elsewhere.
+      if (!match.call.settled) this.observer.onUnstarted(this, match.call);
       if (health) this.#recordHealth(health);
       return;
     }
@@ -344,8 +349,9 @@ export class WorkerHandle implements PoolWorker {
     if (health) this.#recordHealth(health);
     if (this.terminal || this.#state === 'stopping') return;
     if (ahead) {
-      // Cancelled too late: it was already running in the worker. An abort of a running call kills.
-      if (ahead.cancelRequested && ahead.options?.onAbortRunning !== 'detach') return this.killDuringCall('abort', new Error('aborted'));
+      // Aborted too late: it was already running in the worker. An abort of a running call kills.
+      // (A recalled call that had already started simply runs here.)
+      if (ahead.cancelRequested && ahead.settled && ahead.options?.onAbortRunning !== 'detach') return this.killDuringCall('abort', new Error('aborted'));
       return this.observer.onCallDone(this);
     }
     if (this.#state === 'draining') this.#shutdown();
@@ -413,8 +419,7 @@ export class WorkerHandle implements PoolWorker {
     const wasReady = this.#wasReady;
     const call = this.#calls.takeRunning();
     this.#interruptedMethod = call?.control ? undefined : call?.method;
-    const unstarted = this.#calls.takeAhead();
-    if (unstarted) this.observer.onUnstarted(this, unstarted);
+    for (const unstarted of this.#calls.takeAhead()) this.observer.onUnstarted(this, unstarted);
     const stderrTail = this.#process.output.stderrTail;
     if (call && this.#end.requested === 'dispose') {
       call.reject(new PoolDisposedError(call.method, `it was still running when shutdownGraceMs (${this.options.shutdownGraceMs} ms) ran out`));
