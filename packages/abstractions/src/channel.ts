@@ -4,7 +4,9 @@
  * Inbound: bytes → FrameDecoder → MessagePack → a message array, handed to `onMessage`. Anything
  * malformed (oversize frame, invalid MessagePack, not a message array) is a ProtocolError given to
  * `onError`, after which the channel is destroyed: a byte stream cannot be resynchronised.
- * Outbound: one `write` per frame.
+ * Outbound: the frames sent in one tick share one write: the socket is corked at the first and
+ * uncorked once the tick's work is done (process.nextTick runs after the promise reactions queued
+ * meanwhile), so several frames, or the segments of one (framing.ts, Frame), go out in one `writev`.
  *
  * Nothing thrown on the receive path escapes into the socket's event emitter (where it would be an
  * uncaught exception, taking the whole process down for one bad peer): an exception thrown while a
@@ -12,9 +14,9 @@
  * handler that throws in `onError` or `onClose` is reported as a process warning.
  */
 import type { Socket } from 'node:net';
-import { decodeValue, encodeValue, type EncodeOptions } from './codec.js';
+import { decodeValue, encodeValue, encodeValueShared, type EncodeOptions } from './codec.js';
 import { ProtocolError } from './errors.js';
-import { encodeFrame, FrameDecoder } from './framing.js';
+import { encodeFrame, encodeFrameShared, FrameDecoder, type Frame } from './framing.js';
 import type { Message } from './protocol.js';
 
 export interface ChannelHandlers {
@@ -34,11 +36,25 @@ export function frameMessage(message: Message, options?: EncodeOptions): Buffer 
   return encodeFrame(encodeValue(message, options));
 }
 
+/**
+ * Encodes a message into a frame as frameMessage does, except that large binary data in it
+ * (SHARED_MIN_BYTES or more, a Buffer's, Uint8Array's or ArrayBuffer's own bytes) is not copied:
+ * the frame is segments around it. Those bytes must not change until the frame is written.
+ */
+export function frameMessageShared(message: Message, options?: EncodeOptions): Frame {
+  return encodeFrameShared(encodeValueShared(message, options));
+}
+
 export class Channel {
   readonly #socket: Socket;
   readonly #decoder: FrameDecoder;
   #handlers: ChannelHandlers;
   #closed = false;
+  #corked = false;
+  readonly #uncork = (): void => {
+    this.#corked = false;
+    this.#socket.uncork();
+  };
 
   constructor(socket: Socket, maxMessageBytes: number, handlers: ChannelHandlers) {
     this.#socket = socket;
@@ -75,8 +91,17 @@ export class Channel {
     this.sendFrame(frameMessage(message));
   }
 
-  sendFrame(frame: Buffer): void {
-    if (!this.closed) this.#socket.write(frame);
+  /** Writes a frame (with the others of this tick: see above); `flushed` runs once it is written, or could not be. */
+  sendFrame(frame: Frame, flushed?: () => void): void {
+    if (this.closed) return flushed?.();
+    if (!this.#corked) {
+      this.#corked = true;
+      this.#socket.cork();
+      process.nextTick(this.#uncork);
+    }
+    const done = flushed && ((): void => flushed());
+    if (Buffer.isBuffer(frame)) this.#socket.write(frame, done);
+    else for (let i = 0; i < frame.length; i++) this.#socket.write(frame[i]!, i === frame.length - 1 ? done : undefined);
   }
 
   /** Writes a last frame, then closes our side; `done` runs once it is flushed (or could not be). */

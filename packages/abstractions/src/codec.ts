@@ -231,12 +231,28 @@ export interface EncoderInternals {
   encodeExtension(ext: typeof UNDEFINED_EXT): void;
   ensureBufferSizeToWrite(size: number): void;
   resizeBuffer(size: number): void;
+  writeU8a(values: Uint8Array): void;
+  bytes: Uint8Array;
   pos: number;
   maxDepth: number;
   view: DataView;
   /** Depth of this encoder's outermost value, counted from the outermost value of all. */
   depthBase: number;
 }
+
+/** Binary data (Buffer, Uint8Array, ArrayBuffer) this large or larger is shared by encodeValueShared, not copied. */
+export const SHARED_MIN_BYTES = 64 * 1024;
+
+/** A value encoded with its large binary data left where it is: `bytes` with `shared[i].bytes` to be inserted at `shared[i].at`. */
+export interface SharedEncoding {
+  bytes: Uint8Array;
+  shared: readonly { at: number; bytes: Uint8Array }[];
+  /** Sum of the shared parts' lengths: the encoding is `bytes.byteLength` plus this. */
+  sharedBytes: number;
+}
+
+/** The shared parts of the encoding under way (encodeValueShared), or undefined when everything is copied. */
+let sharing: { parts: { at: number; bytes: Uint8Array }[]; bytes: number } | undefined;
 
 export interface DecoderInternals {
   readHeadByte(): number;
@@ -268,11 +284,25 @@ function createEncoder(): Encoder {
   // refused after maxBytes of work, not after all of it.
   internals.ensureBufferSizeToWrite = function (this: EncoderInternals, size: number) {
     const required = this.pos + size;
-    if (required > encoding.maxBytes) throw new SizeLimitReached();
+    if (required + (sharing !== undefined && this === outermost() ? sharing.bytes : 0) > encoding.maxBytes) throw new SizeLimitReached();
     if (this.view.byteLength < required) this.resizeBuffer(Math.max(required, Math.min(required * 2, encoding.maxBytes)));
+  };
+  // Raw bytes (a bin's, a Buffer's or an ArrayBuffer's contents) are written here. When sharing, a
+  // large run of the caller's own bytes written by the outermost encoder is noted, not copied. Not
+  // what an inner encoder made (a Map's contents): its buffer is reused by the next encoding.
+  const writeU8a = internals.writeU8a;
+  internals.writeU8a = function (this: EncoderInternals, values: Uint8Array) {
+    if (sharing === undefined || values.byteLength < SHARED_MIN_BYTES || this !== outermost() || encoders.some((e) => (e as unknown as EncoderInternals).bytes.buffer === values.buffer)) {
+      return writeU8a.call(this, values);
+    }
+    if (this.pos + sharing.bytes + values.byteLength > encoding.maxBytes) throw new SizeLimitReached();
+    sharing.parts.push({ at: this.pos, bytes: values });
+    sharing.bytes += values.byteLength;
   };
   return encoder;
 }
+
+const outermost = (): EncoderInternals | undefined => encoders[0] as unknown as EncoderInternals | undefined;
 
 /**
  * One encoder per nesting level: extension encoders (Map, Set, Error, RegExp) encode their contents
@@ -323,6 +353,23 @@ export function encodeValue(value: unknown, options?: EncodeOptions): Uint8Array
   } finally {
     encoding.maxBytes = savedMaxBytes;
     encoding.errors = savedErrors;
+  }
+}
+
+/**
+ * Encodes a value as encodeValue does, except that large binary data (SHARED_MIN_BYTES or more) of
+ * the value itself is not copied: the result names where each such part goes. The caller must not
+ * change those bytes until they are written. `bytes` is valid until the next encoding, as with encodeValue.
+ */
+export function encodeValueShared(value: unknown, options?: EncodeOptions): SharedEncoding {
+  if (level > 0) return { bytes: encodeValue(value, options), shared: [], sharedBytes: 0 };
+  const parts: { at: number; bytes: Uint8Array }[] = [];
+  sharing = { parts, bytes: 0 };
+  try {
+    const bytes = encodeValue(value, options);
+    return { bytes, shared: parts, sharedBytes: sharing.bytes };
+  } finally {
+    sharing = undefined;
   }
 }
 

@@ -6,6 +6,7 @@
  * chunk), returns a frame that lies inside one chunk without copying at all, and refuses a
  * frame whose prefix exceeds the cap before allocating anything for it.
  */
+import type { SharedEncoding } from './codec.js';
 import { ProtocolError } from './errors.js';
 
 export const FRAME_HEADER_BYTES = 4;
@@ -18,6 +19,41 @@ export function encodeFrame(body: Uint8Array): Buffer {
   frame.writeUInt32BE(body.byteLength, 0);
   frame.set(body, FRAME_HEADER_BYTES);
   return frame;
+}
+
+/**
+ * A frame ready to write: one buffer, or segments written one after the other (the length prefix
+ * and the encoded bytes around large binary data, and that data itself, not copied).
+ */
+export type Frame = Buffer | readonly Buffer[];
+
+/** The frame of a value encoded with shared parts (encodeValueShared): one buffer when nothing is shared. */
+export function encodeFrameShared(encoding: SharedEncoding): Frame {
+  const { bytes, shared, sharedBytes } = encoding;
+  if (shared.length === 0) return encodeFrame(bytes);
+  // The encoded bytes around the shared parts are copied (they live in the encoder's buffer); the
+  // shared parts are not.
+  const own = Buffer.allocUnsafe(FRAME_HEADER_BYTES + bytes.byteLength);
+  own.writeUInt32BE(bytes.byteLength + sharedBytes, 0);
+  own.set(bytes, FRAME_HEADER_BYTES);
+  const segments: Buffer[] = [];
+  let from = 0;
+  for (const part of shared) {
+    const to = FRAME_HEADER_BYTES + part.at;
+    if (to > from) segments.push(own.subarray(from, to));
+    segments.push(Buffer.isBuffer(part.bytes) ? part.bytes : Buffer.from(part.bytes.buffer, part.bytes.byteOffset, part.bytes.byteLength));
+    from = to;
+  }
+  if (own.length > from) segments.push(own.subarray(from));
+  return segments;
+}
+
+/** Bytes of a frame. */
+export function frameLength(frame: Frame): number {
+  if (Buffer.isBuffer(frame)) return frame.length;
+  let n = 0;
+  for (const segment of frame) n += segment.length;
+  return n;
 }
 
 export class FrameTooLargeError extends ProtocolError {

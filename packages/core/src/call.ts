@@ -3,7 +3,7 @@
  * here and settled only through `resolve`/`reject`, which act once: whichever path ends a call
  * first (reply, crash, timeout, abort, dispose) wins, and later attempts do nothing.
  */
-import { attachCallerStack } from '@process-sandbox/abstractions';
+import { attachCallerStack, type Frame } from '@process-sandbox/abstractions';
 
 /** Per-call options, given through `ProcessProxy.with(proxy, options)`. */
 export interface CallOptions {
@@ -108,8 +108,11 @@ export class Call {
   constructor(
     readonly id: number,
     readonly method: string,
-    /** The encoded Invoke frame, ready to write: arguments are encoded once, before queueing. */
-    readonly frame: Buffer,
+    /**
+     * The encoded Invoke frame, ready to write: arguments are encoded once, before queueing. Large
+     * binary arguments are not copied into it but referenced (segments: see frameMessageShared).
+     */
+    readonly frame: Frame,
     readonly timeoutMs: number,
     readonly options: CallOptions | undefined,
     onSettle?: SettleListener,

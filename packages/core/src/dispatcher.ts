@@ -34,7 +34,7 @@
 import { PriorityQueue } from 'p-queue';
 import {
   CallAbortedError,
-  frameMessage,
+  frameMessageShared,
   MessageKind,
   MethodNotFoundError,
   QueueFullError,
@@ -172,7 +172,8 @@ export class Dispatcher {
     const id = this.#nextId++;
     // Encoded now, so an argument that cannot cross fails here, before anything is queued or sent;
     // one over maxMessageBytes (which the worker would refuse) fails as soon as the encoding passes it.
-    const frame = frameMessage([MessageKind.Invoke, id, method, args, session], this.#encodeOptions);
+    // Large binary arguments are referenced, not copied: the caller leaves them be until the call settles.
+    const frame = frameMessageShared([MessageKind.Invoke, id, method, args, session], this.#encodeOptions);
     const call = new Call(id, method, frame, options?.timeoutMs ?? this.#options.methodCallTimeoutMs, options, this.#onSettle);
     if (this.#options.captureCallerStack) call.callSite = captureCallSite(Dispatcher.prototype.prepare);
     this.totals.calls++;

@@ -4,7 +4,7 @@
  * and the state machine are WorkerHandle's.
  */
 import type { ChildProcess } from 'node:child_process';
-import { precheckFrame, ProtocolError, type Channel, type Message } from '@process-sandbox/abstractions';
+import { precheckFrame, ProtocolError, type Channel, type Frame, type Message } from '@process-sandbox/abstractions';
 import type { ResolvedOptions } from './options.js';
 import { forkedChild } from './confinement.js';
 import { killProcessGroup, killProcessTree } from './process-tree.js';
@@ -109,7 +109,7 @@ export class WorkerProcess {
   send(message: Message): void {
     this.#channel?.send(message);
   }
-  sendFrame(frame: Buffer): void {
+  sendFrame(frame: Frame): void {
     this.#channel?.sendFrame(frame);
   }
 

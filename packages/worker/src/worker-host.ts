@@ -9,12 +9,17 @@
  * the right call, a call's reply is written only after Node has reported the rejections the call
  * left unhandled (one event-loop turn later): a rejection a method leaves behind fails that method's
  * call, never the next one.
+ *
+ * Writes: the frames written in one turn share one write (the Channel corks the socket for the
+ * tick). A result's large binary data is not copied into its frame but written from where it is;
+ * the next call starts once those bytes are written, so that an implementation reusing the buffer it
+ * returned cannot change them under the write.
  */
 import type { Socket } from 'node:net';
 import {
   Channel,
   FailureReason,
-  frameMessage,
+  frameMessageShared,
   MessageKind,
   PROTOCOL_VERSION,
   readRemoteError,
@@ -23,6 +28,7 @@ import {
   type Message,
   type SessionCloseMessage,
   type SessionOpenMessage,
+  type Frame,
   type WorkerSettings,
 } from '@process-sandbox/abstractions';
 import { healthSnapshot, replyHealth } from './health.js';
@@ -164,12 +170,12 @@ export class WorkerHost {
       return;
     }
     this.#current = { id, method };
-    let frame: Buffer;
+    let frame: Frame;
     try {
       const value = await (fn as (...a: unknown[]) => unknown).apply(implementation, args);
       this.#calls++;
       try {
-        frame = frameMessage([MessageKind.Result, id, value, replyHealth(this.#calls)], this.#resultOptions);
+        frame = frameMessageShared([MessageKind.Result, id, value, replyHealth(this.#calls)], this.#resultOptions);
       } catch (error) {
         frame = this.#failureFrame(id, error, FailureReason.Unserializable);
       }
@@ -179,7 +185,8 @@ export class WorkerHost {
     }
     await afterRejectionsReported();
     this.#current = undefined;
-    this.#sendFrame(frame);
+    if (Buffer.isBuffer(frame)) return this.#sendFrame(frame);
+    await new Promise<void>((resolve) => this.#sendFrame(frame, resolve));
   }
 
   /** Sends unless a fatal error ended the conversation (its report is the last frame). */
@@ -187,8 +194,10 @@ export class WorkerHost {
     if (!this.#dying) this.#channel.send(message);
   }
 
-  #sendFrame(frame: Buffer): void {
-    if (!this.#dying) this.#channel.sendFrame(frame);
+  /** `flushed`: runs once the frame is written (or will not be). */
+  #sendFrame(frame: Frame, flushed?: () => void): void {
+    if (!this.#dying) this.#channel.sendFrame(frame, flushed);
+    else flushed?.();
   }
 
   /** A failure frame that always encodes, whatever was thrown (see reported-error.ts). */
