@@ -94,7 +94,8 @@ describe('crashes and timeouts', function () {
   });
 
   it('the timeout clock starts when the call reaches a worker, not when it is queued', async () => {
-    const proxy = await createProxy({ ...torture, maxPoolSize: 1, methodCallTimeoutMs: 1000 });
+    // One call sent ahead, so that others stay in the queue (deeper lookahead: test/pipelining.test.mjs).
+    const proxy = await createProxy({ ...torture, maxPoolSize: 1, methodCallTimeoutMs: 1000, pipelineDepth: 1 });
     const pool = ProcessProxy.poolOf(proxy);
     // The worker is held by a call with a timeout of its own, until the test opens the gate...
     const held = gate();

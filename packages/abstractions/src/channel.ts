@@ -52,6 +52,7 @@ export class Channel {
   #closed = false;
   #corked = false;
   readonly #uncork = (): void => {
+    if (!this.#corked) return; // flushed early
     this.#corked = false;
     this.#socket.uncork();
   };
@@ -89,6 +90,14 @@ export class Channel {
 
   send(message: Message): void {
     this.sendFrame(frameMessage(message));
+  }
+
+  /**
+   * Writes what this tick has sent so far now, rather than at the end of the tick: before code that
+   * may not return soon (a worker starting a call) runs, so that no frame waits behind it.
+   */
+  flush(): void {
+    if (this.#corked) this.#uncork();
   }
 
   /** Writes a frame (with the others of this tick: see above); `flushed` runs once it is written, or could not be. */

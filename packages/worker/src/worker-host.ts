@@ -11,7 +11,7 @@
  * call, never the next one.
  *
  * Writes: the frames written in one turn share one write (the Channel corks the socket for the
- * tick). A result's large binary data is not copied into its frame but written from where it is;
+ * tick), and are flushed before the next call starts, which may not return. A result's large binary data is not copied into its frame but written from where it is;
  * the next call starts once those bytes are written, so that an implementation reusing the buffer it
  * returned cannot change them under the write.
  */
@@ -127,6 +127,8 @@ export class WorkerHost {
     const next = this.#pending.shift();
     if (next !== undefined) {
       this.#running = true;
+      // The replies written so far go out now: the call may not return for a long time.
+      this.#channel.flush();
       const work = next[0] === MessageKind.Invoke ? this.#invoke(next) : next[0] === MessageKind.SessionOpen ? this.#openSession(next) : this.#closeSession(next);
       void work.finally(() => {
         this.#running = false;
