@@ -6,10 +6,10 @@ import { waitFor } from './support/processes.mjs';
 
 const torture = { workerModule: fixture('torture.mjs'), workerExport: 'Torture' };
 
-describe('one-call lookahead', function () {
+describe('lookahead: calls sent ahead to a busy worker', function () {
   afterEach(disposeProxies);
 
-  it('a busy worker already holds its next call: it goes straight on, without waiting for the host', async () => {
+  it('a busy worker already holds its next calls: it goes straight on, without waiting for the host', async () => {
     const proxy = await createProxy({ ...torture, maxPoolSize: 1 });
     const pool = ProcessProxy.poolOf(proxy);
     const held = gate();
@@ -89,5 +89,83 @@ describe('one-call lookahead', function () {
     expect(await running).to.equal('running');
     expect(await proxy.order()).to.deep.equal([]);
     expect(await proxy.pid()).to.equal(pid); // nobody was killed
+  });
+
+  it('with pipelineDepth N a busy worker holds N calls and runs them all while the host is not listening', async () => {
+    const proxy = await createProxy({ ...torture, maxPoolSize: 1, pipelineDepth: 3 });
+    const pool = ProcessProxy.poolOf(proxy);
+    const held = gate();
+    const first = proxy.gate(held.path, 'first');
+    const touched = [gate(), gate(), gate()];
+    const ahead = touched.map((g, i) => proxy.touch(g.path, i));
+    const queued = proxy.echo('queued');
+    await waitFor(() => pool.stats().totals.inFlight === 4 && pool.stats().totals.queued === 1, 'one call running, three sent ahead, one queued');
+    held.open();
+    // The host's event loop is blocked: the three calls ahead can only run if the worker holds them.
+    const deadline = Date.now() + 15_000;
+    while (!touched.every((g) => existsSync(g.path)) && Date.now() < deadline);
+    expect(touched.map((g) => existsSync(g.path)), 'every call ahead ran while the host was not listening').to.deep.equal([true, true, true]);
+    expect(await Promise.all([first, ...ahead, queued])).to.deep.equal(['first', 0, 1, 2, 'queued']);
+  });
+
+  it('a call of higher priority is not stuck behind calls sent ahead: those not started are recalled and run after it', async () => {
+    const back = [];
+    const noop = () => {};
+    const logger = { info: noop, warn: noop, error: noop, debug: (_, message) => message.includes('came back unstarted') && back.push(message) };
+    const proxy = await createProxy({ ...torture, maxPoolSize: 1, pipelineDepth: 4, logger });
+    const pool = ProcessProxy.poolOf(proxy);
+    const held = gate();
+    const running = proxy.gate(held.path, 'running');
+    const low = [0, 1, 2, 3].map((i) => proxy.exclusive(`low${i}`, 0));
+    await waitFor(() => pool.stats().totals.inFlight === 5, 'four low calls sent ahead');
+    const high = ProcessProxy.with(proxy, { priority: 10 }).exclusive('high', 0);
+    // Recalled: the worker drops them unrun and they come back to the line, behind the high call.
+    await waitFor(() => back.length === 4 && pool.stats().totals.inFlight === 5, 'the four low calls recalled, and four calls sent ahead again');
+    held.open();
+    expect(await Promise.all([running, high, ...low])).to.deep.equal(['running', 'high', 'low0', 'low1', 'low2', 'low3']);
+    expect(await proxy.order()).to.deep.equal(['high', 'low0', 'low1', 'low2', 'low3']);
+    expect(pool.stats().totals).to.include({ failed: 0, crashes: 0 });
+  });
+
+  it('a worker killed with N calls ahead: each runs elsewhere exactly once, in order', async () => {
+    const proxy = await createProxy({ ...torture, maxPoolSize: 1, pipelineDepth: 4 });
+    const pool = ProcessProxy.poolOf(proxy);
+    const crashing = proxy.gate(gate().path); // never opened
+    const ahead = [0, 1, 2, 3].map((i) => proxy.exclusive(i, 0));
+    await waitFor(() => pool.stats().totals.inFlight === 5, 'one call running and four sent ahead');
+    const [pid] = pool.livePids();
+    process.kill(pid, 'SIGKILL');
+    expect(await rejectionOf(crashing)).to.be.an.instanceOf(WorkerCrashedError);
+    expect(await Promise.all(ahead)).to.deep.equal([0, 1, 2, 3]);
+    expect(await proxy.order(), 'each ran once, on the replacement').to.deep.equal([0, 1, 2, 3]);
+    expect(pool.stats().totals).to.include({ failed: 1, succeeded: 5 });
+  });
+
+  it('a worker never serves more than processRecycleThreshold calls with a deep lookahead', async () => {
+    const proxy = await createProxy({ ...torture, maxPoolSize: 2, minPoolSize: 2, processRecycleThreshold: 5, pipelineDepth: 8 });
+    const pids = await Promise.all(Array.from({ length: 120 }, () => proxy.pid()));
+    const perPid = new Map();
+    for (const pid of pids) perPid.set(pid, (perPid.get(pid) ?? 0) + 1);
+    expect(Math.max(...perPid.values())).to.be.at.most(5);
+    expect(ProcessProxy.poolOf(proxy).stats().totals).to.include({ failed: 0, crashes: 0 });
+  });
+
+  it('aborting one of several calls ahead drops only it, unrun; the others run in order on the same worker', async () => {
+    const proxy = await createProxy({ ...torture, maxPoolSize: 1, pipelineDepth: 3 });
+    const pool = ProcessProxy.poolOf(proxy);
+    const pid = await proxy.pid();
+    const controller = new AbortController();
+    const held = gate();
+    const running = proxy.gate(held.path, 'running');
+    const a = proxy.exclusive('a', 0);
+    const b = ProcessProxy.with(proxy, { signal: controller.signal }).exclusive('b', 0);
+    const c = proxy.exclusive('c', 0);
+    await waitFor(() => pool.stats().totals.inFlight === 4, 'a call running and three sent ahead');
+    controller.abort();
+    expect((await rejectionOf(b)).name).to.equal('AbortError');
+    held.open();
+    expect(await Promise.all([running, a, c])).to.deep.equal(['running', 'a', 'c']);
+    expect(await proxy.order()).to.deep.equal(['a', 'c']);
+    expect(await proxy.pid()).to.equal(pid);
   });
 });

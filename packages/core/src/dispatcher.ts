@@ -250,6 +250,7 @@ export class Dispatcher {
     call.startedAt = undefined;
     call.cancelRequested = false; // a Cancel to its next worker is a new one
     if (call.settled) return;
+    this.#options.logger.debug({ id: call.id, method: call.method }, `process-sandbox: call ${call.id} (${call.method}) came back unstarted from its worker; it goes back in line`);
     if (this.#closedError) return void call.reject(this.#closedError());
     this.#move(call, 'queued');
     this.#enter(call, true);
