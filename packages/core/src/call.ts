@@ -85,8 +85,8 @@ function callerFrames(site: CallSite): string {
  */
 export type CallState = 'queued' | 'ahead' | 'running' | 'settled';
 
-/** Told, synchronously, when a call settles: the dispatcher keeps its counts with it. */
-export type SettleListener = (call: Call, from: CallState) => void;
+/** Told, synchronously, when a call settles (`error` undefined on success): the dispatcher keeps its counts with it. */
+export type SettleListener = (call: Call, from: CallState, error: Error | undefined) => void;
 
 export class Call {
   readonly promise: Promise<unknown>;
@@ -141,23 +141,23 @@ export class Call {
 
   /** Returns true if this settled the call. */
   resolve(value: unknown): boolean {
-    if (!this.#end()) return false;
+    if (!this.#end(undefined)) return false;
     this.#resolve(value);
     return true;
   }
 
   /** Returns true if this settled the call (false if it was already settled). */
   reject(error: Error): boolean {
-    if (!this.#end()) return false;
+    if (!this.#end(error)) return false;
     this.#reject(error);
     return true;
   }
 
-  #end(): boolean {
+  #end(error: Error | undefined): boolean {
     const from = this.#state;
     if (from === 'settled') return false;
     this.#state = 'settled';
-    this.#onSettle?.(this, from);
+    this.#onSettle?.(this, from, error);
     return true;
   }
 }

@@ -120,7 +120,13 @@ export class Dispatcher {
 
   /** Made once: the hot path allocates nothing for them. */
   readonly #encodeOptions: EncodeOptions;
-  readonly #onSettle = (call: Call, from: CallState): void => this.#leave(call, from);
+  /** Where every accepted call settles: its state, the totals and drain are kept here, with no reaction per call. */
+  readonly #onSettle = (call: Call, from: CallState, error: Error | undefined): void => {
+    this.#leave(call, from);
+    if (error === undefined) this.totals.succeeded++;
+    else this.totals.failed++;
+    this.#settled(call, error);
+  };
 
   constructor(options: ResolvedOptions, workers: WorkerSource, clock: Clock = systemClock) {
     this.#options = options;
@@ -177,16 +183,6 @@ export class Dispatcher {
     const call = new Call(id, method, frame, options?.timeoutMs ?? this.#options.methodCallTimeoutMs, options, this.#onSettle);
     if (this.#options.captureCallerStack) call.callSite = captureCallSite(Dispatcher.prototype.prepare);
     this.totals.calls++;
-    call.promise.then(
-      () => {
-        this.totals.succeeded++;
-        this.#settled(call, undefined);
-      },
-      (error: Error) => {
-        this.totals.failed++;
-        this.#settled(call, error);
-      },
-    );
     if (options?.signal) this.#watchSignal(call, options.signal);
     return call;
   }
