@@ -16,6 +16,8 @@
  *   buffers   round trip of 1 KiB, 64 KiB, 1 MiB and 16 MiB Buffers, one worker, one at a time (MB/s)
  *   cold      create() to the first result, one worker
  *   recycle   throughput (2 workers, 64 callers) with each worker retired after 100 calls
+ *   spike     latency during steady recycling: one caller, one call every 20 ms, one worker retired
+ *             after every 5 calls; p50 and p99 of the calls (a recycle must not put a spike on a call)
  *   rss       host RSS of process-sandbox after 10^4 and 10^6 calls (pipelined throughput path, in a
  *             separate host process so that nothing else this script does weighs on it)
  *
@@ -148,7 +150,7 @@ function parseArgs(argv) {
     else if (arg.startsWith('--only=')) flags.only = arg.slice('--only='.length).split(',');
     else if (arg.startsWith('--workloads=')) flags.workloads = arg.slice('--workloads='.length).split(',');
     else if (arg === '--help' || arg === '-h') {
-      console.log('usage: node bench/compare.mjs [--smoke] [--rounds=N] [--no-write] [--json] [--only=id,id] [--workloads=seq,tput,buffers,cold,recycle,rss]');
+      console.log('usage: node bench/compare.mjs [--smoke] [--rounds=N] [--no-write] [--json] [--only=id,id] [--workloads=seq,tput,buffers,cold,recycle,spike,rss]');
       process.exit(0);
     } else {
       console.error(`unknown argument: ${arg}`);
@@ -159,7 +161,7 @@ function parseArgs(argv) {
     console.error('--rounds expects a whole number >= 1');
     process.exit(2);
   }
-  const known = ['seq', 'tput', 'buffers', 'cold', 'recycle', 'rss'];
+  const known = ['seq', 'tput', 'buffers', 'cold', 'recycle', 'spike', 'rss'];
   const unknown = (flags.workloads ?? []).filter((w) => !known.includes(w));
   if (unknown.length) {
     console.error(`unknown workload: ${unknown.join(', ')}; known: ${known.join(', ')}`);
@@ -190,6 +192,9 @@ function configFor(flags) {
       recycle: 100,
       recycleWarmupMs: 0,
       recycleBlockMs: 500,
+      spikeCalls: 20,
+      spikeEvery: 5,
+      spikeGapMs: 20,
       rssCheckpoints: [2_000, 10_000, 20_000],
     };
   }
@@ -213,6 +218,9 @@ function configFor(flags) {
     recycle: 100,
     recycleWarmupMs: 300,
     recycleBlockMs: 1000,
+    spikeCalls: 150,
+    spikeEvery: 5,
+    spikeGapMs: 20,
     rssCheckpoints: [10_000, 100_000, 1_000_000],
   };
 }
@@ -456,6 +464,32 @@ async function main() {
       await closeHandle(h);
     }
     await childrenGone(5000);
+
+    // ── latency during steady recycling: one caller, a call every spikeGapMs, a retirement every spikeEvery calls ──
+    const spikeSides = want('spike') ? adapters.filter((a) => a.recycle) : [];
+    for (let r = 0; spikeSides.length && r < config.recycleRounds; r++) {
+      for (const a of rotate(spikeSides, r)) {
+        const h = await create(a, { workers: 1, recycle: config.spikeEvery });
+        await sequential(a.id, h, config.spikeEvery * 2); // past the first retirement
+        const latencies = new Float64Array(config.spikeCalls);
+        for (let i = 0; i < config.spikeCalls; i++) {
+          await new Promise((resolve) => setTimeout(resolve, config.spikeGapMs));
+          const x = nextValue++;
+          const t0 = performance.now();
+          const v = await h.call('echo', x);
+          latencies[i] = (performance.now() - t0) * 1000;
+          if (v !== x) fail(`${a.id}: echo(${x}) returned ${String(v)}`);
+        }
+        const s = summarise(latencies);
+        push(a.id, 'spikeP50', s.p50);
+        push(a.id, 'spikeP99', s.p99);
+        push(a.id, 'spikeRatio', s.p99 / s.p50);
+        if (h.verify) for (const message of await h.verify()) fail(message);
+        await closeHandle(h);
+        await childrenGone(5000);
+      }
+      log(`recycling spike, round ${r + 1}/${config.recycleRounds}: ${spikeSides.map((a) => `${a.id} ${results[a.id].spikeP50.at(-1).toFixed(0)}/${results[a.id].spikeP99.at(-1).toFixed(0)}`).join(', ')} µs (p50/p99)`);
+    }
 
     // ── host RSS after 10^4 … 10^6 calls, in a host process of its own ──
     // The raw socket baseline too: what Node itself does under the same load, as a floor.
@@ -735,6 +769,15 @@ function analyse(adapters, bufferSides, results, info, rss, run) {
       met: mib ? mib.median >= 1000 : undefined,
       rounds: mib?.values.map((v) => v >= 1000),
     });
+    const spike = S(LIB, 'spikeRatio');
+    if (spike) {
+      targets.push({
+        target: 'Recycling spike: p99 of calls during steady recycling ≤ 3× their median',
+        measured: `p99 ${fmt.x(spike.median)} (${fmt.x(spike.min)}–${fmt.x(spike.max)}) the median (p50 ${cell(S(LIB, 'spikeP50'), fmt.us)} µs, p99 ${cell(S(LIB, 'spikeP99'), fmt.us)} µs)`,
+        met: spike.median <= 3,
+        rounds: results[LIB].spikeRatio.map((v) => v <= 3),
+      });
+    }
     const probe = rss[LIB];
     if (probe) {
       const g = growthOf(probe.points);
@@ -790,6 +833,10 @@ function analyse(adapters, bufferSides, results, info, rss, run) {
       ];
     });
   const coldHeader = ['Library', 'Cold start (ms)', 'Tput, recycled every 100 calls (calls/s)', 'Workers seen / most calls one served', 'How'];
+  const spikeRows = adapters
+    .filter((a) => S(a.id, 'spikeRatio'))
+    .map((a) => [label(a.id), cell(S(a.id, 'spikeP50'), fmt.us), cell(S(a.id, 'spikeP99'), fmt.us), cell(S(a.id, 'spikeRatio'), fmt.x)]);
+  const spikeHeader = ['Library', 'Recycling: p50 (µs)', 'p99 (µs)', 'p99 / p50'];
 
   const md = (header, rows, align) => [`| ${header.join(' | ')} |`, `|${header.map((_, i) => (align?.[i] ?? (i === 0 ? '---' : '---:'))).join('|')}|`, ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n');
 
@@ -827,6 +874,7 @@ function analyse(adapters, bufferSides, results, info, rss, run) {
     ...(skipped.length ? ['', ...skipped.map((s) => `¹ ${s}`)] : []),
     '',
     plain(coldHeader.slice(0, -1), coldRows.map((r) => r.slice(0, -1))),
+    ...(spikeRows.length ? ['', plain(spikeHeader, spikeRows)] : []),
     ...(rssRows.length ? ['', plain(rssHeader, rssRows), ...rssGrowth.map((g) => `growth, ${g}`)] : []),
     '',
     plain(['Measurement', 'process-sandbox', 'raw floor', 'lib / floor', 'best peer', 'lib / best peer'], ratioRows.map((r) => [r.label, r.lib, r.floor, r.floorRatio, r.peer, r.peerRatio])),
@@ -915,7 +963,17 @@ pool is closed and every child gone before the next library starts; median over 
 Recycling: 2 workers, 64 callers calling \`tagged(x)\` (returns \`[x, worker pid]\`), ${c.recycleBlockMs / 1000} s per
 round over ${c.recycleRounds} rounds; "workers seen" counts the distinct worker pids that answered (warm-up included) and
 "most calls one served" checks the limit.
+${
+  spikeRows.length
+    ? `
+Latency during steady recycling: one worker retired after every ${c.spikeEvery} calls, one caller making a call every
+${c.spikeGapMs} ms, ${c.spikeCalls} calls per round over ${c.recycleRounds} rounds (a fresh pool each round, past its first
+retirement): p50 and p99 of those calls, and their ratio per round.
 
+${md(spikeHeader, spikeRows)}
+`
+    : ''
+}
 ### Host memory
 
 ${rssTable}
