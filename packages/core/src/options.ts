@@ -29,7 +29,7 @@ export interface ProcessProxyOptions {
   maxPoolSize?: number;
   /** Most calls waiting for a worker; more fail with QueueFullError. Default Infinity. */
   maxQueueSize?: number;
-  /** Calls sent ahead to a busy worker, to start as soon as its current call ends (each worker still runs one at a time). 0 turns lookahead off. Default 4. */
+  /** Calls sent ahead to a busy worker, to start as soon as its current call ends (each worker still runs one at a time). 0 turns lookahead off. Default 16. */
   pipelineDepth?: number;
   /** Longest a call may run once a worker has it, in ms; then the worker is killed. Default 30 000. */
   methodCallTimeoutMs?: number;
@@ -169,7 +169,7 @@ const KNOWN = new Set<string>([
 export const OPTION_NAMES: readonly string[] = Object.freeze([...KNOWN]);
 
 /** Calls sent ahead to a busy worker by default: chosen by measurement (docs/benchmarks.md, "Lookahead depth"). */
-const DEFAULT_PIPELINE_DEPTH = 4;
+const DEFAULT_PIPELINE_DEPTH = 16;
 
 /** The largest delay a Node timer honours; longer ones fire at once. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
