@@ -48,14 +48,6 @@ export function encodeFrameShared(encoding: SharedEncoding): Frame {
   return segments;
 }
 
-/** Bytes of a frame. */
-export function frameLength(frame: Frame): number {
-  if (Buffer.isBuffer(frame)) return frame.length;
-  let n = 0;
-  for (const segment of frame) n += segment.length;
-  return n;
-}
-
 export class FrameTooLargeError extends ProtocolError {
   constructor(
     readonly size: number,
