@@ -57,6 +57,27 @@ describe('values crossing the pipe', function () {
     expect(back.equals(big)).to.equal(true);
   });
 
+  it('large Buffers of many calls in flight at once each arrive whole and in their own call (frames as segments)', async () => {
+    const size = 3 * 1024 * 1024 + 5;
+    const buffers = Array.from({ length: 6 }, (_, k) => Buffer.alloc(size, k + 1));
+    const back = await Promise.all(buffers.map((b, k) => proxy.echo({ k, b, tail: 'after' })));
+    back.forEach((r, k) => {
+      expect(r.k).to.equal(k);
+      expect(r.tail).to.equal('after');
+      expect(r.b.equals(buffers[k]), `call ${k}'s bytes`).to.equal(true);
+    });
+  });
+
+  it('a result buffer the implementation reuses is written before its next call refills it', async () => {
+    const size = 8 * 1024 * 1024;
+    const results = await Promise.all([1, 2, 3, 4, 5].map((byte) => proxy.reused(byte, size)));
+    results.forEach((r, k) => {
+      expect(r.length).to.equal(size);
+      const wrong = r.findIndex((x) => x !== k + 1);
+      expect(wrong, `result ${k}: byte ${wrong} is ${r[wrong]}, not ${k + 1}`).to.equal(-1);
+    });
+  });
+
   it('returns a 16 MiB Buffer made in the worker', async () => {
     const back = await proxy.buffer(16 * 1024 * 1024);
     expect(back.length).to.equal(16 * 1024 * 1024);
