@@ -280,6 +280,7 @@ export class ProcessPool extends SafeEmitter<PoolEvents> implements WorkerSource
     // Every other change is the worker's life: debug.
     const level = (from === 'idle' && to === 'busy') || (from === 'busy' && to === 'idle') ? 'trace' : 'debug';
     if (!discards(this.#options.logger, level)) this.#options.logger[level]({ pid: worker.pid, from, to }, `process-sandbox: worker ${worker.pid} ${from} → ${to}`);
+    if (from === 'busy' || from === 'draining') this.#recycling.callsEnded();
     if (to === 'idle') {
       if (from === 'handshaking') {
         this.#methods ??= new Set(worker.methods);
@@ -305,6 +306,7 @@ export class ProcessPool extends SafeEmitter<PoolEvents> implements WorkerSource
   onCallStarted(worker: PoolWorker, call: Call): void {
     this.#dispatcher.started(call);
     this.#startGuard.callStarted(worker);
+    this.#recycling.callStarted();
     if (this.#recycling.mayGoAhead(worker)) this.#dispatcher.wantAhead();
     if (this.#spares.callStarted(this.#clock.precise(), this.#workers.liveCount())) this.#scaling.refillSoon();
   }
