@@ -12,7 +12,7 @@
  */
 import { readFileSync } from 'node:fs';
 
-export const WATCH_INTERVAL_MS = 10;
+const WATCH_INTERVAL_MS = 10;
 
 const hasProcFs = process.platform === 'linux';
 let pageSize: number | undefined;
@@ -28,7 +28,7 @@ function pageBytes(): number {
 }
 
 /** Resident bytes of `pid` (its statm's second field), or undefined if it is gone or unreadable. */
-export function residentBytes(pid: number): number | undefined {
+function residentBytes(pid: number): number | undefined {
   try {
     const pages = Number(readFileSync(`/proc/${pid}/statm`, 'latin1').split(' ')[1]);
     return Number.isFinite(pages) ? pages * pageBytes() : undefined;
