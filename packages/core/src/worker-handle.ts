@@ -236,10 +236,7 @@ export class WorkerHandle implements PoolWorker {
     this.#stateSince = performance.now();
     if (to !== 'spawning' && to !== 'handshaking') this.#start.stopTimer();
     if (to === 'exited' || to === 'crashed' || to === 'stopping') this.#calls.stopTimer();
-    if (to === 'exited' || to === 'crashed') {
-      clearTimeout(this.#graceTimer);
-      this.#graceTimer = undefined;
-    }
+    if (to === 'exited' || to === 'crashed') clearTimeout(this.#graceTimer); // nothing sets it once terminal
     // With the `unref` option: an idle worker (process, output pipes, socket) does not keep the
     // host alive; a starting, busy or stopping one does, so an awaited call or start is never cut short.
     if (this.options.unref) this.#process.holdOpen(to !== 'idle');
