@@ -4,11 +4,8 @@
  * round again after a crash when the method was declared idempotent. A call's state (call.ts) is
  * moved here only, and the counts (queued, in flight, unsettled) follow from it.
  *
- * The line is p-queue's stable PriorityQueue (higher priority first, FIFO within one), used in pull
- * mode. (p-queue's job runner pushes a job out as soon as a concurrency slot is free, which let a
- * low-priority call leave before higher ones enqueued in the same tick.) Lease requests wait in the
- * same line as calls, so a session gets a worker in its fair turn. An entry settled while in line
- * (abort, queue timeout, dispose) is removed.
+ * The line (call-line.ts) orders waiting entries by priority, FIFO within one. Lease requests wait
+ * in the same line as calls, so a session gets a worker in its fair turn.
  *
  * One scheduling loop, `#schedule`, pairs free capacity with waiting work, and is never re-entered:
  * workers and leases only report (a worker is idle, a call started, a call was lost), and whatever a
@@ -31,7 +28,6 @@
  *  - aborts and queue timeouts treat a call sent ahead as waiting: it settles at once and the
  *    worker is asked to drop it; its call timeout starts when it starts running.
  */
-import { PriorityQueue } from 'p-queue';
 import {
   CallAbortedError,
   frameMessageShared,
@@ -45,6 +41,7 @@ import {
   type PathKey,
 } from '@process-sandbox/abstractions';
 import { Call, callerView, captureCallSite, type CallOptions, type CallState } from './call.js';
+import { CallLine, entryPriority, type Entry, type WorkerRequest as LineRequest } from './call-line.js';
 import type { ResolvedOptions } from './options.js';
 import { systemClock, type Clock, type PoolWorker } from './pool-worker.js';
 
@@ -67,9 +64,7 @@ export interface WorkerSource {
 }
 
 /** Something other than a call that waits in line for a worker (a lease). */
-export interface WorkerRequest {
-  readonly settled: boolean;
-  priority?: number;
+export interface WorkerRequest extends LineRequest {
   assign(worker: PoolWorker): void;
 }
 
@@ -79,22 +74,13 @@ export interface CallTotals {
   failed: number;
 }
 
-type Entry = Call | WorkerRequest;
 
 export class Dispatcher {
   readonly #options: ResolvedOptions;
   readonly #workers: WorkerSource;
   readonly #clock: Clock;
-  /** Entries waiting for a worker, by priority. Typed for functions by p-queue; it only stores them. */
-  readonly #line = new PriorityQueue();
-  /**
-   * Entries back from a worker that did not start them (it died, or they were recalled), or back from
-   * a crash to be retried, and lease requests that keep their turn: each goes before every entry of
-   * the line of its priority or lower (it was at the head once). By priority, then by call id.
-   */
-  readonly #front: Entry[] = [];
-  /** The head of #line, taken out to compare its priority with #front's (p-queue has no peek). */
-  #lineHead: Entry | undefined;
+  /** Entries waiting for a worker. */
+  readonly #line = new CallLine();
   /** Users' calls in state `ahead`: an index kept by #move, for recalls. */
   readonly #ahead = new Set<Call>();
   /** Some entry ever had a priority other than 0: only then can a call overtake calls sent ahead. */
@@ -195,7 +181,7 @@ export class Dispatcher {
 
   /** Entries in line for a worker. */
   get waiting(): number {
-    return this.#line.size + this.#front.length + (this.#lineHead ? 1 : 0);
+    return this.#line.size;
   }
 
   // ─── what the pool reports ────────────────────────────────────────────────
@@ -275,27 +261,13 @@ export class Dispatcher {
   #enter(entry: Entry, front: boolean): void {
     const priority = entryPriority(entry);
     if (priority !== 0) this.#prioritiesUsed = true;
-    if (front) this.#toFront(entry);
-    else this.#line.enqueue(entry as unknown as () => Promise<unknown>, { priority });
+    if (front) this.#line.returnToFront(entry);
+    else this.#line.enqueue(entry);
     this.#schedule();
     if (this.waiting === 0) return;
     if (this.#prioritiesUsed && entry instanceof Call && entry.state === 'queued' && this.#ahead.size > 0) this.#recallBelow(priority);
     this.#workers.demand(this.waiting);
     this.wantAhead();
-  }
-
-  /** Into #front, before entries of a lower priority and later calls of the same. */
-  #toFront(entry: Entry): void {
-    const priority = entryPriority(entry);
-    const id = entry instanceof Call ? entry.id : 0;
-    let i = 0;
-    while (i < this.#front.length) {
-      const other = this.#front[i]!;
-      const p = entryPriority(other);
-      if (p < priority || (p === priority && (other instanceof Call ? other.id : 0) > id)) break;
-      i++;
-    }
-    this.#front.splice(i, 0, entry);
   }
 
   /**
@@ -311,7 +283,7 @@ export class Dispatcher {
       do {
         this.#scheduleAgain = false;
         while (this.waiting > 0 && this.#workers.hasIdleWorker()) {
-          const entry = this.#takeNext(false);
+          const entry = this.#line.takeNext(false);
           if (!entry) break;
           this.#assign(entry, this.#workers.takeIdleWorker()!);
         }
@@ -319,7 +291,7 @@ export class Dispatcher {
           this.#aheadPassDue = false;
           // One call at a time to the worker holding the fewest: the calls ahead spread evenly.
           for (let worker = this.#workers.aheadCandidate(); worker; worker = this.#workers.aheadCandidate()) {
-            const call = this.#takeNext(true);
+            const call = this.#line.takeNext(true);
             if (!call) break;
             this.#assign(call, worker);
           }
@@ -331,41 +303,8 @@ export class Dispatcher {
     }
   }
 
-  /**
-   * The next unsettled entry: of the front's first and the line's head, the one of higher priority
-   * (the front's on a tie). With `callsOnly`, lease requests keep their place.
-   */
-  #takeNext(callsOnly: boolean): Entry | undefined {
-    for (;;) {
-      let first: number | undefined;
-      for (let i = 0; i < this.#front.length; i++) {
-        const entry = this.#front[i]!;
-        if (entry.settled) this.#front.splice(i--, 1);
-        else if (!callsOnly || entry instanceof Call) {
-          first = i;
-          break;
-        }
-      }
-      const head = this.#peekLine();
-      if (first !== undefined && (head === undefined || entryPriority(this.#front[first]!) >= entryPriority(head))) return this.#front.splice(first, 1)[0];
-      if (head === undefined) return undefined;
-      this.#lineHead = undefined;
-      if (!callsOnly || head instanceof Call) return head;
-      this.#toFront(head); // a lease request at the head: it keeps its turn
-    }
-  }
-
-  /** The line's first unsettled entry, left in line (as #lineHead). */
-  #peekLine(): Entry | undefined {
-    while (this.#lineHead === undefined || this.#lineHead.settled) {
-      this.#lineHead = this.#line.dequeue() as unknown as Entry | undefined;
-      if (this.#lineHead === undefined) return undefined;
-    }
-    return this.#lineHead;
-  }
-
   #assign(entry: Entry, worker: PoolWorker): void {
-    if (!(entry instanceof Call)) return entry.assign(worker);
+    if (!(entry instanceof Call)) return (entry as WorkerRequest).assign(worker); // only requests of ours are in line
     // To an idle worker it starts at once (the worker reports it: started()); to a busy one it goes ahead.
     if (worker.state !== 'idle') this.#move(entry, 'ahead');
     try {
@@ -464,8 +403,7 @@ export class Dispatcher {
 
   /** Settles a call that never reached a worker, and takes it out of the line. */
   #leaveQueue(call: Call, error: Error): void {
-    if (this.#lineHead === call) this.#lineHead = undefined;
-    else this.#line.remove(call as unknown as () => Promise<unknown>);
+    this.#line.remove(call);
     call.reject(error);
   }
 }
@@ -475,8 +413,4 @@ function describeInvokePath(path: readonly PathKey[], message: unknown): string 
   const method = String((message as unknown[])[2]);
   if (path[0] === 3 && typeof path[1] === 'number') return describePath(`${method}() argument ${path[1]}`, path.slice(2));
   return describePath(`the call ${method}()`, path);
-}
-
-function entryPriority(entry: Entry): number {
-  return (entry instanceof Call ? entry.options?.priority : entry.priority) ?? 0;
 }
