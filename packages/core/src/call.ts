@@ -101,6 +101,8 @@ export class Call {
   attempts = 0;
   /** Where the caller made the call (with `captureCallerStack: true`). */
   callSite: CallSite | undefined;
+  /** What to undo when it settles (its abort listener, its queue timer): run by the settle listener, no reaction per call. */
+  cleanUp: (() => void)[] | undefined;
   readonly #onSettle: SettleListener | undefined;
   #resolve!: (value: unknown) => void;
   #reject!: (error: Error) => void;

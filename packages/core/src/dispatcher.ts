@@ -109,6 +109,7 @@ export class Dispatcher {
   /** Where every accepted call settles: its state, the totals and drain are kept here, with no reaction per call. */
   readonly #onSettle = (call: Call, from: CallState, error: Error | undefined): void => {
     this.#leave(call, from);
+    if (call.cleanUp) for (const undo of call.cleanUp) undo();
     if (error === undefined) this.totals.succeeded++;
     else this.totals.failed++;
     this.#settled(call, error);
@@ -384,8 +385,7 @@ export class Dispatcher {
     };
     if (signal.aborted) return onAbort();
     signal.addEventListener('abort', onAbort, { once: true });
-    const forget = (): void => signal.removeEventListener('abort', onAbort);
-    call.promise.then(forget, forget);
+    (call.cleanUp ??= []).push(() => signal.removeEventListener('abort', onAbort));
   }
 
   #armQueueTimeout(call: Call, timeoutMs: number): void {
@@ -397,8 +397,7 @@ export class Dispatcher {
         this.#workers.holderOf(call)?.cancelAhead(call);
       }
     }, timeoutMs);
-    const clear = (): void => this.#clock.clearTimeout(timer);
-    call.promise.then(clear, clear);
+    (call.cleanUp ??= []).push(() => this.#clock.clearTimeout(timer));
   }
 
   /** Settles a call that never reached a worker, and takes it out of the line. */
