@@ -11,9 +11,10 @@
  * call, never the next one.
  *
  * Writes: the frames written in one turn share one write (the Channel corks the socket for the
- * tick), and are flushed before the next call starts, which may not return. A result's large binary data is not copied into its frame but written from where it is;
- * the next call starts once those bytes are written, so that an implementation reusing the buffer it
- * returned cannot change them under the write.
+ * tick), and are flushed before the next call starts, which may not return. A result's large binary
+ * data is not copied into its frame but written from where it is; the next call starts once those
+ * bytes are written, so that an implementation reusing the buffer it returned cannot change them
+ * under the write.
  */
 import type { Socket } from 'node:net';
 import {
