@@ -650,6 +650,7 @@ function analyse(adapters, bufferSides, results, info, rss, run) {
   const LIB = 'process-sandbox';
   const FLOOR = 'raw socket ping-pong';
   const DETACHED = 'raw socket (detached)';
+  const NODE_FLOOR = 'node -e + connect (floor)';
   const peers = adapters.filter((a) => a.group === 'peer').map((a) => a.id);
   const oneAtATimePeers = adapters.filter((a) => a.group === 'peer' && a.oneAtATime).map((a) => a.id);
   const bufferPeers = bufferSides.filter((s) => s.adapter.group === 'peer').map((s) => s.key);
@@ -670,7 +671,7 @@ function analyse(adapters, bufferSides, results, info, rss, run) {
     { key: 'tput2Cpu', label: 'Throughput, 2 workers, CPU per call, host + workers (µs)', f: fmt.us, lower: true, peers },
     { key: 'tput2HostCpu', label: 'Throughput, 2 workers, CPU per call, host only (µs)', f: fmt.us, lower: true, peers },
     ...SIZES.map((n) => ({ key: `buf${n}`, label: `${sizeName(n)} Buffer round trip (MB/s)`, f: fmt.mbps, lower: false, peers: bufferPeers, floors: bufferFloor })),
-    { key: 'cold', label: 'Cold start, create() to first result (ms)', f: fmt.ms, lower: true, peers },
+    { key: 'cold', label: 'Cold start, create() to first result (ms)', f: fmt.ms, lower: true, peers, floors: [NODE_FLOOR] },
     { key: 'recycle', label: 'Throughput, 2 workers, recycled every 100 calls (calls/s)', f: fmt.cps, lower: false, peers: adapters.filter((a) => a.group === 'peer' && a.recycle).map((a) => a.id), noFloor: true },
   ];
 
@@ -735,6 +736,18 @@ function analyse(adapters, bufferSides, results, info, rss, run) {
       met: mib ? mib.median >= 1000 : undefined,
       rounds: mib?.values.map((v) => v >= 1000),
     });
+    const cold = ratio(results, 'cold', peers, true);
+    const coldFloor = ratio(results, 'cold', [NODE_FLOOR], true);
+    const coldBest = best(results, 'cold', peers, true);
+    if (cold && coldFloor) {
+      const meets = (r) => cold.values[r] <= 1 && coldFloor.values[r] <= 1.3;
+      targets.push({
+        target: 'Cold start ≤ 1.0× the fastest peer and ≤ 1.3× `node -e` + connect',
+        measured: `${fmt.x(cold.median)} (${fmt.x(cold.min)}–${fmt.x(cold.max)}) the fastest peer's in each round (over all rounds ${coldBest.id}, ${fmt.ms(coldBest.s.median)} ms); ${fmt.x(coldFloor.median)} (${fmt.x(coldFloor.min)}–${fmt.x(coldFloor.max)}) the floor's`,
+        met: cold.median <= 1 && coldFloor.median <= 1.3,
+        rounds: cold.values.map((_, r) => meets(r)),
+      });
+    }
     const probe = rss[LIB];
     if (probe) {
       const g = growthOf(probe.points);
@@ -912,6 +925,8 @@ ${md(coldHeader, coldRows, ['---', '---:', '---:', '---:', '---'])}
 
 Cold start: from the pool's constructor (or \`create()\`) to the first echo result, one worker, then the
 pool is closed and every child gone before the next library starts; median over ${c.rounds} rounds.
+The floor, \`node -e\` + connect, is a child that loads nothing but Node itself, connects to a Unix
+socket and echoes one line back (bench/lib/floor.mjs): what no Node process pool can beat.
 Recycling: 2 workers, 64 callers calling \`tagged(x)\` (returns \`[x, worker pid]\`), ${c.recycleBlockMs / 1000} s per
 round over ${c.recycleRounds} rounds; "workers seen" counts the distinct worker pids that answered (warm-up included) and
 "most calls one served" checks the limit.
