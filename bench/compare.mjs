@@ -3,7 +3,7 @@
  * process-sandbox against the other Node process pools and three baselines: one script, one run,
  * the same machine and the same workloads for all (issue 7's benchmark suite).
  *
- *   library    process-sandbox (the built dist, resolved from the repository root: `npx tsc -b` first)
+ *   library    process-sandbox (the built dist, resolved from the repository root: `npm run build` first)
  *   peers      workerpool (workerType 'process'), jest-worker (child processes), worker-farm,
  *              worker-nodes (workerType 'process'), tinypool (runtime 'child_process'); installed
  *              in bench/ (its own package: `npm ci --prefix bench`)
@@ -224,8 +224,22 @@ const rotate = (list, k) => list.map((_, i) => list[(i + k) % list.length]);
 const applies = (adapter, workload) => adapter.workloads === undefined || adapter.workloads.includes(workload);
 const log = (text) => process.stderr.write(`${text}\n`);
 
+/**
+ * Every Node process started with NODE_EXTRA_CA_CERTS parses that certificate bundle while it starts
+ * (measured on a 2-core machine whose environment sets it: +50–100 ms to `node -e 0`). tinypool's
+ * child_process runtime gives its children an environment of their own, the other libraries and
+ * the baselines inherit this one: so that they all start alike, nobody gets it.
+ */
+function sameEnvironmentForAll() {
+  const removed = ['NODE_EXTRA_CA_CERTS'].filter((name) => process.env[name] !== undefined);
+  for (const name of removed) delete process.env[name];
+  return removed;
+}
+
 async function main() {
   const flags = parseArgs(process.argv.slice(2));
+  const unset = sameEnvironmentForAll();
+  if (unset.length > 0) log(`compare: unset for every child: ${unset.join(', ')} (see sameEnvironmentForAll)`);
   const config = configFor(flags);
   want = (workload) => flags.workloads === undefined || flags.workloads.includes(workload);
   selfTestFrameReader();
@@ -244,7 +258,7 @@ async function main() {
   try {
     await import('@process-sandbox/core');
   } catch (error) {
-    console.error(`compare: cannot load @process-sandbox/core (build it first: \`npx tsc -b\`): ${error.message}`);
+    console.error(`compare: cannot load @process-sandbox/core (build it first: \`npm run build\`): ${error.message}`);
     process.exit(1);
   }
 
@@ -474,7 +488,7 @@ async function main() {
       flags,
       config,
       seconds: (performance.now() - started) / 1000,
-      machine: { ...machineInfo(), loadAtStart, loadAtEnd: loadText() },
+      machine: { ...machineInfo(), loadAtStart, loadAtEnd: loadText(), unset },
       command: ['node', 'bench/compare.mjs', ...process.argv.slice(2)].join(' '),
       versions: peerVersions(),
       date: new Date().toISOString(),
@@ -971,7 +985,7 @@ ${adapters
 ### Machine and run
 
 - CPU: ${m.cpu}, ${m.cores} cores, ${m.memory} memory${m.cores <= 2 ? ' (with 2 cores, the 2-worker throughput runs the host and two workers on two cores: CPU-bound for every library)' : ''}
-- OS: ${m.os}; Node: ${m.node}
+- OS: ${m.os}; Node: ${m.node}${m.unset?.length ? `\n- Unset for every child, so that all start alike: ${m.unset.join(', ')} (tinypool's children get an environment of their own without it; with it, every Node start parses a certificate bundle)` : ''}
 - Load average (1 / 5 / 15 min): ${m.loadAtStart} at the start, ${m.loadAtEnd} at the end (this run itself keeps about 2 processes busy)
 - Other work on the machine during the run: ${m.otherWork === undefined ? 'unknown' : `${(m.otherWork * 100).toFixed(0)} % of one core on average (CPU time of the whole machine from /proc/stat, less this process and its children's)`}
 - Peers: ${Object.entries(run.versions)
@@ -979,7 +993,7 @@ ${adapters
     .join(', ')}
 - Library measured: commit ${m.revision} (built dist)
 - Date: ${run.date}
-- Command (from the repository root, after \`npx tsc -b\` and \`npm ci --prefix bench\`): \`${run.command}\` (\`npm run bench\` builds first and runs the same)
+- Command (from the repository root, after \`npm run build\` and \`npm ci --prefix bench\`): \`${run.command}\` (\`npm run bench\` builds first and runs the same)
 - Total run time: ${run.seconds.toFixed(0)} s
 `;
   return { text, markdown, svg };

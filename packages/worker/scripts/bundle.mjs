@@ -27,7 +27,7 @@ rmSync(outdir, { recursive: true, force: true });
 const common = {
   bundle: true,
   platform: 'node',
-  target: 'node20',
+  target: 'node18', // the worker runs on Node 18 or later (execPath), the packages need 20.19
   outdir,
   // koffi is optional and native: resolved at run time from this package (native.ts), or absent.
   external: ['koffi'],

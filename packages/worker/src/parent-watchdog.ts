@@ -86,8 +86,12 @@ export function startParentGuard(hostPid: number, lifelineFd: number): Promise<P
   // namespace when this one dies, so a SIGKILL death signal leaves nothing behind; and a pid 1 cannot
   // SIGKILL itself, so a SIGTERM handler blocked with the main thread would leave it running.
   if (process.pid !== 1) {
-    process.on('SIGTERM', () => onSigterm(hostPid));
+    // The listener first, so that the signal never finds the worker without it; kept only with the
+    // signal (without koffi, or off Linux, a SIGTERM does what it always does).
+    const listener = (): void => onSigterm(hostPid);
+    process.on('SIGTERM', listener);
     if (setDeathSignal('SIGTERM', hostPid)) guard.deathSignal = 'SIGTERM';
+    else process.off('SIGTERM', listener);
   } else if (setDeathSignal('SIGKILL', hostPid)) guard.deathSignal = 'SIGKILL';
   /** Without a watchdog, a handled signal guards nothing while the main thread is blocked: back to the kernel's SIGKILL. */
   const withoutWatchdog = (): void => {
