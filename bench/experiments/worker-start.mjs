@@ -1,63 +1,69 @@
 #!/usr/bin/env node
 /**
- * Where a worker's start goes, against the floor, interleaved round by round on the same machine:
+ * Where a worker's start goes, next to the floor, interleaved round by round on the same machine
+ * (docs/benchmarks.md, "Worker start"):
  *
- *   node bench/experiments/worker-start.mjs [ROUNDS] [BIN...]
+ *   node bench/experiments/worker-start.mjs [ROUNDS=15] [--marks]
  *
- *   floor   `node -e <connect>`: spawn → a Unix socket connected (nothing loaded but Node itself)
- *   start   ProcessProxy.create() → first echo result, one worker, with the stages the pool reports:
- *           spawn (workerStarted) and ready (workerReady), relative to create()
- *   BIN     with PROCESS_SANDBOX_WORKER_BIN unset, the bin core ships; each extra BIN argument adds a
- *           row spawning `node BIN` with no channel (it exits 64 after loading): module loading alone
+ *   floor   `node -e` + connect (bench/lib/floor.mjs): spawn → connected → one echo back
+ *   start   ProcessProxy.create() → first echo result, one worker (created: create() resolved, the
+ *           worker Ready), each from create()
+ *   --marks the worker also runs with `-r bench/experiments/start-marks.cjs`, which records
+ *           process.uptime() (from the worker's exec) when the preload runs, when the worker's own
+ *           code starts, when its Hello is written, when Init arrives and when Ready is sent;
+ *           the worker runtime is read as it is built (no change to it): the marks come from
+ *           wrapping the channel's socket writes and reads
  *
- * Prints median (min–max) per row, and the 1-minute load average at the start and the end.
+ * NODE_EXTRA_CA_CERTS is unset for every child, as bench/compare.mjs does. Prints median (min–max)
+ * per stage, and the load average at the start and the end.
  */
-import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { ProcessProxy } from '@process-sandbox/core';
+import { startFloor } from '../lib/floor.mjs';
 
-const [roundsArg, ...bins] = process.argv.slice(2);
-const rounds = Number(roundsArg ?? 15);
+const args = process.argv.slice(2);
+const rounds = Number(args.find((a) => /^\d+$/.test(a)) ?? 15);
+const withMarks = args.includes('--marks');
+delete process.env.NODE_EXTRA_CA_CERTS;
 const dir = mkdtempSync(join(os.tmpdir(), 'ps-start-'));
-const path = join(dir, 'floor.sock');
-const server = createServer();
-await new Promise((resolve) => server.listen(path, resolve));
-const FLOOR = `require('net').connect(${JSON.stringify(path)}).on('data', function (d) { this.end(d); })`;
+const marksFile = join(dir, 'marks.log');
+const MARKS = fileURLToPath(new URL('./start-marks.cjs', import.meta.url));
 
 async function floor() {
   const t0 = performance.now();
-  const child = spawn(process.execPath, ['-e', FLOOR], { stdio: 'ignore' });
-  const socket = await new Promise((resolve) => server.once('connection', resolve));
+  const h = await startFloor(dir);
   const connected = performance.now() - t0;
-  await new Promise((resolve) => child.once('exit', resolve).on('error', resolve) && socket.end('x'));
-  return { connected };
-}
-
-async function bin(file) {
-  const t0 = performance.now();
-  const child = spawn(process.execPath, [file], { stdio: 'ignore' });
-  await new Promise((resolve) => child.once('exit', resolve));
-  return { exited: performance.now() - t0 };
+  if ((await h.call('echo', 7)) !== 7) throw new Error('wrong echo');
+  const firstResult = performance.now() - t0;
+  await h.close();
+  return { connected, firstResult };
 }
 
 async function start() {
   const t = {};
+  rmSync(marksFile, { force: true });
   const t0 = performance.now();
-  const created = ProcessProxy.create({
+  const proxy = await ProcessProxy.create({
     workerModule: new URL('../workers/sandbox.mjs', import.meta.url),
     workerExport: 'Echo',
     minPoolSize: 1,
     maxPoolSize: 1,
+    ...(withMarks ? { execArgv: ['-r', MARKS], env: { ...process.env, START_MARKS: marksFile } } : {}),
   });
-  const proxy = await created;
   const pool = ProcessProxy.poolOf(proxy);
   t.created = performance.now() - t0;
   if ((await proxy.echo(7)) !== 7) throw new Error('wrong echo');
   t.firstResult = performance.now() - t0;
   await pool.dispose();
+  if (withMarks) {
+    for (const line of readFileSync(marksFile, 'utf8').trim().split('\n')) {
+      const [name, ms] = line.split('\t');
+      t[`worker: ${name}`] ??= Number(ms);
+    }
+  }
   return t;
 }
 
@@ -66,11 +72,11 @@ const push = (name, values) => {
   for (const [k, v] of Object.entries(values)) (rows[`${name} ${k}`] ??= []).push(v);
 };
 const load0 = os.loadavg()[0];
+await start(); // loads core in this process, so that no round pays for it
 for (let r = 0; r < rounds; r++) {
-  const order = [() => floor().then((v) => push('floor', v)), () => start().then((v) => push('start', v)), ...bins.map((b) => () => bin(b).then((v) => push(b, v)))];
+  const order = [() => floor().then((v) => push('floor', v)), () => start().then((v) => push('start', v))];
   for (let i = 0; i < order.length; i++) await order[(i + r) % order.length]();
 }
-server.close();
 rmSync(dir, { recursive: true, force: true });
 const median = (a) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)];
 for (const [name, values] of Object.entries(rows)) {
