@@ -42,7 +42,7 @@ describe('unit: frames as segments', function () {
 
   it('the channel writes the frames of one tick and their segments in order, and flush() sends them at once', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'ps-frames-'));
-    const path = join(dir, 's.sock');
+    const path = process.platform === 'win32' ? `\\\\.\\pipe\\ps-frames-${process.pid}-${Date.now()}` : join(dir, 's.sock');
     const server = createServer();
     await new Promise((resolve) => server.listen(path, resolve));
     const accepted = new Promise((resolve) => server.once('connection', resolve));
