@@ -16,6 +16,8 @@ export class WorkerCalls {
   #finished = 0;
   #timer: NodeJS.Timeout | undefined;
   #timerMs = 0;
+  /** The running call's timer is paused: a stream whose consumer is not waiting for an item. */
+  #paused = false;
   readonly #onTimeout: (call: Call) => void;
 
   /** `onTimeout`: the running call outlived its timeout. */
@@ -40,6 +42,7 @@ export class WorkerCalls {
   /** `call` starts running now; its timeout starts with it, not when it was sent. */
   start(call: Call): void {
     this.#running = call;
+    this.#paused = false;
     call.startedAt = performance.now();
     // One timer per worker, re-armed for each call: no timer is created per call.
     if (this.#timer && this.#timerMs === call.timeoutMs) this.#timer.refresh();
@@ -111,7 +114,18 @@ export class WorkerCalls {
     this.#timer = undefined;
   }
 
+  /**
+   * A stream's consumer waits for an item (`true`: the running call's timeout starts again from
+   * now) or does not (`false`: the timer does not fire). A paused timer may still go off; it is
+   * then ignored, and refresh() re-arms it when the wait resumes.
+   */
+  waitOnWorker(waiting: boolean): void {
+    if (!waiting) return void (this.#paused = true);
+    this.#paused = false;
+    this.#timer?.refresh();
+  }
+
   #timedOut(): void {
-    if (this.#running) this.#onTimeout(this.#running);
+    if (this.#running && !this.#paused) this.#onTimeout(this.#running);
   }
 }

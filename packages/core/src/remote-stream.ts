@@ -1,0 +1,175 @@
+/**
+ * The caller's side of a stream: what `await proxy.rows()` gives when the worker's method returned
+ * an async iterable. Items arrive as StreamItem frames and wait here until the consumer takes them;
+ * the worker may send only as many as it was granted (STREAM_WINDOW at first, then as many as the
+ * consumer has taken), so this buffer never holds more than STREAM_WINDOW items, however slow the
+ * consumer. The stream's end is the call's settlement (its Result, or its Failure, crash, timeout,
+ * dispose): the items received before an error are delivered first, then the error is thrown.
+ *
+ * `break`, `return()` and `throw()` cancel it: the worker is told (StreamCancel) and returns its
+ * iterator; the worker stays busy until it replies. The call's AbortSignal does the same, and the
+ * pending `next()` rejects with the CallAbortedError.
+ */
+import { STREAM_WINDOW } from '@process-sandbox/abstractions';
+import type { Call, CallStream } from './call.js';
+
+/** What a stream needs from the worker that sends it. */
+export interface StreamLink {
+  /** More items may be sent. */
+  grant(credit: number): void;
+  /** The consumer stopped: the worker returns its iterator. */
+  cancel(): void;
+  /** `true`: the host now waits for the worker (an item the consumer asked for, or its reply after a cancel): the call's timer runs. */
+  waiting(owed: boolean): void;
+}
+
+/** An async iterable of a remote method's items; `for await` it, or `break` to cancel. */
+export class RemoteStream<T = unknown> implements AsyncIterableIterator<T>, CallStream {
+  readonly #link: StreamLink;
+  readonly #items: unknown[] = [];
+  #head = 0;
+  /** Items the worker may send in all, and items received in all. */
+  #granted = STREAM_WINDOW;
+  #received = 0;
+  #consumed = 0;
+  #cancelled = false;
+  /** Set when the call settled: `ok` true for its Result. */
+  #end: { ok: true } | { ok: false; error: Error } | undefined;
+  #errorThrown = false;
+  /** Why it was aborted (signal, dispose): thrown by the next next() if none was waiting. */
+  #abortError: Error | undefined;
+  #waiter: { resolve: (r: IteratorResult<T>) => void; reject: (e: Error) => void } | undefined;
+
+  /** @internal made by the worker that runs `call` when it says StreamOpen. */
+  constructor(call: Call, link: StreamLink) {
+    this.#link = link;
+    call.promise.then(
+      () => this.#settle({ ok: true }),
+      (error: Error) => this.#settle({ ok: false, error }),
+    );
+  }
+
+  /** Items received and not yet taken by the consumer. */
+  get buffered(): number {
+    return this.#received - this.#consumed;
+  }
+
+  /** @internal The gate admitted an item: false if the worker had no credit for it (a protocol error). */
+  push(item: unknown): boolean {
+    if (this.#received >= this.#granted) return false;
+    this.#received++;
+    if (this.#cancelled) return true; // on its way before the cancel reached the worker: dropped
+    if (this.#waiter) {
+      const waiter = this.#waiter;
+      this.#waiter = undefined;
+      this.#took();
+      waiter.resolve({ value: item as T, done: false });
+    } else {
+      this.#items.push(item);
+    }
+    this.#updateWaiting();
+    return true;
+  }
+
+  next(): Promise<IteratorResult<T>> {
+    if (this.#head < this.#items.length) {
+      const value = this.#items[this.#head] as T;
+      this.#items[this.#head++] = undefined;
+      if (this.#head > 1024 && this.#head * 2 > this.#items.length) this.#items.splice(0, this.#head), (this.#head = 0);
+      this.#took();
+      return Promise.resolve({ value, done: false });
+    }
+    if (this.#cancelled) {
+      if (this.#abortError === undefined || this.#errorThrown) return Promise.resolve({ value: undefined, done: true });
+      this.#errorThrown = true;
+      return Promise.reject(this.#abortError);
+    }
+    if (this.#end) return this.#finish();
+    if (this.#waiter) return Promise.reject(new TypeError('RemoteStream: next() called while another next() is pending; await each item'));
+    return new Promise((resolve, reject) => {
+      this.#waiter = { resolve, reject };
+      this.#updateWaiting();
+    });
+  }
+
+  /** Stops the stream (what `break` does): the worker returns its iterator. */
+  return(): Promise<IteratorResult<T>> {
+    this.#cancel()?.resolve({ value: undefined, done: true });
+    return Promise.resolve({ value: undefined, done: true });
+  }
+
+  throw(error?: unknown): Promise<IteratorResult<T>> {
+    this.#cancel()?.resolve({ value: undefined, done: true });
+    return Promise.reject(error);
+  }
+
+  [Symbol.asyncIterator](): this {
+    return this;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    this.#cancel()?.resolve({ value: undefined, done: true });
+  }
+
+  /** @internal The call's signal aborted, or the pool is disposed, while the stream was open: it ends with `error`. */
+  abort(error: Error): void {
+    if (this.#cancelled) return;
+    this.#abortError = error;
+    const waiter = this.#cancel();
+    if (!waiter) return;
+    this.#errorThrown = true;
+    waiter.reject(error);
+  }
+
+  /** Stops it; returns the next() that was waiting, if any, for the caller to settle. */
+  #cancel(): { resolve: (r: IteratorResult<T>) => void; reject: (e: Error) => void } | undefined {
+    if (this.#cancelled) return undefined;
+    this.#cancelled = true;
+    this.#items.length = 0;
+    this.#head = 0;
+    const waiter = this.#waiter;
+    this.#waiter = undefined;
+    if (!this.#end) {
+      this.#link.cancel();
+      this.#link.waiting(true); // its reply is owed now
+    }
+    return waiter;
+  }
+
+  /** The consumer took an item: grant more once half the window is free, so frames stay few. */
+  #took(): void {
+    this.#consumed++;
+    if (this.#end || this.#cancelled) return;
+    const free = STREAM_WINDOW - (this.#granted - this.#consumed);
+    if (free >= STREAM_WINDOW / 2) {
+      this.#granted += free;
+      this.#link.grant(free);
+    }
+  }
+
+  /**
+   * The call's timeout bounds each wait of the consumer for its next item: the timer runs while a
+   * next() waits with nothing buffered, from when it was asked or the item before arrived. A slow
+   * consumer (or one that has not asked yet) holds the worker without a timeout.
+   */
+  #updateWaiting(): void {
+    if (this.#end || this.#cancelled) return;
+    this.#link.waiting(this.#waiter !== undefined);
+  }
+
+  #settle(end: { ok: true } | { ok: false; error: Error }): void {
+    this.#end = end;
+    const waiter = this.#waiter;
+    if (!waiter) return;
+    this.#waiter = undefined;
+    this.#finish().then(waiter.resolve, waiter.reject);
+  }
+
+  /** Nothing is buffered and the call has settled: done, or its error (once). */
+  #finish(): Promise<IteratorResult<T>> {
+    const end = this.#end!;
+    if (end.ok || this.#errorThrown) return Promise.resolve({ value: undefined, done: true });
+    this.#errorThrown = true;
+    return Promise.reject(end.error);
+  }
+}
