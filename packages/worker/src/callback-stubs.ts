@@ -6,7 +6,9 @@
  * The returned promise is marked handled: a progress callback is usually called without `await`,
  * and a host function that throws must not become an unhandled rejection, which ends the worker.
  * Awaited, it rejects as it should. At most MAX_CALLBACKS_IN_FLIGHT of a call's callbacks wait for
- * the host at once (the host kills a worker with more); the rest wait here, in order.
+ * the host at once (the host kills a worker with more); the rest wait here, in order, and the
+ * call's reply waits until they have all been sent: every callback made while the call ran reaches
+ * the host before the call settles there (the host runs a callback as it arrives).
  */
 import { frameMessage, MAX_CALLBACKS_IN_FLIGHT, MessageKind, type EncodeOptions } from '@process-sandbox/abstractions';
 
@@ -26,6 +28,8 @@ interface CallScope {
   inFlight: number;
   queue: Buffer[];
   numbers: Set<number>;
+  /** The call ended and waits for its queue to be sent. */
+  drained: (() => void) | undefined;
 }
 
 export class CallbackStubs {
@@ -41,10 +45,10 @@ export class CallbackStubs {
 
   /**
    * Puts a stub in `args` at each of `slots` (indices the host listed in Invoke). Returns the
-   * function that ends them when the call ends.
+   * function that ends them when the call ends, once the callbacks still queued here are sent.
    */
-  install(id: number, method: string, args: unknown[], slots: readonly number[]): () => void {
-    const scope: CallScope = { active: true, inFlight: 0, queue: [], numbers: new Set() };
+  install(id: number, method: string, args: unknown[], slots: readonly number[]): () => Promise<void> {
+    const scope: CallScope = { active: true, inFlight: 0, queue: [], numbers: new Set(), drained: undefined };
     for (const slot of slots) {
       if (!Number.isInteger(slot) || slot < 0 || slot >= args.length) continue;
       args[slot] = (...callArgs: unknown[]): Promise<unknown> => {
@@ -64,7 +68,10 @@ export class CallbackStubs {
         return promise;
       };
     }
-    return () => this.#end(scope, method);
+    return async () => {
+      if (scope.queue.length > 0) await new Promise<void>((resolve) => (scope.drained = resolve));
+      this.#end(scope, method);
+    };
   }
 
   /** CallbackReply from the host. */
@@ -79,6 +86,7 @@ export class CallbackStubs {
     if (queued && scope.active) {
       scope.inFlight++;
       this.#send(queued);
+      if (scope.queue.length === 0) scope.drained?.();
     }
     if (error) pending.reject(error);
     else pending.resolve(value);

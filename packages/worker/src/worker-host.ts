@@ -206,7 +206,7 @@ export class WorkerHost {
       this.#calls++;
       frame = this.#failureFrame(id, error, FailureReason.Thrown);
     }
-    endCallbacks?.();
+    await endCallbacks?.();
     await afterRejectionsReported();
     this.#current = undefined;
     this.#sendFrame(frame);
