@@ -23,7 +23,7 @@ import {
   type EncodeOptions,
 } from '@process-sandbox/abstractions';
 import type { Call } from './call.js';
-import { RemoteStream } from './remote-stream.js';
+import { CallItems } from './remote-stream.js';
 
 /** What the traffic needs from its worker. */
 export interface TrafficLink {
@@ -54,7 +54,7 @@ export class CallTraffic {
     if (typeof call === 'string') return call;
     if (call.control) return `StreamOpen for call ${id}, a session message`;
     if (call.stream) return `StreamOpen for call ${id}, whose stream is already open`;
-    const stream = new RemoteStream(call, {
+    const stream = new CallItems(call, {
       grant: (credit) => this.#sendFor(call, [MessageKind.StreamCredit, call.id, credit]),
       cancel: () => this.#sendFor(call, [MessageKind.StreamCancel, call.id]),
       waiting: (waiting) => {
@@ -69,7 +69,7 @@ export class CallTraffic {
   streamItem(id: number, item: unknown): Problem {
     const call = this.#running(id, 'StreamItem');
     if (typeof call === 'string') return call;
-    const stream = call.stream as RemoteStream | undefined;
+    const stream = call.stream as CallItems | undefined;
     if (!stream) return `StreamItem for call ${id}, which opened no stream`;
     if (!stream.push(item)) return `StreamItem for call ${id} beyond the credit granted`;
     return undefined;

@@ -23,8 +23,17 @@ export interface StreamLink {
   waiting(owed: boolean): void;
 }
 
-/** An async iterable of a remote method's items; `for await` it, or `break` to cancel. */
-export class RemoteStream<T = unknown> implements AsyncIterableIterator<T>, CallStream {
+/**
+ * The items of a remote method that returned an async iterable: `for await` it, or `break` (or
+ * `return()`, or abort the call's signal) to stop the worker's iterator.
+ */
+export interface RemoteStream<T = unknown> extends AsyncIterableIterator<T>, AsyncDisposable {
+  /** Items received and not yet taken (at most STREAM_WINDOW). */
+  readonly buffered: number;
+}
+
+/** The RemoteStream of one call, fed by the worker that runs it. */
+export class CallItems<T = unknown> implements RemoteStream<T>, CallStream {
   readonly #link: StreamLink;
   readonly #items: unknown[] = [];
   #head = 0;
@@ -40,7 +49,7 @@ export class RemoteStream<T = unknown> implements AsyncIterableIterator<T>, Call
   #abortError: Error | undefined;
   #waiter: { resolve: (r: IteratorResult<T>) => void; reject: (e: Error) => void } | undefined;
 
-  /** @internal made by the worker that runs `call` when it says StreamOpen. */
+  /** Made by the worker that runs `call` when it says StreamOpen. */
   constructor(call: Call, link: StreamLink) {
     this.#link = link;
     call.promise.then(
@@ -54,7 +63,7 @@ export class RemoteStream<T = unknown> implements AsyncIterableIterator<T>, Call
     return this.#received - this.#consumed;
   }
 
-  /** @internal The gate admitted an item: false if the worker had no credit for it (a protocol error). */
+  /** The gate admitted an item: false if the worker had no credit for it (a protocol error). */
   push(item: unknown): boolean {
     if (this.#received >= this.#granted) return false;
     this.#received++;
@@ -111,7 +120,7 @@ export class RemoteStream<T = unknown> implements AsyncIterableIterator<T>, Call
     this.#cancel()?.resolve({ value: undefined, done: true });
   }
 
-  /** @internal The call's signal aborted, or the pool is disposed, while the stream was open: it ends with `error`. */
+  /** The call's signal aborted, or the pool is disposed, while the stream was open: it ends with `error`. */
   abort(error: Error): void {
     if (this.#cancelled) return;
     this.#abortError = error;
