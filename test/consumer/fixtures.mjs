@@ -207,5 +207,21 @@ export class Codec {
   checksum(data) { return data.length; }
 }
 export class LegacyCodec extends Codec {}
+export class Importer {
+  #context;
+  constructor(_options, context) { this.#context = context; }
+  async *rows(file, onProgress) {
+    const total = 2000;
+    try {
+      for (let id = 0; id < total; id++) {
+        if (id % 500 === 0) onProgress((id * 100) / total);
+        yield { id, amount: id % 10 };
+      }
+      onProgress(100);
+    } finally {
+      this.#context.emit('closed', { file });
+    }
+  }
+}
 `;
 export const RECIPE_IMPL_NAMES = ['recipe-impl.js', 'editor.js', 'legacy-codec.js', 'legacy-wrapper.js'];
