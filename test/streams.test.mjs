@@ -181,7 +181,8 @@ describe('streams: a method that returns an async iterable', function () {
   });
 
   it('dispose ends open streams with PoolDisposedError, a read waiting or the next one, and leaves no process', async () => {
-    const proxy = await createProxy({ ...streamer, minPoolSize: 2, maxPoolSize: 2 });
+    // The stalled worker never answers the cancel: dispose kills it after shutdownGraceMs.
+    const proxy = await createProxy({ ...streamer, minPoolSize: 2, maxPoolSize: 2, shutdownGraceMs: 1000 });
     const pool = ProcessProxy.poolOf(proxy);
     const pids = pool.livePids();
     const full = await proxy.forever(scratch('forever'));
@@ -216,6 +217,15 @@ describe('streams: a method that returns an async iterable', function () {
     const after = await next;
     expect(after).to.not.equal(pid);
     expect(pool.stats().totals.recycles.calls ?? Object.values(pool.stats().totals.recycles).reduce((a, b) => a + b, 0)).to.be.at.least(1);
+  });
+
+  it('no call is sent ahead to a worker whose call streams: calls made meanwhile run on the other worker', async () => {
+    const proxy = await createProxy({ ...streamer, minPoolSize: 2, maxPoolSize: 2, shutdownGraceMs: 500 });
+    const stream = await proxy.pidThenHang();
+    const { value: streaming } = await stream.next();
+    const pids = await Promise.all(Array.from({ length: 20 }, () => proxy.pid()));
+    expect(new Set(pids).size).to.equal(1);
+    expect(pids[0]).to.not.equal(streaming);
   });
 
   it('works in a lease', async () => {

@@ -34,9 +34,12 @@ export class WorkerCalls {
   get finished(): number {
     return this.#finished;
   }
-  /** A user's call runs and nothing is sent ahead yet. */
+  /**
+   * A user's call runs and nothing is sent ahead yet. Not while the running call streams: a stream
+   * may hold its worker for as long as its consumer reads, and a call sent ahead would wait as long.
+   */
   get roomAhead(): boolean {
-    return this.#ahead === undefined && this.#running !== undefined && !this.#running.control;
+    return this.#ahead === undefined && this.#running !== undefined && !this.#running.control && this.#running.stream === undefined;
   }
 
   /** `call` starts running now; its timeout starts with it, not when it was sent. */
