@@ -2,6 +2,7 @@
 // the worker, a function that calls back into the host while the call runs.
 import { expect } from 'chai';
 import { ProcessProxy, SerializationError } from '@process-sandbox/core';
+import { forbidEscapes } from './support/forging.mjs';
 import { createProxy, disposeProxies, fixture, rejectionOf } from './support/pools.mjs';
 import { waitFor } from './support/processes.mjs';
 
@@ -9,7 +10,7 @@ const streamer = { workerModule: fixture('streams.mjs'), workerExport: 'Streamer
 
 describe('callbacks: function arguments call back into the host', function () {
   this.timeout(60_000);
-  afterEach(disposeProxies);
+  forbidEscapes(disposeProxies); // nothing a host callback or listener does escapes into the host
 
   it('a progress callback is called with the worker\'s arguments, awaited, and the call returns after it', async () => {
     const proxy = await createProxy({ ...streamer, maxPoolSize: 1 });

@@ -3,6 +3,7 @@
 import { expect } from 'chai';
 import { EVENTS_PER_SECOND, MAX_EVENT_BYTES } from '@process-sandbox/abstractions';
 import { ProcessProxy } from '@process-sandbox/core';
+import { forbidEscapes } from './support/forging.mjs';
 import { createProxy, disposeProxies, fixture, memoryLogger, nextEvent } from './support/pools.mjs';
 import { waitFor } from './support/processes.mjs';
 
@@ -10,7 +11,7 @@ const streamer = { workerModule: fixture('streams.mjs'), workerExport: 'Streamer
 
 describe('events: the implementation emits, the pool hears', function () {
   this.timeout(60_000);
-  afterEach(disposeProxies);
+  forbidEscapes(disposeProxies); // nothing a host callback or listener does escapes into the host
 
   it('an event arrives with its name, its payload (the codec\'s types) and the worker\'s pid', async () => {
     const proxy = await createProxy({ ...streamer, maxPoolSize: 1 });

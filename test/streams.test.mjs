@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { STREAM_WINDOW } from '@process-sandbox/abstractions';
 import { CallAbortedError, CallTimeoutError, PoolDisposedError, ProcessProxy, RemoteError, SerializationError, WorkerCrashedError } from '@process-sandbox/core';
+import { forbidEscapes } from './support/forging.mjs';
 import { createProxy, disposeProxies, fixture, nextEvent, rejectionOf } from './support/pools.mjs';
 import { isAlive, poll, waitFor, waitForExit } from './support/processes.mjs';
 
@@ -33,8 +34,8 @@ async function collect(iterable) {
 
 describe('streams: a method that returns an async iterable', function () {
   this.timeout(60_000);
-  afterEach(async () => {
-    await disposeProxies();
+  forbidEscapes(disposeProxies); // nothing a stream does escapes into the host
+  afterEach(() => {
     for (const path of files) rmSync(path, { force: true });
     files = [];
   });
