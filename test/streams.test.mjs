@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { STREAM_WINDOW } from '@process-sandbox/abstractions';
 import { CallAbortedError, CallTimeoutError, PoolDisposedError, ProcessProxy, RemoteError, SerializationError, WorkerCrashedError } from '@process-sandbox/core';
 import { forbidEscapes } from './support/forging.mjs';
-import { createProxy, disposeProxies, fixture, nextEvent, rejectionOf } from './support/pools.mjs';
+import { createProxy, disposeProxies, fixture, gate, nextEvent, rejectionOf } from './support/pools.mjs';
 import { isAlive, poll, waitFor, waitForExit } from './support/processes.mjs';
 
 const streamer = { workerModule: fixture('streams.mjs'), workerExport: 'Streamer' };
@@ -104,6 +104,21 @@ describe('streams: a method that returns an async iterable', function () {
     expect(error.cause).to.equal(reason);
     await waitFor(() => readCount(file3) === 'returned', 'the generator to be returned on abort');
     expect(await proxy.pid(), 'an aborted stream does not kill its worker').to.equal(pid);
+  });
+
+  it('a call aborted with onAbortRunning detach that then opens a stream has it cancelled at once: the worker is free', async () => {
+    const proxy = await createProxy({ ...streamer, maxPoolSize: 1 });
+    const pid = await proxy.pid();
+    const controller = new AbortController();
+    const file = scratch('forever');
+    const held = gate();
+    const detached = ProcessProxy.with(proxy, { signal: controller.signal, onAbortRunning: 'detach' }).foreverAfter(held.path, file);
+    await waitFor(() => ProcessProxy.poolOf(proxy).stats().totals.inFlight === 1, 'the call to run');
+    controller.abort();
+    expect(await rejectionOf(detached)).to.be.an.instanceOf(CallAbortedError);
+    held.open(); // only now does the method return its generator
+    await waitFor(() => readCount(file) === 'returned', 'the generator to be returned');
+    expect(await proxy.pid()).to.equal(pid);
   });
 
   it('an error mid-stream arrives after the items before it, as the typed error it is', async () => {

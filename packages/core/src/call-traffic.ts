@@ -63,6 +63,9 @@ export class CallTraffic {
     });
     this.#link.waitOnWorker(false); // until its consumer asks for an item
     call.openStream(stream);
+    // Its caller is gone already (aborted with onAbortRunning 'detach'): nobody will read it, so it
+    // is cancelled at once rather than holding the worker.
+    if (call.settled) void stream.return();
     return undefined;
   }
 
