@@ -5,12 +5,16 @@ import { expect } from 'chai';
 import { readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { fileURLToPath } from 'node:url';
 import { STREAM_WINDOW } from '@process-sandbox/abstractions';
 import { CallAbortedError, CallTimeoutError, PoolDisposedError, ProcessProxy, RemoteError, SerializationError, WorkerCrashedError } from '@process-sandbox/core';
 import { forbidEscapes } from './support/forging.mjs';
 import { createProxy, disposeProxies, fixture, gate, nextEvent, rejectionOf } from './support/pools.mjs';
 import { isAlive, poll, waitFor, waitForExit } from './support/processes.mjs';
 
+const run = promisify(execFile);
 const streamer = { workerModule: fixture('streams.mjs'), workerExport: 'Streamer' };
 let files = [];
 const scratch = (name) => {
@@ -119,6 +123,12 @@ describe('streams: a method that returns an async iterable', function () {
     held.open(); // only now does the method return its generator
     await waitFor(() => readCount(file) === 'returned', 'the generator to be returned');
     expect(await proxy.pid()).to.equal(pid);
+  });
+
+  it('a stream its caller drops unfinished is cancelled once collected: the worker is freed (a host with --expose-gc)', async () => {
+    const file = scratch('abandoned');
+    const { stdout } = await run(process.execPath, ['--expose-gc', fileURLToPath(fixture('abandoned-stream.mjs')), file], { timeout: 50_000 });
+    expect(JSON.parse(stdout.trim().split('\n').at(-1))).to.deep.equal({ returned: true, samePid: true });
   });
 
   it('an error mid-stream arrives after the items before it, as the typed error it is', async () => {

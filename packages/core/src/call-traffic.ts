@@ -23,7 +23,7 @@ import {
   type EncodeOptions,
 } from '@process-sandbox/abstractions';
 import type { Call } from './call.js';
-import { CallItems } from './remote-stream.js';
+import { CallItems, streamFace } from './remote-stream.js';
 
 /** What the traffic needs from its worker. */
 export interface TrafficLink {
@@ -62,9 +62,9 @@ export class CallTraffic {
       },
     });
     this.#link.waitOnWorker(false); // until its consumer asks for an item
-    call.openStream(stream);
     // Its caller is gone already (aborted with onAbortRunning 'detach'): nobody will read it, so it
     // is cancelled at once rather than holding the worker.
+    call.openStream(stream, streamFace(stream));
     if (call.settled) void stream.return();
     return undefined;
   }

@@ -157,7 +157,7 @@ export class Call {
    * call itself then settles only when the stream ends). Asked once, by callerView.
    */
   answer(): Promise<unknown> {
-    if (this.stream) return Promise.resolve(this.stream);
+    if (this.stream) return Promise.reject(new Error('internal: answer() asked after the stream opened'));
     if (this.settled) return this.promise;
     this.#answer ??= new Promise((resolve, reject) => {
       this.#answerResolve = resolve;
@@ -166,10 +166,15 @@ export class Call {
     return this.#answer;
   }
 
-  /** The worker opened a stream for this running call: the caller gets it now. */
-  openStream(stream: CallStream): void {
+  /**
+   * The worker opened a stream for this running call: the caller gets `face` now. The call keeps
+   * only `stream`, the part the worker feeds, never the face: a face its caller dropped can be
+   * collected (and then cancels the stream; see remote-stream.ts).
+   */
+  openStream(stream: CallStream, face: unknown): void {
     this.stream = stream;
-    this.#answerResolve?.(stream);
+    this.#answerResolve?.(face);
+    this.#answer = this.#answerResolve = this.#answerReject = undefined;
   }
 
   /** Returns true if this settled the call. */

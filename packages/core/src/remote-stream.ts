@@ -32,6 +32,33 @@ export interface RemoteStream<T = unknown> extends AsyncIterableIterator<T>, Asy
   readonly buffered: number;
 }
 
+/**
+ * A stream whose caller dropped it unfinished (no break, no return()) would hold its worker for
+ * good: when its face is collected, the stream is cancelled.
+ */
+const abandoned = new FinalizationRegistry<{ abandon(): void }>((items) => items.abandon());
+
+/**
+ * What the caller holds: a face over the call's items that nothing of the pool refers to, so that
+ * the garbage collector can tell when the caller has let go of it.
+ */
+export function streamFace<T>(items: CallItems<T>): RemoteStream<T> {
+  const face: RemoteStream<T> = {
+    get buffered() {
+      return items.buffered;
+    },
+    next: () => items.next(),
+    return: () => items.return(),
+    throw: (error?: unknown) => items.throw(error),
+    [Symbol.asyncIterator]() {
+      return face;
+    },
+    [Symbol.asyncDispose]: () => items[Symbol.asyncDispose](),
+  };
+  abandoned.register(face, items);
+  return face;
+}
+
 /** The RemoteStream of one call, fed by the worker that runs it. */
 export class CallItems<T = unknown> implements RemoteStream<T>, CallStream {
   readonly #link: StreamLink;
@@ -118,6 +145,11 @@ export class CallItems<T = unknown> implements RemoteStream<T>, CallStream {
 
   async [Symbol.asyncDispose](): Promise<void> {
     this.#cancel()?.resolve({ value: undefined, done: true });
+  }
+
+  /** Its caller let go of it unfinished: stop the worker's iterator. */
+  abandon(): void {
+    this.#cancel();
   }
 
   /** The call's signal aborted, or the pool is disposed, while the stream was open: it ends with `error`. */
