@@ -40,8 +40,8 @@ export type Problem = string | undefined;
 export class CallTraffic {
   readonly #link: TrafficLink;
   readonly #encodeOptions: EncodeOptions;
-  /** The call whose callbacks are in flight, and their numbers. */
-  #callbacksOf: Call | undefined;
+  /** The id of the call whose callbacks are in flight (not the call: its arguments may be large), and their numbers. */
+  #callbacksOf = 0;
   readonly #inFlight = new Set<number>();
 
   constructor(link: TrafficLink, maxMessageBytes: number) {
@@ -83,15 +83,15 @@ export class CallTraffic {
     if (typeof call === 'string') return call;
     const fn = call.callbacks?.[slot];
     if (typeof fn !== 'function') return `Callback to argument ${slot} of call ${id}, which is not a function`;
-    if (this.#callbacksOf !== call) {
-      this.#callbacksOf = call;
+    if (this.#callbacksOf !== call.id) {
+      this.#callbacksOf = call.id;
       this.#inFlight.clear();
     }
     if (this.#inFlight.has(callback)) return `Callback ${callback} of call ${id} while the one of that number is unanswered`;
     if (this.#inFlight.size >= MAX_CALLBACKS_IN_FLIGHT) return `more than ${MAX_CALLBACKS_IN_FLIGHT} callbacks of call ${id} unanswered`;
     this.#inFlight.add(callback);
     const answer = (error: unknown, value?: unknown): void => {
-      if (this.#callbacksOf === call) this.#inFlight.delete(callback);
+      if (this.#callbacksOf === call.id) this.#inFlight.delete(callback);
       // A call that ended meanwhile: the worker has no use for the answer (and may run another call).
       this.#sendFor(call, undefined, () => replyFrame(callback, error, value, this.#encodeOptions, call.method, slot));
     };
