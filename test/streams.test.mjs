@@ -54,9 +54,13 @@ describe('streams: a method that returns an async iterable', function () {
     expect(rows).to.have.length(50);
     expect(rows[49]).to.deep.equal({ row: 49 });
     expect(await collect(await proxy.count(0))).to.deep.equal([]);
+    // next() asked several times at once: answered in order, then done for each.
+    const eager = await proxy.count(3);
+    const results = await Promise.all(Array.from({ length: 5 }, () => eager.next()));
+    expect(results).to.deep.equal([0, 1, 2].map((value) => ({ value, done: false })).concat([{ value: undefined, done: true }, { value: undefined, done: true }]));
     expect(await proxy.echo('after')).to.equal('after');
     const stats = ProcessProxy.poolOf(proxy).stats();
-    expect(stats.totals).to.include({ calls: 5, succeeded: 5, failed: 0, inFlight: 0 });
+    expect(stats.totals).to.include({ calls: 6, succeeded: 6, failed: 0, inFlight: 0 });
   });
 
   it('backpressure: the worker produces no more than the credit granted while the consumer does not read', async () => {

@@ -13,6 +13,11 @@
 import { STREAM_WINDOW } from '@process-sandbox/abstractions';
 import type { Call, CallStream } from './call.js';
 
+interface Waiter<T> {
+  resolve(result: IteratorResult<T>): void;
+  reject(error: Error): void;
+}
+
 /** What a stream needs from the worker that sends it. */
 export interface StreamLink {
   /** More items may be sent. */
@@ -74,7 +79,8 @@ export class CallItems<T = unknown> implements RemoteStream<T>, CallStream {
   #errorThrown = false;
   /** Why it was aborted (signal, dispose): thrown by the next next() if none was waiting. */
   #abortError: Error | undefined;
-  #waiter: { resolve: (r: IteratorResult<T>) => void; reject: (e: Error) => void } | undefined;
+  /** The consumer's next() calls waiting for an item, in order (for await has one at a time; others may have more). */
+  readonly #waiters: Waiter<T>[] = [];
 
   /** Made by the worker that runs `call` when it says StreamOpen. */
   constructor(call: Call, link: StreamLink) {
@@ -95,9 +101,8 @@ export class CallItems<T = unknown> implements RemoteStream<T>, CallStream {
     if (this.#received >= this.#granted) return false;
     this.#received++;
     if (this.#cancelled) return true; // on its way before the cancel reached the worker: dropped
-    if (this.#waiter) {
-      const waiter = this.#waiter;
-      this.#waiter = undefined;
+    const waiter = this.#waiters.shift();
+    if (waiter) {
       this.#took();
       waiter.resolve({ value: item as T, done: false });
     } else {
@@ -121,21 +126,20 @@ export class CallItems<T = unknown> implements RemoteStream<T>, CallStream {
       return Promise.reject(this.#abortError);
     }
     if (this.#end) return this.#finish();
-    if (this.#waiter) return Promise.reject(new TypeError('RemoteStream: next() called while another next() is pending; await each item'));
     return new Promise((resolve, reject) => {
-      this.#waiter = { resolve, reject };
+      this.#waiters.push({ resolve, reject });
       this.#updateWaiting();
     });
   }
 
   /** Stops the stream (what `break` does): the worker returns its iterator. */
   return(): Promise<IteratorResult<T>> {
-    this.#cancel()?.resolve({ value: undefined, done: true });
+    for (const waiter of this.#cancel()) waiter.resolve({ value: undefined, done: true });
     return Promise.resolve({ value: undefined, done: true });
   }
 
   throw(error?: unknown): Promise<IteratorResult<T>> {
-    this.#cancel()?.resolve({ value: undefined, done: true });
+    for (const waiter of this.#cancel()) waiter.resolve({ value: undefined, done: true });
     return Promise.reject(error);
   }
 
@@ -144,7 +148,7 @@ export class CallItems<T = unknown> implements RemoteStream<T>, CallStream {
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
-    this.#cancel()?.resolve({ value: undefined, done: true });
+    for (const waiter of this.#cancel()) waiter.resolve({ value: undefined, done: true });
   }
 
   /** Its caller let go of it unfinished: stop the worker's iterator. */
@@ -156,25 +160,24 @@ export class CallItems<T = unknown> implements RemoteStream<T>, CallStream {
   abort(error: Error): void {
     if (this.#cancelled) return;
     this.#abortError = error;
-    const waiter = this.#cancel();
-    if (!waiter) return;
+    const [first, ...rest] = this.#cancel();
+    if (!first) return;
     this.#errorThrown = true;
-    waiter.reject(error);
+    first.reject(error);
+    for (const waiter of rest) waiter.resolve({ value: undefined, done: true });
   }
 
-  /** Stops it; returns the next() that was waiting, if any, for the caller to settle. */
-  #cancel(): { resolve: (r: IteratorResult<T>) => void; reject: (e: Error) => void } | undefined {
-    if (this.#cancelled) return undefined;
+  /** Stops it; returns the next() calls that were waiting, for the caller to settle. */
+  #cancel(): Waiter<T>[] {
+    if (this.#cancelled) return [];
     this.#cancelled = true;
     this.#items.length = 0;
     this.#head = 0;
-    const waiter = this.#waiter;
-    this.#waiter = undefined;
     if (!this.#end) {
       this.#link.cancel();
       this.#link.waiting(true); // its reply is owed now
     }
-    return waiter;
+    return this.#waiters.splice(0);
   }
 
   /** The consumer took an item: grant more once half the window is free, so frames stay few. */
@@ -195,15 +198,13 @@ export class CallItems<T = unknown> implements RemoteStream<T>, CallStream {
    */
   #updateWaiting(): void {
     if (this.#end || this.#cancelled) return;
-    this.#link.waiting(this.#waiter !== undefined);
+    this.#link.waiting(this.#waiters.length > 0);
   }
 
   #settle(end: { ok: true } | { ok: false; error: Error }): void {
     this.#end = end;
-    const waiter = this.#waiter;
-    if (!waiter) return;
-    this.#waiter = undefined;
-    this.#finish().then(waiter.resolve, waiter.reject);
+    // The first waiting next() gets the end (or the error), the others `done`.
+    for (const waiter of this.#waiters.splice(0)) this.#finish().then(waiter.resolve, waiter.reject);
   }
 
   /** Nothing is buffered and the call has settled: done, or its error (once). */
