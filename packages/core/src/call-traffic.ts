@@ -95,17 +95,21 @@ export class CallTraffic {
       // A call that ended meanwhile: the worker has no use for the answer (and may run another call).
       this.#sendFor(call, undefined, () => replyFrame(callback, error, value, this.#encodeOptions, call.method, slot));
     };
-    let result: unknown;
-    try {
-      result = (fn as (...a: unknown[]) => unknown)(...args);
-    } catch (error) {
-      answer(error ?? new Error('the callback threw ' + describeValue(error)));
-      return undefined;
-    }
-    Promise.resolve(result).then(
-      (value) => answer(undefined, value),
-      (error: unknown) => answer(error ?? new Error('the callback rejected with ' + describeValue(error))),
-    );
+    // In a microtask, not on the receive path: what the host function does (abort its call, dispose
+    // the pool, call the proxy) never runs in the middle of reading this worker's frames. It still
+    // runs before the caller sees the call's result, even one read later in the same pass.
+    queueMicrotask(() => {
+      let result: unknown;
+      try {
+        result = (fn as (...a: unknown[]) => unknown)(...args);
+      } catch (error) {
+        return answer(error ?? new Error('the callback threw ' + describeValue(error)));
+      }
+      Promise.resolve(result).then(
+        (value) => answer(undefined, value),
+        (error: unknown) => answer(error ?? new Error('the callback rejected with ' + describeValue(error))),
+      );
+    });
     return undefined;
   }
 
