@@ -10,7 +10,7 @@
  * iterator; the worker stays busy until it replies. The call's AbortSignal does the same, and the
  * pending `next()` rejects with the CallAbortedError.
  */
-import { STREAM_WINDOW } from '@process-sandbox/abstractions';
+import { CallAbortedError, STREAM_WINDOW } from '@process-sandbox/abstractions';
 import type { Call, CallStream } from './call.js';
 
 interface Waiter<T> {
@@ -81,10 +81,21 @@ export class CallItems<T = unknown> implements RemoteStream<T>, CallStream {
   #abortError: Error | undefined;
   /** The consumer's next() calls waiting for an item, in order (for await has one at a time; others may have more). */
   readonly #waiters: Waiter<T>[] = [];
+  /** Stops listening to the call's signal (once the consumer has seen the end). */
+  #unwatch: (() => void) | undefined;
 
   /** Made by the worker that runs `call` when it says StreamOpen. */
   constructor(call: Call, link: StreamLink) {
     this.#link = link;
+    // The signal ends the stream for its consumer even once the worker has sent it all (the call
+    // settled): what is buffered is dropped and next() throws CallAbortedError. While the call runs,
+    // the dispatcher also sees the abort and settles the call.
+    const signal = call.options?.signal;
+    if (signal && !signal.aborted) {
+      const onAbort = (): void => this.abort(new CallAbortedError(call.method, true, signal.reason));
+      signal.addEventListener('abort', onAbort, { once: true });
+      this.#unwatch = () => signal.removeEventListener('abort', onAbort);
+    }
     call.promise.then(
       () => this.#settle({ ok: true }),
       (error: Error) => this.#settle({ ok: false, error }),
@@ -171,6 +182,7 @@ export class CallItems<T = unknown> implements RemoteStream<T>, CallStream {
   #cancel(): Waiter<T>[] {
     if (this.#cancelled) return [];
     this.#cancelled = true;
+    this.#unwatched();
     this.#items.length = 0;
     this.#head = 0;
     if (!this.#end) {
@@ -178,6 +190,11 @@ export class CallItems<T = unknown> implements RemoteStream<T>, CallStream {
       this.#link.waiting(true); // its reply is owed now
     }
     return this.#waiters.splice(0);
+  }
+
+  #unwatched(): void {
+    this.#unwatch?.();
+    this.#unwatch = undefined;
   }
 
   /** The consumer took an item: grant more once half the window is free, so frames stay few. */
@@ -210,6 +227,7 @@ export class CallItems<T = unknown> implements RemoteStream<T>, CallStream {
   /** Nothing is buffered and the call has settled: done, or its error (once). */
   #finish(): Promise<IteratorResult<T>> {
     const end = this.#end!;
+    this.#unwatched();
     if (end.ok || this.#errorThrown) return Promise.resolve({ value: undefined, done: true });
     this.#errorThrown = true;
     return Promise.reject(end.error);
