@@ -29,7 +29,7 @@ export function checkCodecInternals(EncoderClass: unknown = Encoder, DecoderClas
   }
   if (EncoderClass !== Encoder || DecoderClass !== Decoder) return; // a stand-in under test: the members were the point
   const probe = new Decoder() as unknown as DecoderInternals;
-  if (typeof probe.stack?.length !== 'number') fail('Decoder has no stack.length');
+  if (typeof probe.stack?.length !== 'number' || typeof probe.stack.top !== 'function') fail('Decoder has no stack.length or stack.top()');
   if (probe.headByte !== -1) fail('Decoder has no headByte of -1 (meaning: none read)');
   const back = decodeValue(Buffer.from(encodeValue({ u: undefined }))) as Record<string, unknown>;
   if (!Object.hasOwn(back, 'u') || back.u !== undefined) fail('undefined did not survive a round trip');
