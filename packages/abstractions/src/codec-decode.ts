@@ -187,8 +187,8 @@ function createDecoder(run: Run): LevelDecoder {
     const start = this.pos + headerOffset;
     if (level.text?.start !== start) level.text = { start, decoder: new TextDecoder(), parts: [], done: 0 };
     const text = level.text;
-    while (text.done < byteLength) {
-      if (text.parts.length > 0 && run.timeUp()) throw PAUSE;
+    for (let pieces = 0; text.done < byteLength; pieces++) {
+      if (pieces > 0 && run.timeUp()) throw PAUSE; // at least one piece per slice
       const end = start + Math.min(text.done + TEXT_PIECE_BYTES, byteLength);
       text.parts.push(text.decoder.decode(this.bytes.subarray(start + text.done, end), { stream: true }));
       text.done = end - start;
