@@ -11,7 +11,7 @@
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { expect } from 'chai';
-import { ProtocolError, WorkerCrashedError } from '@process-sandbox/core';
+import { ProtocolError, RemoteError, WorkerCrashedError } from '@process-sandbox/core';
 import { disposeProxies, fixture } from './support/pools.mjs';
 import { counted, expectServing, forbidEscapes, forgingPool, warmWorker } from './support/forging.mjs';
 import { waitForExit } from './support/processes.mjs';
@@ -111,6 +111,43 @@ describe('hostile big frames: the host decodes a frame of ~maxMessageBytes witho
     expect(text.entry.value.slice(-3)).to.equal('ééé');
     report('text(30 M)', text.seen);
     await expectServing(ctx, 'after the large results');
+  });
+
+  it('large errors: a forged Failure whose error has properties of millions of items and a record of 500 000 keys, an AggregateError of 400 000 members: the RemoteError is built without walking them', async function () {
+    if (process.platform !== 'linux') this.skip(); // the implementation finds its channel in /proc/self/fd
+    const ctx = await forgingPool(bigFrames);
+    const cases = [
+      // [kind, size, what the RemoteError holds]
+      ['props', 3_000_000, (error) => {
+        expect(error.message).to.equal('large properties');
+        expect(error.remoteProps.rows).to.have.length(3_000_000);
+        expect(Object.keys(error.remoteProps.table)).to.have.length(500_000);
+        expect(error.remoteProps.nested[0]).to.be.an.instanceOf(TypeError);
+      }],
+      ['aggregate', 400_000, (error) => {
+        expect(error.message).to.equal('many members');
+        expect(error.remoteProps.errors).to.have.length(400_000);
+        expect(error.remoteProps.errors[399_999].message).to.equal('member 399999');
+      }],
+    ];
+    for (const [kind, n, check] of cases) {
+      const pid = await ctx.proxy.pid();
+      ctx.calls++;
+      // A pool numbers its calls from 1 (ctx.calls counts them): the next call is answered by the
+      // forged Failure; the worker host's own reply after it answers nothing in flight, and that
+      // worker is killed for it.
+      const id = ctx.calls + 1;
+      const { entry, seen } = await probed(() => ctx.proxy.forgeFailure(id, kind, n));
+      ctx.calls++;
+      expect(entry.settlements, kind).to.equal(1);
+      if (!(entry.error instanceof RemoteError)) console.log(entry.error);
+      expect(entry.error, kind).to.be.an.instanceOf(RemoteError);
+      check(entry.error);
+      report(`forgeFailure(${kind}, ${n})`, seen);
+      await waitForExit([pid]);
+      await expectServing(ctx, `after the forged ${kind}`);
+      expect(entry.settlements, `${kind}: still settled once`).to.equal(1);
+    }
   });
 
   it('order: a large result followed at once by a small one from the same worker (a call sent ahead) settle in order, each with its own value', async () => {

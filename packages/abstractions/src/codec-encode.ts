@@ -6,8 +6,8 @@
  */
 import { Encoder } from '@msgpack/msgpack';
 import { bigIntBytes, MAX_BIGINT_BYTES } from './bigint-ext.js';
-import { EXT_UNDEFINED, extensions } from './codec-extensions.js';
-import { MAX_DEPTH, MAX_REGEXP_SOURCE } from './codec-limits.js';
+import { extensions } from './codec-extensions.js';
+import { EXT_UNDEFINED, MAX_DEPTH, MAX_REGEXP_SOURCE } from './codec-limits.js';
 import { SerializationError } from './errors.js';
 import { findCycle, findRefused, formatPath, type PathKey } from './value-paths.js';
 import { toWireError } from './wire-error.js';

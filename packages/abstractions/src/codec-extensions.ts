@@ -12,10 +12,9 @@ import { decodeTimestampExtension, encodeTimestampExtension, ExtensionCodec } fr
 import { decodeBigInt, encodeBigInt } from './bigint-ext.js';
 import { decodeNested, fillInSlices } from './codec-decode.js';
 import { encodeError, encodeNested } from './codec-encode.js';
-import { malformed, MAX_REGEXP_SOURCE } from './codec-limits.js';
+import { EXT_UNDEFINED, malformed, MAX_REGEXP_SOURCE } from './codec-limits.js';
 import { fromWireError, isError } from './wire-error.js';
 
-export const EXT_UNDEFINED = 0;
 const EXT_BIGINT = 1;
 const EXT_MAP = 2;
 const EXT_SET = 3;

@@ -20,6 +20,9 @@ export const MAX_DECODED_CONTAINERS = 2 * 1024 * 1024;
  */
 export const MAX_REGEXP_SOURCE = 1024 * 1024;
 
+/** The extension type of `undefined`: the encoder writes it itself, before any extension is asked (codec-encode.ts). */
+export const EXT_UNDEFINED = 0;
+
 export function malformed(what: string): SerializationError {
   return new SerializationError(`Cannot decode value: ${what}`);
 }
