@@ -7,7 +7,8 @@ import { createServer, connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect } from 'chai';
-import { Channel, encodeFrame, frameMessage, ProtocolError } from '@process-sandbox/abstractions';
+import fc from 'fast-check';
+import { Channel, encodeFrame, FrameDecoder, frameMessage, ProtocolError } from '@process-sandbox/abstractions';
 import { SLICED_DECODE_BYTES } from '../packages/abstractions/dist/channel.js';
 import { watchUncaught } from './support/forging.mjs';
 import { waitFor } from './support/processes.mjs';
@@ -115,5 +116,33 @@ describe('channel: large frames decoded in slices', function () {
     expect(a.seen.errors[0]).to.be.an.instanceOf(ProtocolError);
     expect(a.seen.errors[0].message).to.match(/^Undecodable frame: Cannot decode value: Unrecognized type byte: 0xc1/);
     expect(a.socket.destroyed).to.equal(true);
+  });
+
+  it('frame decoder: a large frame is assembled as it arrives (from an eighth of it on), whatever the chunking, and the frames around it are kept', () => {
+    const large = Buffer.alloc(3 * 1024 * 1024 + 17);
+    for (let i = 0; i < large.length; i += 4096) large[i] = i & 0xff;
+    const stream = Buffer.concat([encodeFrame(Buffer.from('before')), encodeFrame(large), encodeFrame(Buffer.from('after')), encodeFrame(Buffer.alloc(0))]);
+    const eighth = 4 + 10 + 4 + Math.ceil(large.length / 8);
+    fc.assert(
+      fc.property(fc.array(fc.integer({ min: 1, max: 600_000 }), { minLength: 1, maxLength: 40 }), fc.integer({ min: -3, max: 3 }), (sizes, nudge) => {
+        const decoder = new FrameDecoder(MAX);
+        const frames = [];
+        // A cut right around the point where assembly starts, then the given chunk sizes, cycled.
+        const cuts = [eighth + nudge];
+        for (let at = cuts[0], i = 0; at < stream.length; i++) cuts.push((at += sizes[i % sizes.length]));
+        let from = 0;
+        for (const cut of cuts) {
+          const to = Math.min(cut, stream.length);
+          if (to > from) frames.push(...decoder.push(stream.subarray(from, to)));
+          from = Math.max(from, to);
+          expect(decoder.bufferedBytes).to.be.at.most(stream.length);
+        }
+        expect(frames.map((f) => f.length)).to.deep.equal([6, large.length, 5, 0]);
+        expect(frames[1].equals(large)).to.equal(true);
+        expect(frames[0].toString() + frames[2].toString()).to.equal('beforeafter');
+        expect(decoder.bufferedBytes).to.equal(0);
+      }),
+      { numRuns: 60 },
+    );
   });
 });
