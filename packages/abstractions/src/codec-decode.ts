@@ -156,16 +156,29 @@ function createDecoder(run: Run): LevelDecoder {
   // state is whole (the value before it finished, this one not begun), so the place to pause. Count
   // the containers (fixmap, fixarray, array16/32, map16/32), empty ones included, which never reach
   // push*State.
-  decoder.readHeadByte = function (this: LevelDecoder) {
-    if (this.headByte !== HEAD_BYTE_REQUIRED) return readHeadByte.call(this); // resuming a value begun before a pause
-    if (--run.countdown < 0 || this.pos >= this.checkAt) run.check(this);
-    const head = readHeadByte.call(this);
+  const countContainer = (head: number): number => {
     if (((head & 0xe0) === 0x80 || (head >= 0xdc && head <= 0xdf)) && ++run.containers > MAX_DECODED_CONTAINERS) {
       throw malformed(`more than ${MAX_DECODED_CONTAINERS} arrays and maps in one value`);
     }
     return head;
   };
-  if (!run.sliced) return decoder;
+  // (Decoding at once never pauses, so never resumes a value: it needs neither check, and most
+  // frames are decoded at once.)
+  // (The same own members, in the same order, on every decoder: one hidden class for the library's
+  // methods to meet, as before there were two kinds of decoder.)
+  if (!run.sliced) {
+    decoder.readHeadByte = function (this: LevelDecoder) {
+      return countContainer(readHeadByte.call(this));
+    };
+    decoder.decodeExtension = decodeExtension;
+    decoder.decodeUtf8String = decodeUtf8String;
+    return decoder;
+  }
+  decoder.readHeadByte = function (this: LevelDecoder) {
+    if (this.headByte !== HEAD_BYTE_REQUIRED) return readHeadByte.call(this); // resuming a value begun before a pause
+    if (--run.countdown < 0 || this.pos >= this.checkAt) run.check(this);
+    return countContainer(readHeadByte.call(this));
+  };
   // A pause inside an extension's contents: the extension is read again on resuming (its head byte
   // is kept, its position put back), and its contents' level carries on where it paused.
   decoder.decodeExtension = function (this: LevelDecoder, size: number, headOffset: number) {
@@ -259,6 +272,15 @@ export function fillInSlices<T>(make: () => T, count: number, stride: number, ad
     for (let i = 0; i < count; i += stride) add(target, i);
     return target;
   }
+  return fillSliced(run, make, count, stride, add);
+}
+
+/** Whether the decoding under way is sliced (an extension may then build what it makes faster at once). */
+export function decodingInSlices(): boolean {
+  return active.sliced;
+}
+
+function fillSliced<T>(run: Run, make: () => T, count: number, stride: number, add: (target: T, i: number) => void): T {
   const level = run.levels[run.depth]!;
   const fill = (level.fill ??= { target: make(), next: 0 });
   const target = fill.target as T;

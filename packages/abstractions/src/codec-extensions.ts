@@ -10,7 +10,7 @@
  */
 import { decodeTimestampExtension, encodeTimestampExtension, ExtensionCodec } from '@msgpack/msgpack';
 import { decodeBigInt, encodeBigInt } from './bigint-ext.js';
-import { decodeNested, fillInSlices } from './codec-decode.js';
+import { decodeNested, decodingInSlices, fillInSlices } from './codec-decode.js';
 import { encodeError, encodeNested } from './codec-encode.js';
 import { EXT_UNDEFINED, malformed, MAX_REGEXP_SOURCE } from './codec-limits.js';
 import { fromWireError, isError } from './wire-error.js';
@@ -128,6 +128,7 @@ extensions.register({
   encode: (v) => (v instanceof Set ? encodeNested([...v]) : null),
   decode: (data) => {
     const items = decodedArray(data, 'Set');
+    if (!decodingInSlices()) return new Set(items); // at once: the native constructor is faster
     return fillInSlices(() => new Set(), items.length, 1, (set, i) => set.add(items[i]));
   },
 });
