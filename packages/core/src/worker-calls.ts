@@ -128,7 +128,17 @@ export class WorkerCalls {
     this.#timer?.refresh();
   }
 
+  /**
+   * The timer fired; the verdict waits for the loop's next check phase. A host that was busy or
+   * descheduled past the timeout runs its due timers before the I/O that arrived meanwhile, so a
+   * worker that crashed in time (its EOF and exit status waiting to be read) was reported as timed
+   * out (seen in the demo on a loaded machine). The poll phase in between reads that I/O first.
+   */
   #timedOut(): void {
-    if (this.#running && !this.#paused) this.#onTimeout(this.#running);
+    const call = this.#running;
+    if (!call || this.#paused) return;
+    setImmediate(() => {
+      if (this.#running === call && !this.#paused) this.#onTimeout(call);
+    });
   }
 }
