@@ -39,6 +39,11 @@ export type PoolEvents = {
    * `queueWaitMs` is undefined for a call that never reached a worker.
    */
   callSettled: (e: { method: string; outcome: string; durationMs: number; queueWaitMs: number | undefined }) => void;
+  /**
+   * A named event the implementation emitted with its `emit(name, payload)` (the second argument of
+   * its constructor or factory). At most 2 × EVENTS_PER_SECOND a second per worker are delivered.
+   */
+  workerEvent: (e: { pid: number; name: string; payload: unknown }) => void;
   disposed: () => void;
 };
 

@@ -19,7 +19,9 @@
 import type { Socket } from 'node:net';
 import {
   Channel,
+  describePath,
   FailureReason,
+  frameMessage,
   frameMessageShared,
   MessageKind,
   PROTOCOL_VERSION,
@@ -27,6 +29,7 @@ import {
   WorkerExitCode,
   type InvokeMessage,
   type Message,
+  type PathKey,
   type SessionCloseMessage,
   type SessionOpenMessage,
   type Frame,
@@ -35,6 +38,9 @@ import {
 import { healthSnapshot, replyHealth } from './health.js';
 import { failureFrame, reportableError, resultEncodeOptions } from './reported-error.js';
 import { disposeImplementation, loadImplementation, methodNames, StartupFailure, type Implementation, type ImplementationSource } from './implementation.js';
+import { isAsyncIterable, StreamPump } from './stream-pump.js';
+import { CallbackStubs } from './callback-stubs.js';
+import { workerContext, type WorkerContext } from './worker-events.js';
 
 type Work = InvokeMessage | SessionOpenMessage | SessionCloseMessage;
 
@@ -57,6 +63,11 @@ export class WorkerHost {
   /** How a result is encoded: within the channel's maxMessageBytes (known once Init came), paths named. */
   readonly #resultOptions = resultEncodeOptions(() => this.#channel.maxMessageBytes);
 
+  /** Streams of the running call, callbacks into the host, and the implementation's emit(). */
+  readonly #streams = new StreamPump();
+  readonly #callbacks: CallbackStubs;
+  readonly #context: WorkerContext;
+
   /** Resolves when the worker may load the implementation (its parent-death guard is armed). */
   readonly #beforeLoad: Promise<unknown>;
 
@@ -70,6 +81,14 @@ export class WorkerHost {
       // The host closed the pipe: it is gone or done with us.
       onClose: () => this.#exit(WorkerExitCode.Ok),
     });
+    const channel = this.#channel;
+    this.#callbacks = new CallbackStubs((frame) => this.#sendFrame(frame), {
+      get maxBytes() {
+        return channel.maxMessageBytes;
+      },
+      limitName: 'maxMessageBytes',
+    });
+    this.#context = workerContext((frame) => this.#sendFrame(frame));
     this.#channel.send([MessageKind.Hello, PROTOCOL_VERSION, token, process.pid]);
     process.on('uncaughtException', (error) => this.#fatal(error, 'uncaught exception'));
     process.on('unhandledRejection', (reason) => this.#fatal(reason, 'unhandled rejection'));
@@ -99,6 +118,12 @@ export class WorkerHost {
         this.#shuttingDown = true;
         this.#pump();
         return;
+      case MessageKind.StreamCredit:
+        return this.#streams.credit(message[1], message[2]);
+      case MessageKind.StreamCancel:
+        return this.#streams.cancel(message[1]);
+      case MessageKind.CallbackReply:
+        return this.#callbacks.answer(message[1], message[2], message[3]);
       default:
         this.#exit(WorkerExitCode.ProtocolError, `unexpected message kind ${message[0]}`);
     }
@@ -108,7 +133,7 @@ export class WorkerHost {
     this.#channel.maxMessageBytes = settings.maxMessageBytes;
     try {
       await this.#beforeLoad;
-      ({ implementation: this.#implementation, source: this.#source } = await loadImplementation(workerModule, workerExport, options));
+      ({ implementation: this.#implementation, source: this.#source } = await loadImplementation(workerModule, workerExport, options, this.#context));
     } catch (error) {
       const failure = error instanceof StartupFailure ? error : new StartupFailure(String(error), { cause: error });
       this.#channel.end(this.#failureFrame(0, failure, FailureReason.StartFailed), () => this.#exit(WorkerExitCode.StartFailed));
@@ -160,7 +185,7 @@ export class WorkerHost {
     }
   }
 
-  async #invoke([, id, method, args, session]: InvokeMessage): Promise<void> {
+  async #invoke([, id, method, args, session, callbacks]: InvokeMessage): Promise<void> {
     const implementation = session ? this.#sessions.get(session) : this.#implementation!;
     if (implementation === undefined) {
       this.#sendFrame(this.#failureFrame(id, new Error(`no open session ${session}`), FailureReason.Thrown));
@@ -173,23 +198,42 @@ export class WorkerHost {
       return;
     }
     this.#current = { id, method };
+    const endCallbacks = callbacks?.length ? this.#callbacks.install(id, method, args, callbacks) : undefined;
     let frame: Frame;
     try {
       const value = await (fn as (...a: unknown[]) => unknown).apply(implementation, args);
-      this.#calls++;
-      try {
-        frame = frameMessageShared([MessageKind.Result, id, value, replyHealth(this.#calls)], this.#resultOptions);
-      } catch (error) {
-        frame = this.#failureFrame(id, error, FailureReason.Unserializable);
+      if (isAsyncIterable(value)) {
+        frame = await this.#stream(id, method, value);
+      } else {
+        this.#calls++;
+        try {
+          frame = frameMessageShared([MessageKind.Result, id, value, replyHealth(this.#calls)], this.#resultOptions);
+        } catch (error) {
+          frame = this.#failureFrame(id, error, FailureReason.Unserializable);
+        }
       }
     } catch (error) {
       this.#calls++;
       frame = this.#failureFrame(id, error, FailureReason.Thrown);
     }
+    await endCallbacks?.();
     await afterRejectionsReported();
     this.#current = undefined;
     if (Buffer.isBuffer(frame)) return this.#sendFrame(frame);
     await new Promise<void>((resolve) => this.#sendFrame(frame, resolve));
+  }
+
+  /**
+   * The method returned an async iterable: StreamOpen, its items as the host grants credit, and
+   * the frame that ends it (Result with null, or the Failure of the iterator or of an item).
+   */
+  async #stream(id: number, method: string, iterable: AsyncIterable<unknown>): Promise<Buffer> {
+    this.#send([MessageKind.StreamOpen, id]);
+    const options = { maxBytes: this.#channel.maxMessageBytes, limitName: 'maxMessageBytes', describePath: (path: readonly PathKey[]) => describePath(`an item of ${method}()`, path.slice(1)) };
+    const outcome = await this.#streams.run(id, iterable, (item) => this.#sendFrame(frameMessage([MessageKind.StreamItem, id, item], options)));
+    this.#calls++;
+    if (outcome.ok) return frameMessage([MessageKind.Result, id, null, replyHealth(this.#calls)]);
+    return this.#failureFrame(id, outcome.error, outcome.unserializable ? FailureReason.Unserializable : FailureReason.Thrown);
   }
 
   /** Sends unless a fatal error ended the conversation (its report is the last frame). */
