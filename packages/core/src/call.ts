@@ -94,6 +94,8 @@ export interface CallStream {
 /** Told, synchronously, when a call settles (`error` undefined on success): the dispatcher keeps its counts with it. */
 export type SettleListener = (call: Call, from: CallState, error: Error | undefined) => void;
 
+const ignore = (): void => {};
+
 export class Call {
   readonly promise: Promise<unknown>;
   readonly enqueuedAt = performance.now();
@@ -140,6 +142,9 @@ export class Call {
       this.#resolve = resolve;
       this.#reject = reject;
     });
+    // The caller awaits answer(), not always this promise: its rejection is observed here, so that it
+    // is never an unhandled rejection in the host (the counts no longer hang a reaction on it).
+    this.promise.catch(ignore);
   }
 
   get state(): CallState {
