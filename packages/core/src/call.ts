@@ -3,7 +3,7 @@
  * here and settled only through `resolve`/`reject`, which act once: whichever path ends a call
  * first (reply, crash, timeout, abort, dispose) wins, and later attempts do nothing.
  */
-import { attachCallerStack } from '@process-sandbox/abstractions';
+import { attachCallerStack, type CallUsage } from '@process-sandbox/abstractions';
 
 /** Per-call options, given through `ProcessProxy.with(proxy, options)`. */
 export interface CallOptions {
@@ -101,6 +101,8 @@ export class Call {
   attempts = 0;
   /** Where the caller made the call (with `captureCallerStack: true`). */
   callSite: CallSite | undefined;
+  /** What a WebAssembly worker reported the call used (fuel, host calls), checked by the gate. */
+  usage: CallUsage | undefined;
   readonly #onSettle: SettleListener | undefined;
   #resolve!: (value: unknown) => void;
   #reject!: (error: Error) => void;

@@ -64,6 +64,8 @@ export interface CallTotals {
   calls: number;
   succeeded: number;
   failed: number;
+  /** Fuel consumed by WebAssembly calls (`wasm.fuelPerCall`), as their workers reported it. */
+  fuel: number;
 }
 
 type Entry = Call | WorkerRequest;
@@ -90,7 +92,7 @@ export class Dispatcher {
   #scheduleAgain = false;
   #aheadPassQueued = false;
   #aheadPassDue = false;
-  readonly totals: CallTotals = { calls: 0, succeeded: 0, failed: 0 };
+  readonly totals: CallTotals = { calls: 0, succeeded: 0, failed: 0, fuel: 0 };
   onQueueFull: (method: string) => void = () => {};
   /** Every accepted call, once, when it settles: `error` undefined on success. */
   onCallSettled: (call: Call, error: Error | undefined) => void = () => {};
@@ -156,10 +158,12 @@ export class Dispatcher {
     call.promise.then(
       () => {
         this.totals.succeeded++;
+        this.totals.fuel += call.usage?.fuel ?? 0;
         this.#settled(call, undefined);
       },
       (error: Error) => {
         this.totals.failed++;
+        this.totals.fuel += call.usage?.fuel ?? 0;
         this.#settled(call, error);
       },
     );

@@ -127,6 +127,12 @@ export function initMessage(options: ResolvedOptions): Message {
     options.workerModule,
     options.workerExport,
     options.workerOptions,
-    { healthIntervalMs: options.healthIntervalMs, maxMessageBytes: options.maxMessageBytes },
+    {
+      healthIntervalMs: options.healthIntervalMs,
+      maxMessageBytes: options.maxMessageBytes,
+      // Only when set: a worker of a pool without them gets the Init it always got.
+      ...(options.integrity === undefined ? {} : { integrity: options.integrity }),
+      ...(options.wasm === undefined ? {} : { wasm: options.wasm }),
+    },
   ];
 }

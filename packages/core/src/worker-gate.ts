@@ -13,7 +13,9 @@ import {
   MethodNotFoundError,
   ProtocolError,
   RemoteError,
+  ResourceLimitError,
   SerializationError,
+  type CallUsage,
   type HealthSnapshot,
   type Message,
   type WorkerToHost,
@@ -49,9 +51,12 @@ export function admitWorkerMessage(raw: Message, handshaking: boolean, h: GateHa
       return h.ready(message[1], message[2]);
     case MessageKind.Result:
       if (handshaking) return h.protocolError('Result during the handshake');
-      return h.reply(message[1], message[3], false, (call) => call.resolve(message[2]));
+      return h.reply(message[1], message[3], false, (call) => {
+        call.usage = message[4];
+        call.resolve(message[2]);
+      });
     case MessageKind.Failure: {
-      const [, id, error, reason, health] = message;
+      const [, id, error, reason, health, usage] = message;
       if (id === 0) {
         // It belongs to no call: a start failure (during the handshake only) or a fatal error.
         if (reason === FailureReason.StartFailed) return handshaking ? h.startFailed(error) : h.protocolError('a start failure after the handshake');
@@ -60,7 +65,10 @@ export function admitWorkerMessage(raw: Message, handshaking: boolean, h: GateHa
       }
       if (handshaking) return h.protocolError(`Failure for call ${id} during the handshake`);
       if (reason === FailureReason.StartFailed || reason === FailureReason.Fatal) return h.protocolError(`Failure with reason ${reason} for call ${id} (only id 0 may carry it)`);
-      return h.reply(id, health, reason === FailureReason.Cancelled, (call) => call.reject(h.failureError(call, error, reason)));
+      return h.reply(id, health, reason === FailureReason.Cancelled, (call) => {
+        call.usage = usage;
+        call.reject(h.failureError(call, error, reason));
+      });
     }
     case MessageKind.Health:
       if (handshaking) return h.protocolError('Health during the handshake');
@@ -77,6 +85,10 @@ export function failureError(call: Call, error: Error, reason: FailureReason, me
       return new MethodNotFoundError(call.method, methods);
     case FailureReason.Unserializable:
       return new SerializationError(`The result of ${call.method}() cannot cross the process boundary: ${error.message}`, { cause: error });
+    case FailureReason.FuelExhausted:
+      return new ResourceLimitError('fuel', pid, call.method, error.message);
+    case FailureReason.WasmMemoryLimit:
+      return new ResourceLimitError('wasmMemory', pid, call.method, error.message);
     default:
       return new RemoteError(error, call.method, pid);
   }

@@ -19,6 +19,7 @@ import {
   PROTOCOL_VERSION,
   readRemoteError,
   WorkerExitCode,
+  type CallUsage,
   type InvokeMessage,
   type Message,
   type SessionCloseMessage,
@@ -28,6 +29,7 @@ import {
 import { healthSnapshot, replyHealth } from './health.js';
 import { failureFrame, reportableError, resultEncodeOptions } from './reported-error.js';
 import { disposeImplementation, loadImplementation, methodNames, StartupFailure, type Implementation, type ImplementationSource } from './implementation.js';
+import { failureReasonOf, takeUsage } from './wasm-report.js';
 
 type Work = InvokeMessage | SessionOpenMessage | SessionCloseMessage;
 
@@ -101,7 +103,7 @@ export class WorkerHost {
     this.#channel.maxMessageBytes = settings.maxMessageBytes;
     try {
       await this.#beforeLoad;
-      ({ implementation: this.#implementation, source: this.#source } = await loadImplementation(workerModule, workerExport, options));
+      ({ implementation: this.#implementation, source: this.#source } = await loadImplementation(workerModule, workerExport, options, settings));
     } catch (error) {
       const failure = error instanceof StartupFailure ? error : new StartupFailure(String(error), { cause: error });
       this.#channel.end(this.#failureFrame(0, failure, FailureReason.StartFailed), () => this.#exit(WorkerExitCode.StartFailed));
@@ -168,14 +170,17 @@ export class WorkerHost {
     try {
       const value = await (fn as (...a: unknown[]) => unknown).apply(implementation, args);
       this.#calls++;
+      // A WebAssembly implementation reports what the call used (fuel, host calls): wasm-report.ts.
+      const usage = takeUsage(implementation);
       try {
-        frame = frameMessage([MessageKind.Result, id, value, replyHealth(this.#calls)], this.#resultOptions);
+        const health = replyHealth(this.#calls);
+        frame = frameMessage(usage ? [MessageKind.Result, id, value, health, usage] : [MessageKind.Result, id, value, health], this.#resultOptions);
       } catch (error) {
-        frame = this.#failureFrame(id, error, FailureReason.Unserializable);
+        frame = this.#failureFrame(id, error, FailureReason.Unserializable, usage);
       }
     } catch (error) {
       this.#calls++;
-      frame = this.#failureFrame(id, error, FailureReason.Thrown);
+      frame = this.#failureFrame(id, error, failureReasonOf(error), takeUsage(implementation));
     }
     await afterRejectionsReported();
     this.#current = undefined;
@@ -192,9 +197,9 @@ export class WorkerHost {
   }
 
   /** A failure frame that always encodes, whatever was thrown (see reported-error.ts). */
-  #failureFrame(id: number, thrown: unknown, reason: FailureReason): Buffer {
+  #failureFrame(id: number, thrown: unknown, reason: FailureReason, usage?: CallUsage): Buffer {
     const health = this.#implementation ? replyHealth(this.#calls) : null;
-    return failureFrame(id, thrown, reason, health, this.#channel.maxMessageBytes);
+    return failureFrame(id, thrown, reason, health, this.#channel.maxMessageBytes, usage);
   }
 
   async #shutdown(): Promise<void> {
