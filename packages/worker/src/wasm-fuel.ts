@@ -20,7 +20,7 @@ export const FUEL_GLOBAL = '__ps_fuel';
 export const FUEL_EXHAUSTED = -1n;
 
 interface Binaryen {
-  readBinaryWithFeatures(data: Uint8Array, features: number): BinaryenModule;
+  readBinary(data: Uint8Array): BinaryenModule;
   getFunctionInfo(fn: number): { name: string; module: string; base: string };
   Features: { All: number };
   i32: number;
@@ -30,6 +30,7 @@ interface Binaryen {
 }
 interface BinaryenModule {
   runPasses(passes: string[]): void;
+  setFeatures(features: number): void;
   getNumFunctions(): number;
   getFunctionByIndex(i: number): number;
   removeFunction(name: string): void;
@@ -39,7 +40,7 @@ interface BinaryenModule {
   validate(): number;
   emitBinary(): Uint8Array;
   dispose(): void;
-  i64: { const(low: number, high: number): number; eqz(v: number): number; sub(a: number, b: number): number };
+  i64: { const(value: bigint): number; eqz(v: number): number; sub(a: number, b: number): number };
   global: { get(name: string, type: number): number; set(name: string, value: number): number };
   if(cond: number, ifTrue: number, ifFalse?: number): number;
   block(label: string | null, children: number[], type?: number): number;
@@ -64,20 +65,27 @@ export async function instrumentFuel(bytes: Uint8Array, budget: number): Promise
   const b = await loadBinaryen();
   let module: BinaryenModule;
   try {
-    module = b.readBinaryWithFeatures(bytes, b.Features.All);
+    module = b.readBinary(bytes);
+    module.setFeatures(b.Features.All);
   } catch (error) {
     throw new StartupFailure(`binaryen could not read the module to add fuel: ${(error as Error).message}`, { cause: error });
   }
   try {
+    const imported = (): Set<string> => {
+      const names = new Set<string>();
+      for (let i = 0; i < module.getNumFunctions(); i++) {
+        const info = b.getFunctionInfo(module.getFunctionByIndex(i));
+        if (info.module) names.add(info.name);
+      }
+      return names;
+    };
+    const before = imported();
     module.runPasses(['log-execution']);
-    let tick: string | undefined;
-    for (let i = 0; i < module.getNumFunctions(); i++) {
-      const info = b.getFunctionInfo(module.getFunctionByIndex(i));
-      if (info.module === 'env' && info.base === 'log_execution') tick = info.name;
-    }
+    // The import the pass added (its module name varies with binaryen's version and the module's imports).
+    const tick = [...imported()].find((name) => !before.has(name));
     if (tick === undefined) throw new StartupFailure('binaryen added no fuel counter (its log-execution pass changed?)');
     module.removeFunction(tick);
-    module.addGlobal(FUEL_GLOBAL, b.i64, true, module.i64.const(budget % 2 ** 32 | 0, Math.floor(budget / 2 ** 32) | 0));
+    module.addGlobal(FUEL_GLOBAL, b.i64, true, module.i64.const(BigInt(budget)));
     module.addGlobalExport(FUEL_GLOBAL, FUEL_GLOBAL);
     const fuel = () => module.global.get(FUEL_GLOBAL, b.i64);
     // (param i32): the pass passes a site id, unused. Empty: mark exhausted, trap. Else take one.
@@ -87,8 +95,8 @@ export async function instrumentFuel(bytes: Uint8Array, budget: number): Promise
       b.none,
       [],
       module.block(null, [
-        module.if(module.i64.eqz(fuel()), module.block(null, [module.global.set(FUEL_GLOBAL, module.i64.const(-1, -1)), module.unreachable()])),
-        module.global.set(FUEL_GLOBAL, module.i64.sub(fuel(), module.i64.const(1, 0))),
+        module.if(module.i64.eqz(fuel()), module.block(null, [module.global.set(FUEL_GLOBAL, module.i64.const(FUEL_EXHAUSTED)), module.unreachable()])),
+        module.global.set(FUEL_GLOBAL, module.i64.sub(fuel(), module.i64.const(1n))),
       ]),
     );
     module.runPasses(['inlining']);
