@@ -27,6 +27,7 @@ interface Binaryen {
   i64: number;
   none: number;
   createType(types: number[]): number;
+  setAlwaysInlineMaxSize(size: number): void;
 }
 interface BinaryenModule {
   runPasses(passes: string[]): void;
@@ -99,6 +100,9 @@ export async function instrumentFuel(bytes: Uint8Array, budget: number): Promise
         module.global.set(FUEL_GLOBAL, module.i64.sub(fuel(), module.i64.const(1n))),
       ]),
     );
+    // The counter is a dozen nodes: inline it everywhere (binaryen's default inlines only 2-node
+    // functions). No other pass: the plugin's own code stays as it was built.
+    b.setAlwaysInlineMaxSize(32);
     module.runPasses(['inlining']);
     if (!module.validate()) throw new StartupFailure('the module did not validate after adding fuel counting');
     return module.emitBinary();

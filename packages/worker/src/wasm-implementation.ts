@@ -198,7 +198,8 @@ async function createImplementation(p: Prepared, path: string, first?: { live: L
         entered = true;
         const raw = (current.exports[name] as (...a: unknown[]) => unknown)(...values);
         const value = liftResult(name, signature, raw, current);
-        for (const [ptr, len] of buffers) current.dealloc?.(ptr, len);
+        // Last allocated, first freed: a stack-like allocator gets all of it back.
+        for (const [ptr, len] of buffers.reverse()) current.dealloc?.(ptr, len);
         return value;
       } catch (error) {
         // alloc ran plugin code too: a trap there counts as one.
