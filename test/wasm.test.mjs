@@ -109,6 +109,16 @@ describe('WebAssembly implementations', function () {
       expect(await proxy.counter(), 'not reset: nothing ran').to.equal(2);
     });
 
+    it('exports named like Object.prototype members are plain methods, nothing more', async () => {
+      const path = wasmFile('(module (func (export "__proto__") (result i32) (i32.const 1)) (func (export "hasOwnProperty") (result i32) (i32.const 2)))');
+      const ready = [];
+      const proxy = await createProxy({ workerModule: path, minPoolSize: 0, maxPoolSize: 1 });
+      ProcessProxy.poolOf(proxy).on('workerReady', (e) => ready.push(e.methods));
+      expect(ProcessProxy.poolOf(proxy).stats().workers, "minPoolSize 0: none yet").to.have.length(0);
+      expect(await proxy.hasOwnProperty()).to.equal(2);
+      expect([...ready[0]].sort()).to.deep.equal(['__proto__', 'hasOwnProperty']);
+    });
+
     it('a trap is a RemoteError and the instance is reset', async () => {
       const { proxy } = await pluginProxy();
       expect(await proxy.counter()).to.equal(1);

@@ -52,7 +52,8 @@ function capMemory(bytes: Uint8Array, maxMemoryMB: number | undefined, path: str
   }
   if (memories.length > 1) fail(`${path} defines ${memories.length} memories; a plugin may define one`);
   const memory = memories[0];
-  if (maxMemoryMB === undefined) return { bytes, maxPages: memory?.maximum };
+  // Without a cap there is none to report: a trap at the module's own maximum is an ordinary trap.
+  if (maxMemoryMB === undefined) return { bytes, maxPages: undefined };
   const cap = (maxMemoryMB * 1024 * 1024) / PAGE;
   if (memory === undefined) return { bytes, maxPages: undefined };
   if (memory.flags > 1) fail(`${path} declares a shared or 64-bit memory (limits flags ${memory.flags}), which wasm.maxMemoryMB cannot cap`);
@@ -180,15 +181,15 @@ async function createImplementation(p: Prepared, path: string, first?: { live: L
   const reset = async (): Promise<void> => {
     live = await instantiate(p, log, path);
   };
-  const implementation: Implementation = {
-    [TAKE_USAGE]: () => {
-      const u = usage;
-      usage = undefined;
-      return u;
-    },
+  // No prototype: an export named __proto__ (or anything of Object.prototype's) is just a method.
+  const implementation = Object.create(null) as Implementation;
+  implementation[TAKE_USAGE as unknown as string] = () => {
+    const u = usage;
+    usage = undefined;
+    return u;
   };
   for (const [name, { arity, signature }] of p.methods) {
-    implementation[name] = async (...args: unknown[]) => {
+    const method = async (...args: unknown[]) => {
       const current = live;
       if (current.fuel && budget !== undefined) current.fuel.value = BigInt(budget);
       log?.take();
@@ -217,6 +218,7 @@ async function createImplementation(p: Prepared, path: string, first?: { live: L
         usage = report(current, budget, log);
       }
     };
+    Object.defineProperty(implementation, name, { value: method, enumerable: true, writable: false, configurable: false });
   }
   return implementation;
 }
