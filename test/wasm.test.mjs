@@ -302,5 +302,32 @@ describe('WebAssembly implementations', function () {
       await expectProtocolKill(ctx, [[4, '$id', 'x', null, { hostCalls: [{ fn: 'x'.repeat(300), args: [] }] }]], /record fn is a string of 300 characters/);
       await expectProtocolKill(ctx, [[4, '$id', 'x', null, {}, 'extra']], /Result has 6 fields, expected 4 or 5/);
     });
+
+    it("well-formed figures a JavaScript worker's pool never asked for are refused too", async () => {
+      const ctx = await forgingPool();
+      await expectProtocolKill(ctx, [[4, '$id', 'x', null, { fuel: 5 }]], /Result reports fuel, but its pool sets no wasm\.fuelPerCall/);
+      await expectProtocolKill(ctx, [[4, '$id', 'x', null, { hostCalls: [{ fn: 'log', args: [1] }] }]], /Result reports host calls, but its pool sets no wasm\.auditHostCalls/);
+      await expectProtocolKill(ctx, [[5, '$id', new Error('out'), 6, null]], /Failure fails a call for fuel, but its pool sets no wasm\.fuelPerCall/);
+      await expectProtocolKill(ctx, [[5, '$id', new Error('out'), 7, null]], /Failure fails a call for its memory cap/);
+    });
+
+    it('fuel above the pool\'s budget is refused (the gate on its own)', async () => {
+      const { admitWorkerMessage } = await import(new URL('../packages/core/dist/worker-gate.js', import.meta.url).href);
+      const admit = (message, wasm) => {
+        const seen = [];
+        admitWorkerMessage(message, false, {
+          reply: (...a) => seen.push(['reply', ...a]),
+          protocolError: (problem) => seen.push(['protocolError', String(problem?.message ?? problem)]),
+          failureError: () => new Error('mapped'),
+          wasm: () => wasm,
+        });
+        return seen;
+      };
+      const wasm = { fuelPerCall: 100, auditHostCalls: true };
+      expect(admit([4, 1, 'x', null, { fuel: 100, hostCalls: [] }], wasm)[0][0]).to.equal('reply');
+      expect(admit([4, 1, 'x', null, { fuel: 101 }], wasm)[0]).to.deep.equal(['protocolError', 'Result reports 101 fuel used, more than wasm.fuelPerCall (100)']);
+      expect(admit([5, 1, new Error('e'), 6, null, { fuel: 100 }], wasm)[0][0]).to.equal('reply');
+      expect(admit([5, 1, new Error('e'), 7, null], wasm)[0][1]).to.match(/no wasm\.maxMemoryMB/);
+    });
   });
 });

@@ -18,6 +18,7 @@ import {
   type CallUsage,
   type HealthSnapshot,
   type Message,
+  type WasmSettings,
   type WorkerToHost,
 } from '@process-sandbox/abstractions';
 import type { Call } from './call.js';
@@ -34,6 +35,23 @@ export interface GateHandlers {
   protocolError(problem: string | ProtocolError): void;
   /** The error a call gets for a Failure. */
   failureError(call: Call, error: Error, reason: FailureReason): Error;
+  /** The pool's `wasm` option: what a worker may report about a call (fuel, host calls) and fail it with. */
+  wasm?(): WasmSettings | undefined;
+}
+
+/**
+ * Why a well-formed `usage` or limit reason cannot be this pool's: fuel from a pool without a budget
+ * or above it, host call records from a pool that audits none, a limit the pool does not set. A
+ * JavaScript worker must not slip figures into the pool's events and stats.
+ */
+function unexpectedReport(usage: CallUsage | undefined, reason: FailureReason | undefined, wasm: WasmSettings | undefined): string | undefined {
+  const budget = wasm?.fuelPerCall;
+  if (usage?.fuel !== undefined && budget === undefined) return 'reports fuel, but its pool sets no wasm.fuelPerCall';
+  if (usage?.fuel !== undefined && usage.fuel > budget!) return `reports ${usage.fuel} fuel used, more than wasm.fuelPerCall (${budget})`;
+  if ((usage?.hostCalls !== undefined || usage?.hostCallsDropped !== undefined) && wasm?.auditHostCalls !== true) return 'reports host calls, but its pool sets no wasm.auditHostCalls';
+  if (reason === FailureReason.FuelExhausted && budget === undefined) return 'fails a call for fuel, but its pool sets no wasm.fuelPerCall';
+  if (reason === FailureReason.WasmMemoryLimit && wasm?.maxMemoryMB === undefined) return 'fails a call for its memory cap, but its pool sets no wasm.maxMemoryMB';
+  return undefined;
 }
 
 /** Checks `raw` and hands it to its handler; `handshaking`: Init was sent and Ready not yet read. */
@@ -49,12 +67,15 @@ export function admitWorkerMessage(raw: Message, handshaking: boolean, h: GateHa
     case MessageKind.Ready:
       if (!handshaking) return h.protocolError('Ready outside the handshake');
       return h.ready(message[1], message[2]);
-    case MessageKind.Result:
+    case MessageKind.Result: {
       if (handshaking) return h.protocolError('Result during the handshake');
+      const unexpected = unexpectedReport(message[4], undefined, h.wasm?.());
+      if (unexpected) return h.protocolError(`Result ${unexpected}`);
       return h.reply(message[1], message[3], false, (call) => {
         call.usage = message[4];
         call.resolve(message[2]);
       });
+    }
     case MessageKind.Failure: {
       const [, id, error, reason, health, usage] = message;
       if (id === 0) {
@@ -65,6 +86,8 @@ export function admitWorkerMessage(raw: Message, handshaking: boolean, h: GateHa
       }
       if (handshaking) return h.protocolError(`Failure for call ${id} during the handshake`);
       if (reason === FailureReason.StartFailed || reason === FailureReason.Fatal) return h.protocolError(`Failure with reason ${reason} for call ${id} (only id 0 may carry it)`);
+      const unexpected = unexpectedReport(usage, reason, h.wasm?.());
+      if (unexpected) return h.protocolError(`Failure ${unexpected}`);
       return h.reply(id, health, reason === FailureReason.Cancelled, (call) => {
         call.usage = usage;
         call.reject(h.failureError(call, error, reason));

@@ -82,6 +82,7 @@ export class WorkerHandle implements PoolWorker {
     health: (health) => this.#recordHealth(health),
     protocolError: (problem) => this.#protocolError(problem),
     failureError: (call, error, reason) => failureError(call, error, reason, this.#methods, this.pid),
+    wasm: () => this.options.wasm,
   };
   /** Resolves when the worker is ready for calls; rejects with WorkerStartError. */
   readonly ready: Promise<void>;
