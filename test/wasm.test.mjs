@@ -289,6 +289,39 @@ describe('WebAssembly implementations', function () {
     });
   });
 
+  describe('sessions and the sample plugin', function () {
+    it('a session that asks for a fresh instance gets its own, the shared one is untouched', async () => {
+      const { proxy } = await pluginProxy();
+      expect(await proxy.counter()).to.equal(1);
+      await ProcessProxy.session(proxy, async (own) => {
+        expect(await own.counter(), 'a fresh instance').to.equal(1);
+        expect(await own.counter()).to.equal(2);
+      });
+      expect(await proxy.counter(), 'the shared instance went on').to.equal(2);
+    });
+
+    it('samples/wasm-plugin: the committed plugin.wasm is what its source builds, and it serves like its JavaScript twin', async () => {
+      const { build } = await import('../samples/wasm-plugin/build.mjs');
+      const committed = fileURLToPath(new URL('../samples/wasm-plugin/plugin.wasm', import.meta.url));
+      expect(Buffer.compare(await build(), readFileSync(committed)), 'node samples/wasm-plugin/build.mjs').to.equal(0);
+      const { plugin: js } = await import('../samples/wasm-plugin/plugin.mjs');
+      const hostFunctions = { module: new URL('../samples/wasm-plugin/host-functions.mjs', import.meta.url), grant: ['log'] };
+      const proxy = await createProxy({ workerModule: committed, integrity: sri(committed), wasm: { hostFunctions, fuelPerCall: 10_000_000, maxMemoryMB: 4 } });
+      const text = 'the quick\tbrown  fox\njumps ';
+      const bytes = Buffer.from('Wikipedia');
+      expect(await proxy.add(2, 3)).to.equal(js.add(2, 3));
+      expect(await proxy.fib(20)).to.equal(js.fib(20));
+      expect(await proxy.wordCount(text)).to.equal(js.wordCount(text));
+      expect(await proxy.checksum(bytes)).to.equal(js.checksum(bytes));
+      expect(await proxy.greet('wörld')).to.equal(js.greet('wörld'));
+      const big = 'word '.repeat(200_000);
+      expect(await proxy.wordCount(big), 'a megabyte argument, under the 4 MiB cap, freed after each call').to.equal(200_000);
+      expect(await proxy.wordCount(big)).to.equal(200_000);
+      expect(await rejectionOf(proxy.fib(40))).to.be.an.instanceOf(ResourceLimitError).and.include({ limit: 'fuel' });
+      expect(await proxy.fib(20)).to.equal(6765);
+    });
+  });
+
   describe('what the worker reports is checked on the host', function () {
     it('a bogus fuel figure or audit record is a ProtocolError that ends that worker', async () => {
       const ctx = await forgingPool();
