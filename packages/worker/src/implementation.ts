@@ -17,7 +17,6 @@ import { isAbsolute } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { types } from 'node:util';
 import type { WorkerSettings } from '@process-sandbox/abstractions';
-import { readPinned } from './integrity.js';
 import { StartupFailure } from './startup-failure.js';
 
 export { StartupFailure };
@@ -67,7 +66,8 @@ export async function loadImplementation(workerModule: string, workerExport: str
     const { loadWasmImplementation } = await import('./wasm-implementation.js');
     return loadWasmImplementation(fileURLToPath(url), settings);
   }
-  if (settings.integrity !== undefined) await readPinned(fileURLToPath(url), settings.integrity);
+  // Loaded only when asked for (node:crypto): a worker without a pin starts as fast as before.
+  if (settings.integrity !== undefined) await (await import('./integrity.js')).readPinned(fileURLToPath(url), settings.integrity);
 
   let namespace: Record<string, unknown>;
   try {
