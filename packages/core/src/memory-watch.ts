@@ -18,7 +18,7 @@ const hasProcFs = process.platform === 'linux';
 let pageSize: number | undefined;
 
 /** Bytes per page, from this process's own statm against libuv's resident size (no sysconf in Node). */
-function pageBytes(): number {
+export function pageBytes(): number {
   if (pageSize !== undefined) return pageSize;
   const pages = Number(readFileSync('/proc/self/statm', 'latin1').split(' ')[1]);
   const ratio = process.memoryUsage.rss() / Math.max(pages, 1);
