@@ -88,7 +88,7 @@ export interface WorkerSettings {
 
 /** The resolved `wasm` option as the worker gets it (paths absolute, defaults applied). */
 export interface WasmSettings {
-  /** Instructions budget per call (function entries, exits and loop iterations); absent: unmetered. */
+  /** Fuel per call (one per function entry, loop iteration and function exit); absent: unmetered. */
   fuelPerCall?: number;
   /** Linear memory cap, in MiB (multiples of 64 KiB pages). */
   maxMemoryMB?: number;

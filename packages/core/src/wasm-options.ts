@@ -9,7 +9,7 @@ import { ConfigurationError, type WasmSettings } from '@process-sandbox/abstract
 
 /** How a `.wasm` workerModule runs: its budget, its memory cap, WASI, and the host functions it may import. */
 export interface WasmOptions {
-  /** Fuel per call: function entries, exits and loop iterations the call may run before it traps. Default: unmetered. */
+  /** Fuel per call: one per function entry, loop iteration and function exit; the call traps when it runs out. Default: unmetered. */
   fuelPerCall?: number;
   /** Cap on the module's linear memory, in MiB. Default: the module's own maximum. */
   maxMemoryMB?: number;

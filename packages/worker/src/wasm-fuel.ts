@@ -3,7 +3,8 @@
  * would stop it wherever the clock says. The module is instrumented once, at load, with binaryen
  * (loaded only here, only when `wasm.fuelPerCall` is set: it is a 15 MB module that takes most of a
  * second to load). Binaryen's `log-execution` pass puts a call to one function at every function
- * entry, function exit and loop header (so once per loop iteration); that function, which we
+ * entry, loop header (so once per loop iteration) and function exit (each `return`, and the end of a
+ * body that is a block); that function, which we
  * define in place of the import the pass asks for, takes one unit from a mutable i64 global and
  * traps when none is left. The global is exported as `__ps_fuel`: the worker sets it to the budget
  * before each call and reads what is left after.
