@@ -56,6 +56,11 @@ export function usesMemory(signature: Signature): boolean {
   return [...signature.params, signature.result].some((t) => t === 'string' || t === 'bytes');
 }
 
+/** A call's arguments do not fit its signature: found before any plugin code ran. */
+export class ArgumentError extends TypeError {
+  override name = 'TypeError';
+}
+
 /** What marshalling needs of an instance. */
 export interface AbiInstance {
   memory: WasmMemory | undefined;
@@ -75,27 +80,35 @@ function inBounds(instance: AbiInstance, ptr: number, len: number, what: string)
 /** The WebAssembly arguments for `args`, and the buffers to free after the call. */
 export function lowerArguments(method: string, signature: Signature | undefined, arity: number, args: unknown[], instance: AbiInstance): { values: unknown[]; buffers: [number, number][] } {
   const types: ValueType[] = signature?.params ?? Array.from({ length: arity }, () => 'f64');
-  if (args.length !== types.length) throw new TypeError(`${method}() takes ${types.length} argument${types.length === 1 ? '' : 's'}, got ${args.length}`);
-  const values: unknown[] = [];
-  const buffers: [number, number][] = [];
-  types.forEach((type, i) => {
+  if (args.length !== types.length) throw new ArgumentError(`${method}() takes ${types.length} argument${types.length === 1 ? '' : 's'}, got ${args.length}`);
+  // Every argument is checked before any is copied in: a wrong one allocates nothing.
+  const lowered = types.map((type, i) => {
     const arg = args[i];
     if (type === 'string' || type === 'bytes') {
       const bytes = type === 'string' ? (typeof arg === 'string' ? encoder.encode(arg) : undefined) : arg instanceof Uint8Array ? arg : undefined;
-      if (bytes === undefined) throw new TypeError(`argument ${i + 1} of ${method}() must be ${type === 'string' ? 'a string' : 'a Uint8Array or Buffer'}`);
-      const ptr = instance.alloc!(bytes.length) >>> 0;
-      inBounds(instance, ptr, bytes.length, `alloc(${bytes.length}) returned a buffer that`).set(bytes, ptr);
-      buffers.push([ptr, bytes.length]);
-      values.push(ptr, bytes.length);
-    } else if (type === 'i64' || (signature === undefined && typeof arg === 'bigint')) {
-      if (typeof arg === 'bigint') values.push(arg);
-      else if (Number.isSafeInteger(arg)) values.push(BigInt(arg as number));
-      else throw new TypeError(`argument ${i + 1} of ${method}() is an i64: a BigInt or a safe integer`);
-    } else {
-      if (typeof arg !== 'number' && typeof arg !== 'boolean') throw new TypeError(`argument ${i + 1} of ${method}() must be a number${signature ? ` (${type})` : ''}`);
-      values.push(Number(arg));
+      if (bytes === undefined) throw new ArgumentError(`argument ${i + 1} of ${method}() must be ${type === 'string' ? 'a string' : 'a Uint8Array or Buffer'}`);
+      return bytes;
     }
+    if (type === 'i64' || (signature === undefined && typeof arg === 'bigint')) {
+      if (typeof arg === 'bigint') return arg;
+      if (Number.isSafeInteger(arg)) return BigInt(arg as number);
+      throw new ArgumentError(`argument ${i + 1} of ${method}() is an i64: a BigInt or a safe integer`);
+    }
+    if (typeof arg !== 'number' && typeof arg !== 'boolean') throw new ArgumentError(`argument ${i + 1} of ${method}() must be a number${signature ? ` (${type})` : ''}`);
+    return Number(arg);
   });
+  const values: unknown[] = [];
+  const buffers: [number, number][] = [];
+  for (const value of lowered) {
+    if (!(value instanceof Uint8Array)) {
+      values.push(value);
+      continue;
+    }
+    const ptr = instance.alloc!(value.length) >>> 0;
+    inBounds(instance, ptr, value.length, `alloc(${value.length}) returned a buffer that`).set(value, ptr);
+    buffers.push([ptr, value.length]);
+    values.push(ptr, value.length);
+  }
   return { values, buffers };
 }
 

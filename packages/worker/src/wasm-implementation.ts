@@ -14,7 +14,7 @@ import { FailureReason, type CallUsage, type WasmSettings } from '@process-sandb
 import type { Implementation, ImplementationSource, LoadSettings } from './implementation.js';
 import { readPinned } from './integrity.js';
 import { StartupFailure } from './startup-failure.js';
-import { ABI_EXPORTS, ABI_SECTION, liftResult, lowerArguments, readDeclarations, usesMemory, type AbiInstance, type Signature } from './wasm-abi.js';
+import { ABI_EXPORTS, ABI_SECTION, ArgumentError, liftResult, lowerArguments, readDeclarations, usesMemory, type AbiInstance, type Signature } from './wasm-abi.js';
 import { customSections, definedMemories, withMemoryMaximum } from './wasm-binary.js';
 import { FUEL_EXHAUSTED, FUEL_GLOBAL, instrumentFuel } from './wasm-fuel.js';
 import { HostCallLog, hostImports, loadHostFunctions, type HostContext } from './wasm-host-functions.js';
@@ -193,19 +193,16 @@ async function createImplementation(p: Prepared, path: string, first?: { live: L
       const current = live;
       if (current.fuel && budget !== undefined) current.fuel.value = BigInt(budget);
       log?.take();
-      let entered = false;
       try {
         const { values, buffers } = lowerArguments(name, signature, arity, args, current);
-        entered = true;
         const raw = (current.exports[name] as (...a: unknown[]) => unknown)(...values);
         const value = liftResult(name, signature, raw, current);
         // Last allocated, first freed: a stack-like allocator gets all of it back.
         for (const [ptr, len] of buffers.reverse()) current.dealloc?.(ptr, len);
         return value;
       } catch (error) {
-        // alloc ran plugin code too: a trap there counts as one.
-        entered ||= error instanceof WebAssembly.RuntimeError;
-        if (!entered) throw error;
+        // Arguments that do not fit ran no plugin code; anything else (alloc included) did.
+        if (error instanceof ArgumentError) throw error;
         const exhausted = current.fuel !== undefined && (current.fuel.value as bigint) === FUEL_EXHAUSTED;
         const atCap = p.maxPages !== undefined && current.memory !== undefined && current.memory.buffer.byteLength >= p.maxPages * PAGE;
         await reset();
