@@ -106,6 +106,11 @@ describe('WebAssembly implementations', function () {
       expect(notString.message).to.match(/argument 1 of upper\(\) must be a string/);
       const count = await rejectionOf(proxy.add(1));
       expect(count.message).to.match(/add\(\) takes 2 arguments, got 1/);
+      const heap = await proxy.heap();
+      const second = await rejectionOf(proxy.lengths('abc', 5));
+      expect(second.message).to.match(/argument 2 of lengths\(\) must be a string/);
+      expect(await proxy.heap(), 'the first argument was not copied in either').to.equal(heap);
+      expect(await proxy.lengths('abc', 'de')).to.equal(5);
       expect(await proxy.counter(), 'not reset: nothing ran').to.equal(2);
     });
 
