@@ -18,7 +18,7 @@ import { ABI_EXPORTS, ABI_SECTION, ArgumentError, liftResult, lowerArguments, re
 import { customSections, definedMemories, withMemoryMaximum } from './wasm-binary.js';
 import { FUEL_EXHAUSTED, FUEL_GLOBAL, instrumentFuel } from './wasm-fuel.js';
 import { HostCallLog, hostImports, loadHostFunctions, type HostContext } from './wasm-host-functions.js';
-import { TAKE_USAGE, WasmLimitError } from './wasm-report.js';
+import { reportsUsage, WasmLimitError } from './wasm-report.js';
 import { WebAssembly, type WasmExports, type WasmGlobal, type WasmImports, type WasmInstance, type WasmMemory, type WasmModule } from './wasm-api.js';
 
 const PAGE = 64 * 1024;
@@ -183,11 +183,11 @@ async function createImplementation(p: Prepared, path: string, first?: { live: L
   };
   // No prototype: an export named __proto__ (or anything of Object.prototype's) is just a method.
   const implementation = Object.create(null) as Implementation;
-  implementation[TAKE_USAGE as unknown as string] = () => {
+  reportsUsage(implementation, () => {
     const u = usage;
     usage = undefined;
     return u;
-  };
+  });
   for (const [name, { arity, signature }] of p.methods) {
     const method = async (...args: unknown[]) => {
       const current = live;
