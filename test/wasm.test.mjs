@@ -65,6 +65,20 @@ describe('WebAssembly implementations', function () {
       expect(error.reason).to.include(`expected ${sri(other)}`).and.include(`the file has ${sri(plugin)}`);
     });
 
+    it('reload(): a new module drops the old pin unless it brings its own; a new pin is checked by the new workers', async () => {
+      const { resolveOptions, reloadOptions } = await import(new URL('../packages/core/dist/options.js', import.meta.url).href);
+      const pinned = resolveOptions({ workerModule: js, integrity: sri(js) });
+      expect(reloadOptions(pinned, { workerOptions: 1 }).integrity).to.equal(sri(js));
+      expect(reloadOptions(pinned, { workerModule: plugin }).integrity).to.equal(undefined);
+      expect(reloadOptions(pinned, { workerModule: plugin, integrity: sri(plugin) }).integrity).to.equal(sri(plugin));
+      const proxy = await createProxy({ workerModule: js, workerExport: 'Torture', integrity: sri(js) });
+      const pool = ProcessProxy.poolOf(proxy);
+      const wrong = sri(fileURLToPath(fixture('forms.mjs')));
+      const error = await rejectionOf(pool.reload({ integrity: wrong }));
+      expect(String(error?.message ?? error)).to.match(/integrity mismatch/);
+      expect(await proxy.echo('still served')).to.equal('still served');
+    });
+
     it('a malformed digest is a ConfigurationError naming integrity', async () => {
       for (const integrity of ['md5-abc', 'sha384-', 'sha384-AAAA', 42]) {
         const error = await rejectionOf(ProcessProxy.create({ workerModule: js, integrity }));
