@@ -9,6 +9,8 @@ import { ProcessProxy, ResourceLimitError } from '@process-sandbox/core';
 import { createProxy, disposeProxies, fixture, rejectionOf } from './support/pools.mjs';
 import { isAlive, skipBecause, waitFor } from './support/processes.mjs';
 
+const { armedMemoryWatches } = await import(new URL('../packages/core/dist/memory-watch.js', import.meta.url).href);
+
 const leaky = { workerModule: fixture('leaky.mjs'), workerExport: 'Leaky' };
 const LIMIT_MB = 300;
 
@@ -52,5 +54,20 @@ describe('hardMemoryLimitMB while a call runs', function () {
     }
     console.log(`      (limit ${LIMIT_MB} MiB: ${figures.join('; ')})`);
     expect(pool.stats().totals.recycles.hardMemory).to.equal(3);
+  });
+
+  it('the watch ticks only while a call runs: armed by a running call, disarmed when it returns, never in an idle pool', async function () {
+    if (process.platform !== 'linux') skipBecause(this, 'the running-call watch reads /proc; elsewhere there is none');
+    const base = armedMemoryWatches();
+    const proxy = await createProxy({ workerModule: fixture('torture.mjs'), workerExport: 'Torture', maxPoolSize: 1, hardMemoryLimitMB: LIMIT_MB });
+    expect(armedMemoryWatches(), 'idle after start').to.equal(base);
+    for (let round = 0; round < 2; round++) {
+      // Long enough to be seen running by a poll every 10 ms, however loaded the machine.
+      const call = proxy.delayed(round, 1500);
+      await waitFor(() => armedMemoryWatches() === base + 1, 'the watch to be armed while the call runs');
+      expect(await call).to.equal(round);
+      // The worker went idle before its caller got the value: the watch is already at rest.
+      expect(armedMemoryWatches(), 'idle after the call').to.equal(base);
+    }
   });
 });

@@ -6,6 +6,7 @@ import { CircuitOpenError, SessionLostError, WorkerCrashedError } from '@process
 import { fakePool, flush, track } from './support/fake-workers.mjs';
 
 const { SparePlanner, MAX_SPARES } = await import(new URL('../packages/core/dist/spare-planner.js', import.meta.url).href);
+const { armedMemoryWatches } = await import(new URL('../packages/core/dist/memory-watch.js', import.meta.url).href);
 
 async function started(options, control) {
   const f = fakePool(options, control);
@@ -222,5 +223,56 @@ describe('unit: the spare planner', function () {
     for (let t = 1; t <= 5; t++) planner.callStarted(t, 1); // 1 ms apart, 10 calls a life: a retirement every 10 ms
     expect(planner.wanted).to.equal(MAX_SPARES);
     expect(new SparePlanner(undefined).callStarted(1, 1)).to.equal(false);
+  });
+});
+
+describe('unit: the busy memory watch ticks only while a call runs', function () {
+  // Fake workers' pids are above pid_max: the watch reads nothing of them and kills none. What is
+  // checked is when it is armed: the pool arms it when a call starts, disarms it when none runs.
+  before(function () {
+    if (process.platform !== 'linux') this.skip(); // no /proc: no watch; the sampler alone enforces the limit
+  });
+
+  it('is not armed in an idle pool, armed while any call runs, disarmed when the last one ends', async () => {
+    const base = armedMemoryWatches();
+    const f = await started({ maxPoolSize: 2, minPoolSize: 2, hardMemoryLimitMB: 500, healthIntervalMs: 60_000 });
+    const [a, b] = f.workers;
+    await flush();
+    expect(armedMemoryWatches(), 'idle pool').to.equal(base);
+    const first = track(f.pool.invoke('add', [1, 1]));
+    const second = track(f.pool.invoke('add', [2, 2]));
+    await flush();
+    expect([a.state, b.state]).to.deep.equal(['busy', 'busy']);
+    expect(armedMemoryWatches(), 'two calls running').to.equal(base + 1);
+    a.reply('from a');
+    await flush();
+    expect(armedMemoryWatches(), 'one call still running').to.equal(base + 1);
+    b.reply('from b');
+    await flush();
+    expect([first.value, second.value].sort()).to.deep.equal(['from a', 'from b']);
+    expect(armedMemoryWatches(), 'no call running').to.equal(base);
+    // Again, ended by the worker's death rather than a reply.
+    const lost = track(f.pool.invoke('add', [3, 3]));
+    await flush();
+    expect(armedMemoryWatches(), 'a call running again').to.equal(base + 1);
+    f.workers.find((w) => w.state === 'busy').exit(1);
+    await flush();
+    expect(lost.error).to.be.an.instanceOf(WorkerCrashedError);
+    expect(armedMemoryWatches(), 'its worker died').to.equal(base);
+    await stop(f);
+    expect(armedMemoryWatches(), 'disposed').to.equal(base);
+  });
+
+  it('stays disarmed in a pool without hardMemoryLimitMB', async () => {
+    const base = armedMemoryWatches();
+    const f = await started({ maxPoolSize: 1 });
+    const call = track(f.pool.invoke('add', [1, 1]));
+    await flush();
+    expect(f.workers[0].state).to.equal('busy');
+    expect(armedMemoryWatches()).to.equal(base);
+    f.workers[0].reply(2);
+    await flush();
+    expect(call.value).to.equal(2);
+    await stop(f);
   });
 });

@@ -24,7 +24,7 @@ export function callSettledEvent(call: Call, error: Error | undefined): Paramete
  * chain (an own `constructor` property cannot shadow it); a short `name` for an error that is not
  * the library's. Never throws, and its values are few (they label metrics).
  */
-export function outcomeOf(error: Error): string {
+function outcomeOf(error: Error): string {
   const code = classCodeOf(error);
   if (code !== undefined) return code;
   try {

@@ -173,7 +173,7 @@ function namespaceArgs(c: Pick<ResolvedConfinement, 'pid' | 'mount' | 'ipc' | 'u
  * $1: mount, $2: writable paths, one per line, $3: /tmp entries to keep visible, one per line; the
  * rest: the command to exec.
  */
-export const MOUNT_SETUP = `set -euf
+const MOUNT_SETUP = `set -euf
 mount=$1 writable=$2 visible=$3
 shift 3
 nl='
@@ -213,7 +213,7 @@ exec "$@"
  * not move its children). Builtins only; the host's processStartTimeoutMs bounds the wait.
  * $1: what the cgroup lines name, $2: in how many hierarchies; the rest: the command to exec.
  */
-export const CGROUP_GATE = `set -euf
+const CGROUP_GATE = `set -euf
 want=$1 count=$2
 shift 2
 while :; do
@@ -235,7 +235,7 @@ export interface CgroupGate {
 
 /** The wrappers of `confinement`, outermost first; `user` is switched to by the last one. */
 /** The top-level entries of /tmp (as /tmp/<name>) that hold any of `paths`: kept visible in a mount namespace. */
-export function tmpEntriesHolding(paths: readonly (string | undefined)[]): string[] {
+function tmpEntriesHolding(paths: readonly (string | undefined)[]): string[] {
   const entries = new Set<string>();
   for (const path of paths) {
     if (!path || !isAbsolute(path)) continue;

@@ -20,7 +20,7 @@ import type { ProcessProxyOptions } from './options.js';
 
 /** How far a worker is confined: each level a bundle of confinements (see docs/configuration.md#isolation). */
 export type IsolationLevel = 'standard' | 'high' | 'maximum';
-export const ISOLATION_LEVELS: readonly IsolationLevel[] = Object.freeze(['standard', 'high', 'maximum']);
+const ISOLATION_LEVELS: readonly IsolationLevel[] = Object.freeze(['standard', 'high', 'maximum']);
 
 const CAP_SETPCAP = 8n;
 

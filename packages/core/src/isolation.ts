@@ -26,7 +26,7 @@ import type { WorkerLimits } from '@process-sandbox/abstractions';
 import { workerBinPath } from '@process-sandbox/worker';
 
 /** Host variables a minimal environment keeps (when the host has them). */
-export const MINIMAL_ENV: readonly string[] = Object.freeze(
+const MINIMAL_ENV: readonly string[] = Object.freeze(
   process.platform === 'win32'
     ? ['PATH', 'PATHEXT', 'SystemRoot', 'SystemDrive', 'windir', 'TEMP', 'TMP', 'COMSPEC', 'TZ']
     : ['PATH', 'TZ', 'LANG', 'LC_ALL'],

@@ -2,7 +2,7 @@
  * hardMemoryLimitMB while calls run: the health sampler looks every healthIntervalMs (a second by
  * default), long enough for a worker allocating flat out to grow by gigabytes. So, on Linux, one
  * timer per pool reads the resident size of each worker that is running a call from
- * /proc/<pid>/statm every WATCH_INTERVAL_MS: one small synchronous read of a kernel counter, no
+ * /proc/<pid>/statm every WATCH_INTERVAL_MS while a call runs (and not at all while none does): one small synchronous read of a kernel counter, no
  * child process, no thread pool (pidusage would queue behind both). Idle workers cannot grow by
  * much and stay with the sampler. Elsewhere (no /proc) the sampler alone enforces the limit.
  *
@@ -12,7 +12,7 @@
  */
 import { readFileSync } from 'node:fs';
 
-export const WATCH_INTERVAL_MS = 10;
+const WATCH_INTERVAL_MS = 10;
 
 const hasProcFs = process.platform === 'linux';
 let pageSize: number | undefined;
@@ -28,7 +28,7 @@ export function pageBytes(): number {
 }
 
 /** Resident bytes of `pid` (its statm's second field), or undefined if it is gone or unreadable. */
-export function residentBytes(pid: number): number | undefined {
+function residentBytes(pid: number): number | undefined {
   try {
     const pages = Number(readFileSync(`/proc/${pid}/statm`, 'latin1').split(' ')[1]);
     return Number.isFinite(pages) ? pages * pageBytes() : undefined;
@@ -37,27 +37,64 @@ export function residentBytes(pid: number): number | undefined {
   }
 }
 
-/** One timer for a pool: calls `over(worker, rss)` for each running worker at or over `limitBytes`. */
+/** Watches armed now, across this host: each is a pool with a call running under hardMemoryLimitMB. */
+let armedWatches = 0;
+
+/** How many pools' watches have their timer running now (the tests check that an idle pool has none). */
+export function armedMemoryWatches(): number {
+  return armedWatches;
+}
+
+/**
+ * One timer for a pool: calls `over(worker, rss)` for each running worker at or over `limitBytes`.
+ * It ticks only while a call runs: the pool arms it when a call starts and disarms it when no worker
+ * runs one any more (a tick that finds none disarms it too), so an idle pool costs nothing.
+ */
 export class BusyMemoryWatch<W extends { readonly runtimePid: number }> {
-  readonly #timer: NodeJS.Timeout | undefined;
+  #timer: NodeJS.Timeout | undefined;
+  readonly #limitBytes: number;
+  readonly #running: () => Iterable<W>;
+  readonly #over: (worker: W, rssBytes: number) => void;
 
   /** Undefined where /proc is not there (non-Linux): the sampler alone enforces the limit then. */
-  static start<W extends { readonly runtimePid: number }>(limitBytes: number, running: () => Iterable<W>, over: (worker: W, rssBytes: number) => void): BusyMemoryWatch<W> | undefined {
+  static create<W extends { readonly runtimePid: number }>(limitBytes: number, running: () => Iterable<W>, over: (worker: W, rssBytes: number) => void): BusyMemoryWatch<W> | undefined {
     return hasProcFs ? new BusyMemoryWatch(limitBytes, running, over) : undefined;
   }
 
   private constructor(limitBytes: number, running: () => Iterable<W>, over: (worker: W, rssBytes: number) => void) {
-    this.#timer = setInterval(() => {
-      for (const worker of running()) {
-        const rss = worker.runtimePid > 0 ? residentBytes(worker.runtimePid) : undefined;
-        if (rss !== undefined && rss >= limitBytes) over(worker, rss);
-      }
-    }, WATCH_INTERVAL_MS);
+    this.#limitBytes = limitBytes;
+    this.#running = running;
+    this.#over = over;
+  }
+
+  /** A call started: watch until none runs. Cheap when already armed (it is asked at every call). */
+  arm(): void {
+    if (this.#timer) return;
+    armedWatches++;
+    this.#timer = setInterval(() => this.#tick(), WATCH_INTERVAL_MS);
     // Live workers keep the host alive on their own; the watch must not.
     this.#timer.unref();
   }
 
+  /** A worker stopped running a call: disarm if no other runs one. */
+  disarmIfIdle(): void {
+    if (this.#timer && this.#running()[Symbol.iterator]().next().done) this.stop();
+  }
+
   stop(): void {
+    if (!this.#timer) return;
     clearInterval(this.#timer);
+    this.#timer = undefined;
+    armedWatches--;
+  }
+
+  #tick(): void {
+    let any = false;
+    for (const worker of this.#running()) {
+      any = true;
+      const rss = worker.runtimePid > 0 ? residentBytes(worker.runtimePid) : undefined;
+      if (rss !== undefined && rss >= this.#limitBytes) this.#over(worker, rss);
+    }
+    if (!any) this.stop();
   }
 }

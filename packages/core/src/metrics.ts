@@ -26,7 +26,7 @@ import type { PoolEvents } from './pool-events.js';
 import type { ProcessPool } from './pool.js';
 import type { WorkerState } from './worker-handle.js';
 
-export const METER_NAME = 'process-sandbox';
+const METER_NAME = 'process-sandbox';
 
 /** Trivial calls take well under a millisecond; the SDK's default buckets start at 5 ms. */
 const DURATION_BUCKETS_MS = [0.1, 0.25, 0.5, 1, 2.5, 5, 10, 25, 50, 100, 250, 500, 1_000, 2_500, 5_000, 10_000, 30_000, 60_000];

@@ -117,7 +117,7 @@ let hostReads: string[] | undefined;
  * refused under the model anyway), both where the resolver finds them (node_modules/<name>, maybe a
  * symlink: the loader's realpath lstat()s it) and where they really are.
  */
-export function workerHostReads(): readonly string[] {
+function workerHostReads(): readonly string[] {
   if (hostReads) return hostReads;
   const reads = new Set<string>();
   const visited = new Set<string>();

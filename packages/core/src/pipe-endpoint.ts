@@ -34,7 +34,7 @@ const LOGGED_DROPS = 8;
 
 let nextPipe = 0;
 
-export function newPipePath(): string {
+function newPipePath(): string {
   return `\\\\.\\pipe\\process-sandbox-${randomBytes(12).toString('hex')}-w${++nextPipe}-${randomBytes(4).toString('hex')}`;
 }
 

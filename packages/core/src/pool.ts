@@ -3,7 +3,9 @@
  * them serving, hands idle ones to the dispatcher (or to the lease they are pinned to), retires them
  * past their limits with a warm spare ready to take over, replaces the ones that crash or time out,
  * stops starting them when they keep dying young (circuit breaker), rolls them onto new code
- * (reload), and takes them all down on dispose.
+ * (reload), and takes them all down on dispose. Its parts: the workers themselves (WorkerSet), how
+ * many run (PoolScaling), the line (Dispatcher), limits and retirement (Recycling), the spares
+ * (WarmSpares) and the breaker (StartGuard); the pool wires them and turns workers' reports into events.
  */
 import { PoolDisposedError, type HealthSnapshot } from '@process-sandbox/abstractions';
 import { callSettledEvent } from './call-outcome.js';
@@ -19,7 +21,9 @@ import { Recycling } from './recycling.js';
 import { StartGuard } from './start-guard.js';
 import { WarmSpares } from './warm-spares.js';
 import { isLive, systemClock, type Clock, type PoolWorker, type WorkerFactory, type WorkerObserver, type WorkerState } from './pool-worker.js';
+import { PoolScaling } from './pool-scaling.js';
 import { WorkerHandle } from './worker-handle.js';
+import { WorkerSet } from './worker-set.js';
 
 export type { WorkerStats, PoolStats } from './pool-types.js';
 
@@ -46,10 +50,9 @@ const spawnWorkerHandle: WorkerFactory = (id, options, observer, generation) => 
 export class ProcessPool extends SafeEmitter<PoolEvents> implements WorkerSource, WorkerObserver, LeaseHost {
   #options: ResolvedOptions;
   readonly #dispatcher: Dispatcher;
-  readonly #workers = new Set<PoolWorker>();
+  readonly #workers: WorkerSet;
   readonly #leases = new Set<Lease>();
   #methods: Set<string> | undefined;
-  #nextWorkerId = 1;
   #nextControlId = -1;
   #generation = 0;
   #crashes = 0;
@@ -62,15 +65,12 @@ export class ProcessPool extends SafeEmitter<PoolEvents> implements WorkerSource
   readonly #startGuard: StartGuard;
   readonly #spares: WarmSpares;
   readonly #recycling: Recycling;
-  #refillScheduled = false;
-
-  readonly #createWorker: WorkerFactory;
+  readonly #scaling: PoolScaling;
   readonly #clock: Clock;
 
   constructor(options: ResolvedOptions, dependencies: PoolDependencies = {}) {
     super(options.logger);
     this.#options = options;
-    this.#createWorker = dependencies.createWorker ?? spawnWorkerHandle;
     this.#clock = dependencies.clock ?? systemClock;
     this.#dispatcher = new Dispatcher(options, this, this.#clock);
     this.#dispatcher.onQueueFull = (method) => this.emit('queueFull', { method, maxQueueSize: options.maxQueueSize });
@@ -78,9 +78,10 @@ export class ProcessPool extends SafeEmitter<PoolEvents> implements WorkerSource
     this.#startGuard = new StartGuard(this.#clock, {
       logger: options.logger,
       onOpen: (error) => this.#dispatcher.rejectQueued(error),
-      onRetry: () => this.#refill(),
+      onRetry: () => this.#scaling.refill(),
     });
     this.#spares = new WarmSpares(options.warmSpare, options.processRecycleThreshold);
+    this.#workers = new WorkerSet(dependencies.createWorker ?? spawnWorkerHandle, this.#spares);
     const pool = this; // eslint-disable-line @typescript-eslint/no-this-alias -- its private fields, read live
     const host = {
       get options() {
@@ -89,10 +90,19 @@ export class ProcessPool extends SafeEmitter<PoolEvents> implements WorkerSource
       get generation() {
         return pool.#generation;
       },
+      get stopping() {
+        return pool.#phase === 'stopping';
+      },
+      get waiting() {
+        return pool.#dispatcher.queued;
+      },
       workers: this.#workers,
-      liveCount: () => this.#liveCount(),
+      liveCount: () => this.#workers.liveCount(),
+      spawn: () => this.#spawn(),
+      toWork: (worker: PoolWorker) => this.#onIdle(worker),
     };
     this.#recycling = new Recycling(host, this, this.#spares, this.#clock);
+    this.#scaling = new PoolScaling(host, this.#workers, this.#spares, this.#startGuard);
     guardOnExit(this);
   }
 
@@ -107,7 +117,7 @@ export class ProcessPool extends SafeEmitter<PoolEvents> implements WorkerSource
       // The spare starts alongside and create() waits for it too (in parallel, it costs next to
       // nothing), so that the first retirement finds it ready. A spare that fails to start fails
       // nothing: the pool carries on without it.
-      this.#spares.fill(() => this.#startIfAllowed());
+      this.#scaling.fillSpares();
       await Promise.all([...first.map((w) => w.ready), ...[...this.#spares.all].map((w) => w.ready.catch(() => {}))]);
     } catch (error) {
       await this.dispose();
@@ -164,7 +174,7 @@ export class ProcessPool extends SafeEmitter<PoolEvents> implements WorkerSource
     // Old workers leave once idle; the idle ones now. A leased one stays until its lease ends.
     this.#spares.clear(); // old code: they leave like the others
     for (const worker of old) if (worker.state === 'idle' && !worker.lease) this.#recycling.retire(worker, 'reload');
-    this.#spares.fill(() => this.#startIfAllowed());
+    this.#scaling.fillSpares();
   }
 
   stats(): PoolStats {
@@ -179,7 +189,7 @@ export class ProcessPool extends SafeEmitter<PoolEvents> implements WorkerSource
 
   /** Pids of worker processes that have not exited yet. */
   livePids(): number[] {
-    return [...this.#workers].filter((w) => !w.terminal && w.pid > 0).map((w) => w.pid);
+    return this.#workers.livePids();
   }
 
   /**
@@ -213,34 +223,17 @@ export class ProcessPool extends SafeEmitter<PoolEvents> implements WorkerSource
 
   // ─── WorkerSource and LeaseHost: what the dispatcher and leases ask of us ──
 
-  /**
-   * The free worker used last (the fewest ms idle): handing out the warmest keeps the others free
-   * to shrink. Free: idle, and neither pinned to a lease nor held back as a spare. (A worker that
-   * becomes idle over a limit or on old code is retired at once, before it is ever free.)
-   */
+  /** (A worker that becomes idle over a limit or on old code is retired at once, before it is ever free.) */
   takeIdleWorker(): PoolWorker | undefined {
-    let warmest: PoolWorker | undefined;
-    let warmestMs = Infinity;
-    for (const w of this.#workers) {
-      if (!this.#isFree(w)) continue;
-      const ms = w.msInState;
-      if (ms <= warmestMs) [warmest, warmestMs] = [w, ms];
-    }
-    return warmest;
+    return this.#workers.takeIdle();
   }
 
   hasIdleWorker(): boolean {
-    for (const w of this.#workers) if (this.#isFree(w)) return true;
-    return false;
-  }
-
-  #isFree(worker: PoolWorker): boolean {
-    return worker.state === 'idle' && worker.lease === undefined && !this.#spares.has(worker);
+    return this.#workers.hasIdle();
   }
 
   holderOf(call: Call): PoolWorker | undefined {
-    for (const worker of this.#workers) if (worker.currentCall === call || worker.aheadCall === call) return worker;
-    return undefined;
+    return this.#workers.holderOf(call);
   }
 
   *aheadCandidates(): Iterable<PoolWorker> {
@@ -249,11 +242,7 @@ export class ProcessPool extends SafeEmitter<PoolEvents> implements WorkerSource
   }
 
   demand(waiting: number): void {
-    if (this.#phase === 'stopping') return;
-    let starting = 0;
-    for (const w of this.#workers) if (!this.#spares.has(w) && (w.state === 'spawning' || w.state === 'handshaking')) starting++;
-    let live = this.#liveCount();
-    for (let missing = waiting - starting; missing > 0 && live < this.#options.maxPoolSize && this.#startIfAllowed(); missing--, live++);
+    this.#scaling.demand(waiting);
   }
 
   checkCircuit(): void {
@@ -281,8 +270,7 @@ export class ProcessPool extends SafeEmitter<PoolEvents> implements WorkerSource
   }
 
   workerOf(lease: Lease): PoolWorker | undefined {
-    for (const worker of this.#workers) if (worker.lease === lease) return worker;
-    return undefined;
+    return this.#workers.pinnedTo(lease);
   }
 
   // ─── WorkerObserver: what workers tell us ──────────────────────────────────
@@ -292,6 +280,7 @@ export class ProcessPool extends SafeEmitter<PoolEvents> implements WorkerSource
     // Every other change is the worker's life: debug.
     const level = (from === 'idle' && to === 'busy') || (from === 'busy' && to === 'idle') ? 'trace' : 'debug';
     if (!discards(this.#options.logger, level)) this.#options.logger[level]({ pid: worker.pid, from, to }, `process-sandbox: worker ${worker.pid} ${from} → ${to}`);
+    if (from === 'busy' || from === 'draining') this.#recycling.callsEnded();
     if (to === 'idle') {
       if (from === 'handshaking') {
         this.#methods ??= new Set(worker.methods);
@@ -308,17 +297,18 @@ export class ProcessPool extends SafeEmitter<PoolEvents> implements WorkerSource
       worker.lease?.onWorkerLost(worker);
       // A worker left service (retired, timed out, crashed): the spare takes its place, once. Not
       // when the pool shrinks on purpose.
-      if (!this.#spares.has(worker) && worker.stopReason !== 'idle') this.#promoteSpare();
+      if (!this.#spares.has(worker) && worker.stopReason !== 'idle') this.#scaling.promoteSpare();
     }
     if (to === 'exited' || to === 'crashed') this.#onWorkerGone(worker, to);
-    else if (!worker.live) this.#refillSoon(); // draining or stopping: make room for a successor
+    else if (!worker.live) this.#scaling.refillSoon(); // draining or stopping: make room for a successor
   }
 
   onCallStarted(worker: PoolWorker, call: Call): void {
     this.#dispatcher.started(call);
     this.#startGuard.callStarted(worker);
+    this.#recycling.callStarted();
     if (this.#recycling.mayGoAhead(worker)) this.#dispatcher.wantAhead();
-    if (this.#spares.callStarted(this.#clock.precise(), this.#liveCount())) this.#refillSoon();
+    if (this.#spares.callStarted(this.#clock.precise(), this.#workers.liveCount())) this.#scaling.refillSoon();
   }
 
   onCallDone(worker: PoolWorker): void {
@@ -358,19 +348,13 @@ export class ProcessPool extends SafeEmitter<PoolEvents> implements WorkerSource
   }
 
   #spawn(): PoolWorker {
-    const worker = this.#createWorker(this.#nextWorkerId++, this.#options, this, this.#generation);
-    this.#workers.add(worker);
+    const worker = this.#workers.make(this.#options, this, this.#generation);
     if (worker.pid) this.emit('workerStarted', { pid: worker.pid });
     return worker;
   }
 
-  /** Starts a worker unless the pool is stopping or the circuit breaker says no. */
-  #startIfAllowed(): PoolWorker | undefined {
-    return this.#phase === 'stopping' ? undefined : this.#startGuard.tryStart(() => this.#spawn());
-  }
-
   #onWorkerGone(worker: PoolWorker, to: WorkerState): void {
-    this.#workers.delete(worker);
+    this.#workers.gone(worker);
     this.#spares.remove(worker);
     const exit = { pid: worker.pid, exitCode: worker.exitCode, signal: worker.signal, reason: String(worker.stopReason ?? 'crash') };
     // A timeout kill is counted and reported as a timeout (callTimedOut), not a second time as a crash.
@@ -382,48 +366,10 @@ export class ProcessPool extends SafeEmitter<PoolEvents> implements WorkerSource
     this.emit('workerExited', exit);
     if (this.#phase === 'stopping') return;
     this.#startGuard.workerGone(worker, crashed, worker.generation === this.#generation);
-    this.#refillSoon();
-  }
-
-  /**
-   * #refill on the next turn of the event loop. Starting a process (a replacement, a spare) takes a
-   * millisecond or more of synchronous work: it is never done between a reply and its caller, who
-   * gets the reply first (its promise reactions run before an immediate).
-   */
-  #refillSoon(): void {
-    if (this.#refillScheduled || this.#phase === 'stopping') return;
-    this.#refillScheduled = true;
-    setImmediate(() => {
-      this.#refillScheduled = false;
-      this.#refill();
-    });
-  }
-
-  /** Back up to minPoolSize, and to as many workers as the waiting calls need. */
-  #refill(): void {
-    if (this.#phase === 'stopping') return;
-    while (this.#liveCount() < this.#options.minPoolSize && this.#startIfAllowed());
-    this.demand(this.#dispatcher.queued);
-    this.#spares.fill(() => this.#startIfAllowed());
+    this.#scaling.refillSoon();
   }
 
   #onCallSettled(call: Call, error: Error | undefined): void {
     if (this.listenerCount('callSettled') > 0) this.emit('callSettled', callSettledEvent(call, error));
-  }
-
-  /** A spare becomes a regular worker (a ready one if there is one, else the oldest) and the spares are topped up. */
-  #promoteSpare(): void {
-    if (this.#phase === 'stopping') return;
-    const spare = this.#spares.promote();
-    if (!spare) return;
-    if (spare.state === 'idle') this.#onIdle(spare);
-    this.#refillSoon();
-  }
-
-  /** Workers that count toward maxPoolSize: serving or starting, not leaving, not the spare. */
-  #liveCount(): number {
-    let live = 0;
-    for (const w of this.#workers) if (w.live && !this.#spares.has(w)) live++;
-    return live;
   }
 }

@@ -33,7 +33,7 @@ export interface LimitWarning {
 
 const MB = 1024 * 1024;
 /** A resourceWarning is emitted once a worker passes this fraction of a limit. */
-export const WARNING_FRACTION = 0.8;
+const WARNING_FRACTION = 0.8;
 
 export class RecyclePolicy {
   readonly #limits: RecycleLimits;

@@ -46,13 +46,23 @@ export class Recycling {
     this.#policy = new RecyclePolicy(options);
     if (options.healthIntervalMs > 0) this.#sampler = new Sampler(options.healthIntervalMs, () => this.#sample());
     if (options.hardMemoryLimitMB !== undefined) {
-      this.#memoryWatch = BusyMemoryWatch.start(options.hardMemoryLimitMB * 1024 * 1024, () => this.#running(), (worker, rss) => this.#killOverHardLimit(worker, rss));
+      this.#memoryWatch = BusyMemoryWatch.create(options.hardMemoryLimitMB * 1024 * 1024, () => this.#running(), (worker, rss) => this.#killOverHardLimit(worker, rss));
     }
   }
 
   stop(): void {
     this.#sampler?.stop();
     this.#memoryWatch?.stop();
+  }
+
+  /** A call started on some worker: the memory watch, if any, looks while calls run. */
+  callStarted(): void {
+    this.#memoryWatch?.arm();
+  }
+
+  /** A worker stopped running a call (it left busy or draining): the watch rests if no other runs one. */
+  callsEnded(): void {
+    this.#memoryWatch?.disarmIfIdle();
   }
 
   /** Why `worker`, between two calls, must leave before it takes another: old code or a soft limit. */

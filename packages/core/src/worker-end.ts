@@ -23,13 +23,15 @@ export interface WorkerEnd {
   fatal: Error | undefined;
   /** The protocol error we end it for: from then on nothing it sends is believed. */
   protocol: ProtocolError | undefined;
+  /** The user's method that was running when the process ended, if any. */
+  interrupted: string | undefined;
   /** Its exit status, once it has exited. */
   code: number | null;
   signal: NodeJS.Signals | null;
 }
 
 export function newWorkerEnd(): WorkerEnd {
-  return { requested: undefined, asked: false, detail: undefined, fatal: undefined, protocol: undefined, code: null, signal: null };
+  return { requested: undefined, asked: false, detail: undefined, fatal: undefined, protocol: undefined, interrupted: undefined, code: null, signal: null };
 }
 
 /**

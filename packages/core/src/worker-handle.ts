@@ -20,16 +20,16 @@
  * call in flight, if any, to the observer exactly once (the dispatcher rejects or retries it), and
  * a call sent ahead and not started back to it (to run elsewhere). How the worker ends is one record,
  * WorkerEnd (worker-end.ts); the process itself is WorkerProcess's (worker-process.ts); which call
- * runs and which is sent ahead, and the running call's timeout, are WorkerCalls' (worker-calls.ts).
+ * runs and which is sent ahead, and the running call's timeout, are WorkerCalls' (worker-calls.ts);
+ * the start (the `ready` promise, its timeout, the methods offered) is WorkerStart's (worker-start.ts).
  */
 import {
   CallTimeoutError,
-  callableMethods,
   MessageKind,
   PoolDisposedError,
   ProtocolError,
-  WorkerStartError,
   type HealthSnapshot,
+  type WorkerStartError,
   type Message,
 } from '@process-sandbox/abstractions';
 import type { Call } from './call.js';
@@ -42,36 +42,27 @@ import { clip, endedAsAsked, lostCallError, newWorkerEnd, startErrorOf, type Wor
 import { EOF_EXIT_GRACE_MS, WorkerProcess } from './worker-process.js';
 import { initMessage } from './worker-command.js';
 import { WorkerCalls } from './worker-calls.js';
+import { WorkerStart } from './worker-start.js';
 import { admitWorkerMessage, failureError, type GateHandlers } from './worker-gate.js';
-
 
 export type { WorkerState, StopReason, WorkerObserver } from './pool-worker.js';
 
+/** A worker process as the pool sees it; its members are documented on PoolWorker (pool-worker.ts). */
 export class WorkerHandle implements PoolWorker {
   readonly id: number;
-  /** The lease this worker is pinned to, if any: then the pool does not hand it other calls. */
   lease: Lease | undefined;
-  /** The pool's code generation this worker runs (bumped by reload()). */
   readonly generation: number;
   readonly startedAt = Date.now();
   #state: WorkerState = 'spawning';
   readonly #process: WorkerProcess;
   /** The call running and the call sent ahead. */
   readonly #calls = new WorkerCalls((call) => this.#onCallTimeout(call));
-  #methods: readonly string[] = [];
-  /** Ready was accepted once: the state alone cannot tell after EOF. */
-  #wasReady = false;
+  readonly #start: WorkerStart;
   readonly #usage = new WorkerUsage();
   #stateSince = performance.now();
   /** How this worker ends, gathered as it goes (see WorkerEnd): its one record. */
   readonly #end: WorkerEnd = newWorkerEnd();
-  #startError: WorkerStartError | undefined;
-  /** The method that was running when the process ended, if any. */
-  #interruptedMethod: string | undefined;
-  #startTimer: NodeJS.Timeout | undefined;
   #graceTimer: NodeJS.Timeout | undefined;
-  #readyResolve!: () => void;
-  #readyReject!: (error: Error) => void;
   #exitResolve!: () => void;
   /** What each admitted message does to this worker (see worker-gate.ts). */
   readonly #gate: GateHandlers = {
@@ -81,12 +72,10 @@ export class WorkerHandle implements PoolWorker {
     fatal: (error) => this.#onEndingFailure(error, `fatal error: ${error.name}: ${error.message}`),
     health: (health) => this.#recordHealth(health),
     protocolError: (problem) => this.#protocolError(problem),
-    failureError: (call, error, reason) => failureError(call, error, reason, this.#methods, this.pid),
+    failureError: (call, error, reason) => failureError(call, error, reason, this.#start.methods, this.pid),
     wasm: () => this.options.wasm,
   };
-  /** Resolves when the worker is ready for calls; rejects with WorkerStartError. */
   readonly ready: Promise<void>;
-  /** Resolves when the process has exited, for whatever reason. Never rejects. */
   readonly exited: Promise<void>;
 
   constructor(
@@ -97,16 +86,12 @@ export class WorkerHandle implements PoolWorker {
   ) {
     this.id = id;
     this.generation = generation;
-    this.ready = new Promise((resolve, reject) => {
-      this.#readyResolve = resolve;
-      this.#readyReject = reject;
-    });
-    this.ready.catch(() => {}); // the pool observes it; never an unhandled rejection
     this.exited = new Promise((resolve) => (this.#exitResolve = resolve));
-    this.#startTimer = setTimeout(() => {
+    this.#start = new WorkerStart(options.processStartTimeoutMs, () => {
       this.#end.detail = `it did not become ready within processStartTimeoutMs (${options.processStartTimeoutMs} ms)`;
       this.#kill('start timeout');
-    }, options.processStartTimeoutMs);
+    });
+    this.ready = this.#start.ready;
     this.#process = new WorkerProcess(options, {
       wantsChannel: () => this.#state === 'spawning',
       onConnected: () => this.#onConnected(),
@@ -137,7 +122,7 @@ export class WorkerHandle implements PoolWorker {
     return this.#process.runtimePid;
   }
   get methods(): readonly string[] {
-    return this.#methods;
+    return this.#start.methods;
   }
   get health(): HealthSnapshot | undefined {
     return this.#usage.health;
@@ -145,7 +130,6 @@ export class WorkerHandle implements PoolWorker {
   get lastHealthAt(): number | undefined {
     return this.#usage.healthAt;
   }
-  /** How long the worker has been in its current state, in ms. */
   get msInState(): number {
     return performance.now() - this.#stateSince;
   }
@@ -164,7 +148,6 @@ export class WorkerHandle implements PoolWorker {
     if (!this.terminal) this.#usage.recordSample(sample);
   }
 
-  /** Calls this worker finished (value or thrown error). */
   get calls(): number {
     return this.#calls.finished;
   }
@@ -177,9 +160,8 @@ export class WorkerHandle implements PoolWorker {
   get signal(): NodeJS.Signals | null {
     return this.#end.signal;
   }
-  /** The method that was running when the process ended, if any. */
   get interruptedMethod(): string | undefined {
-    return this.#interruptedMethod;
+    return this.#end.interrupted;
   }
   get currentCall(): Call | undefined {
     return this.#calls.running;
@@ -187,11 +169,9 @@ export class WorkerHandle implements PoolWorker {
   get aheadCall(): Call | undefined {
     return this.#calls.ahead;
   }
-  /** Busy with a user's call, nothing sent ahead yet, not pinned to a lease. */
   get canTakeAhead(): boolean {
     return this.#state === 'busy' && this.lease === undefined && this.#calls.roomAhead;
   }
-  /** Counts toward the pool's capacity: started or serving, not on its way out. */
   get live(): boolean {
     return isLive(this.#state);
   }
@@ -255,23 +235,13 @@ export class WorkerHandle implements PoolWorker {
     if (from === to) return;
     this.#state = to;
     this.#stateSince = performance.now();
-    if (to !== 'spawning' && to !== 'handshaking') this.#clearTimer('start');
+    if (to !== 'spawning' && to !== 'handshaking') this.#start.stopTimer();
     if (to === 'exited' || to === 'crashed' || to === 'stopping') this.#calls.stopTimer();
-    if (to === 'exited' || to === 'crashed') this.#clearTimer('grace');
+    if (to === 'exited' || to === 'crashed') clearTimeout(this.#graceTimer); // nothing sets it once terminal
     // With the `unref` option: an idle worker (process, output pipes, socket) does not keep the
     // host alive; a starting, busy or stopping one does, so an awaited call or start is never cut short.
     if (this.options.unref) this.#process.holdOpen(to !== 'idle');
     this.observer.onStateChange(this, from, to);
-  }
-
-  #clearTimer(which: 'start' | 'grace'): void {
-    if (which === 'start') {
-      clearTimeout(this.#startTimer);
-      this.#startTimer = undefined;
-    } else {
-      clearTimeout(this.#graceTimer);
-      this.#graceTimer = undefined;
-    }
   }
 
   /**
@@ -306,17 +276,11 @@ export class WorkerHandle implements PoolWorker {
   }
 
   #onReady(listed: string[], health: HealthSnapshot): void {
-    // Reserved names (then) are dropped from what the host will call, not refused: see validate.ts.
-    const methods = callableMethods(listed);
-    if (methods.length !== listed.length) {
-      this.options.logger.warn({ pid: this.pid, dropped: listed.filter((m) => !methods.includes(m)) }, `process-sandbox: worker ${this.pid} lists reserved method names that will not be callable through the proxy`);
-    }
-    this.#methods = methods;
+    this.#start.offered(listed, this.options.logger, this.pid);
     this.#recordHealth(health);
     if (this.#state !== 'handshaking') return; // its health alone ended it (hard memory limit): never ready
-    this.#wasReady = true;
     this.#transition('idle');
-    this.#readyResolve();
+    this.#start.succeed();
     if (this.#end.requested !== undefined) this.#shutdown();
   }
 
@@ -411,9 +375,8 @@ export class WorkerHandle implements PoolWorker {
     this.#end.signal = signal;
     this.#process.cleanUp();
 
-    const wasReady = this.#wasReady;
     const call = this.#calls.takeRunning();
-    this.#interruptedMethod = call?.control ? undefined : call?.method;
+    this.#end.interrupted = call?.control ? undefined : call?.method;
     const unstarted = this.#calls.takeAhead();
     if (unstarted) this.observer.onUnstarted(this, unstarted);
     const stderrTail = this.#process.output.stderrTail;
@@ -422,17 +385,13 @@ export class WorkerHandle implements PoolWorker {
     } else if (call) {
       this.observer.onCallLost(this, call, lostCallError(this.options, this.pid, this.#end, call.method, stderrTail));
     }
-    if (!wasReady) {
-      this.#startError = startErrorOf(this.#end, this.pid, stderrTail);
-      this.#readyReject(this.#startError);
-    }
+    if (!this.#start.succeeded) this.#start.fail(startErrorOf(this.#end, this.pid, stderrTail));
     this.#transition(endedAsAsked(this.#end) ? 'exited' : 'crashed');
     this.#exitResolve();
   }
 
-  /** Set when the process ended before it was ready. */
   get startError(): WorkerStartError | undefined {
-    return this.#startError;
+    return this.#start.error;
   }
   get endReason(): string | undefined {
     return this.#end.detail;

@@ -19,7 +19,7 @@ import type { Logger } from './logger.js';
 
 export const MAX_LINE_BYTES = 16 * 1024;
 export const LINES_PER_SECOND = 100;
-export const BYTES_PER_SECOND = 1024 * 1024;
+const BYTES_PER_SECOND = 1024 * 1024;
 const DROP_REPORT_MS = 1_000;
 const STDERR_TAIL_BYTES = 4096;
 const NEWLINE = 0x0a;
