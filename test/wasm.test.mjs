@@ -302,6 +302,10 @@ describe('WebAssembly implementations', function () {
         }
         expect(await proxy.add(1, 2)).to.equal(3);
         expect(settled.at(-1).hostCalls, 'a call without host calls has an empty audit').to.deep.equal([]);
+        const trapped = await rejectionOf(proxy.logThenTrap('last words'));
+        expect(trapped).to.be.an.instanceOf(RemoteError);
+        expect(settled.at(-1)).to.include({ method: 'logThenTrap', outcome: 'ERR_PS_REMOTE' });
+        expect(settled.at(-1).hostCalls.map((r) => [r.fn, r.args[1]]), 'the audit of a call that trapped arrives too').to.deep.equal([['log', 10]]);
       } finally {
         rmSync(dir, { recursive: true, force: true });
       }
