@@ -312,6 +312,22 @@ describe('WebAssembly implementations', function () {
     });
   });
 
+  describe("under Node's permission model", function () {
+    it('the host functions module and binaryen are readable, WASI is allowed only with wasm.wasi', async () => {
+      const { proxy } = await pluginProxy({ fuelPerCall: 100_000, auditHostCalls: true }, { permissions: {} });
+      expect(await proxy.shout('permitted')).to.equal(9);
+      expect(await proxy.upper('abc')).to.equal('ABC');
+      const wasi = wasmFile('(module (import "wasi_snapshot_preview1" "fd_prestat_get" (func $p (param i32 i32) (result i32))) (memory (export "memory") 1) (func (export "preopened") (result i32) (call $p (i32.const 3) (i32.const 16))))');
+      const dir = mkdtempSync(join(tmpdir(), 'ps-wasi-perm-'));
+      try {
+        const withWasi = await createProxy({ workerModule: wasi, permissions: {}, wasm: { wasi: { preopens: { '/data': dir } } } });
+        expect(await withWasi.preopened()).to.equal(0);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    });
+  });
+
   describe('sessions and the sample plugin', function () {
     it('a session that asks for a fresh instance gets its own, the shared one is untouched', async () => {
       const { proxy } = await pluginProxy();
