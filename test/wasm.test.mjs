@@ -14,6 +14,7 @@ import { ConfigurationError, ProcessProxy, RemoteError, ResourceLimitError, Work
 import { MAX_HOST_CALL_RECORDS } from '@process-sandbox/abstractions';
 import { createProxy, disposeProxies, fixture, nextEvent, rejectionOf } from './support/pools.mjs';
 import { expectProtocolKill, forbidEscapes, forgingPool } from './support/forging.mjs';
+import { TEST_RUN_MARKER, skipBecause } from './support/processes.mjs';
 import { sri, wasmFile, wasmFixture } from './support/wasm.mjs';
 
 const HOST_FUNCTIONS = fileURLToPath(fixture('wasm/host-functions.mjs'));
@@ -325,6 +326,17 @@ describe('WebAssembly implementations', function () {
       } finally {
         rmSync(dir, { recursive: true, force: true });
       }
+    });
+  });
+
+  describe('under isolation levels', function () {
+    it("isolation 'maximum' (namespaces, read-only mounts, the permission model): host functions, fuel and the audit work", async function () {
+      if (process.platform !== 'linux' || process.getuid?.() !== 0) return skipBecause(this, "'maximum' needs root on Linux");
+      const { proxy, settled } = await pluginProxy({ fuelPerCall: 100_000, auditHostCalls: true }, { isolation: 'maximum', envPassthrough: [TEST_RUN_MARKER] });
+      expect(await proxy.shout('confined')).to.equal(8);
+      expect(settled.at(-1).hostCalls).to.have.length(2);
+      expect(await rejectionOf(proxy.forever())).to.be.an.instanceOf(ResourceLimitError).and.include({ limit: 'fuel' });
+      expect(await proxy.add(1, 2)).to.equal(3);
     });
   });
 
