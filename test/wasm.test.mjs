@@ -41,54 +41,6 @@ describe('WebAssembly implementations', function () {
   this.timeout(60_000);
   forbidEscapes(disposeProxies);
 
-  describe('integrity pinning', function () {
-    const js = fileURLToPath(fixture('torture.mjs'));
-
-    it('a JavaScript module with the pinned digest loads (sha256, sha384, sha512)', async () => {
-      for (const algorithm of ['sha256', 'sha384', 'sha512']) {
-        const proxy = await createProxy({ workerModule: js, workerExport: 'Torture', integrity: sri(js, algorithm) });
-        expect(await proxy.echo(algorithm)).to.equal(algorithm);
-      }
-    });
-
-    it('a JavaScript module whose digest differs is refused, naming both digests', async () => {
-      const wrong = sri(fileURLToPath(fixture('forms.mjs')));
-      const error = await startFailure({ workerModule: js, workerExport: 'Torture', integrity: wrong }, /integrity mismatch/);
-      expect(error.reason).to.include(`expected ${wrong}`);
-      expect(error.reason).to.include(`the file has ${sri(js)}`);
-    });
-
-    it('a WebAssembly module: the pinned digest loads, another is refused naming both', async () => {
-      const proxy = await createProxy({ workerModule: plugin, integrity: sri(plugin, 'sha512'), wasm: grantLog });
-      expect(await proxy.add(2, 3)).to.equal(5);
-      const other = wasmFile('(module (func (export "f")))');
-      const error = await startFailure({ workerModule: plugin, integrity: sri(other), wasm: grantLog }, /integrity mismatch/);
-      expect(error.reason).to.include(`expected ${sri(other)}`).and.include(`the file has ${sri(plugin)}`);
-    });
-
-    it('reload(): a new module drops the old pin unless it brings its own; a new pin is checked by the new workers', async () => {
-      const { resolveOptions, reloadOptions } = await import(new URL('../packages/core/dist/options.js', import.meta.url).href);
-      const pinned = resolveOptions({ workerModule: js, integrity: sri(js) });
-      expect(reloadOptions(pinned, { workerOptions: 1 }).integrity).to.equal(sri(js));
-      expect(reloadOptions(pinned, { workerModule: plugin }).integrity).to.equal(undefined);
-      expect(reloadOptions(pinned, { workerModule: plugin, integrity: sri(plugin) }).integrity).to.equal(sri(plugin));
-      const proxy = await createProxy({ workerModule: js, workerExport: 'Torture', integrity: sri(js) });
-      const pool = ProcessProxy.poolOf(proxy);
-      const wrong = sri(fileURLToPath(fixture('forms.mjs')));
-      const error = await rejectionOf(pool.reload({ integrity: wrong }));
-      expect(String(error?.message ?? error)).to.match(/integrity mismatch/);
-      expect(await proxy.echo('still served')).to.equal('still served');
-    });
-
-    it('a malformed digest is a ConfigurationError naming integrity', async () => {
-      for (const integrity of ['md5-abc', 'sha384-', 'sha384-AAAA', 42]) {
-        const error = await rejectionOf(ProcessProxy.create({ workerModule: js, integrity }));
-        expect(error, String(integrity)).to.be.an.instanceOf(ConfigurationError);
-        expect(error.option).to.equal('integrity');
-      }
-    });
-  });
-
   describe('exported functions are the methods', function () {
     it('lists the functions, not the ABI exports, and passes numbers: i32, i64 as BigInt, f64', async () => {
       const ready = [];
