@@ -178,8 +178,16 @@ async function createImplementation(p: Prepared, path: string, first?: { live: L
   let live = first?.live ?? (await instantiate(p, log, path));
   let usage: CallUsage | undefined;
   const budget = p.settings.fuelPerCall;
+  // A reset that fails (a start function that traps only sometimes) leaves the instance stale: the
+  // call that needed it keeps its own error, and the next call tries again before it runs.
+  let stale = false;
   const reset = async (): Promise<void> => {
-    live = await instantiate(p, log, path);
+    try {
+      live = await instantiate(p, log, path);
+      stale = false;
+    } catch {
+      stale = true;
+    }
   };
   // No prototype: an export named __proto__ (or anything of Object.prototype's) is just a method.
   const implementation = Object.create(null) as Implementation;
@@ -190,6 +198,7 @@ async function createImplementation(p: Prepared, path: string, first?: { live: L
   });
   for (const [name, { arity, signature }] of p.methods) {
     const method = async (...args: unknown[]) => {
+      if (stale) live = await instantiate(p, log, path).then((fresh) => ((stale = false), fresh));
       const current = live;
       if (current.fuel && budget !== undefined) current.fuel.value = BigInt(budget);
       log?.take();
