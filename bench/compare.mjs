@@ -3,7 +3,7 @@
  * process-sandbox against the other Node process pools and three baselines: one script, one run,
  * the same machine and the same workloads for all (issue 7's benchmark suite).
  *
- *   library    process-sandbox (the built dist, resolved from the repository root: `npx tsc -b` first)
+ *   library    process-sandbox (the built dist, resolved from the repository root: `npm run build` first)
  *   peers      workerpool (workerType 'process'), jest-worker (child processes), worker-farm,
  *              worker-nodes (workerType 'process'), tinypool (runtime 'child_process'); installed
  *              in bench/ (its own package: `npm ci --prefix bench`)
@@ -224,8 +224,22 @@ const rotate = (list, k) => list.map((_, i) => list[(i + k) % list.length]);
 const applies = (adapter, workload) => adapter.workloads === undefined || adapter.workloads.includes(workload);
 const log = (text) => process.stderr.write(`${text}\n`);
 
+/**
+ * Every Node process started with NODE_EXTRA_CA_CERTS parses that certificate bundle while it starts
+ * (measured on a 2-core machine whose environment sets it: +50–100 ms to `node -e 0`). tinypool's
+ * child_process runtime gives its children an environment of their own, the other libraries and
+ * the baselines inherit this one: so that they all start alike, nobody gets it.
+ */
+function sameEnvironmentForAll() {
+  const removed = ['NODE_EXTRA_CA_CERTS'].filter((name) => process.env[name] !== undefined);
+  for (const name of removed) delete process.env[name];
+  return removed;
+}
+
 async function main() {
   const flags = parseArgs(process.argv.slice(2));
+  const unset = sameEnvironmentForAll();
+  if (unset.length > 0) log(`compare: unset for every child: ${unset.join(', ')} (see sameEnvironmentForAll)`);
   const config = configFor(flags);
   want = (workload) => flags.workloads === undefined || flags.workloads.includes(workload);
   selfTestFrameReader();
@@ -244,7 +258,7 @@ async function main() {
   try {
     await import('@process-sandbox/core');
   } catch (error) {
-    console.error(`compare: cannot load @process-sandbox/core (build it first: \`npx tsc -b\`): ${error.message}`);
+    console.error(`compare: cannot load @process-sandbox/core (build it first: \`npm run build\`): ${error.message}`);
     process.exit(1);
   }
 
@@ -474,7 +488,7 @@ async function main() {
       flags,
       config,
       seconds: (performance.now() - started) / 1000,
-      machine: { ...machineInfo(), loadAtStart, loadAtEnd: loadText() },
+      machine: { ...machineInfo(), loadAtStart, loadAtEnd: loadText(), unset },
       command: ['node', 'bench/compare.mjs', ...process.argv.slice(2)].join(' '),
       versions: peerVersions(),
       date: new Date().toISOString(),
@@ -650,6 +664,7 @@ function analyse(adapters, bufferSides, results, info, rss, run) {
   const LIB = 'process-sandbox';
   const FLOOR = 'raw socket ping-pong';
   const DETACHED = 'raw socket (detached)';
+  const NODE_FLOOR = 'node -e + connect (floor)';
   const peers = adapters.filter((a) => a.group === 'peer').map((a) => a.id);
   const oneAtATimePeers = adapters.filter((a) => a.group === 'peer' && a.oneAtATime).map((a) => a.id);
   const bufferPeers = bufferSides.filter((s) => s.adapter.group === 'peer').map((s) => s.key);
@@ -670,7 +685,7 @@ function analyse(adapters, bufferSides, results, info, rss, run) {
     { key: 'tput2Cpu', label: 'Throughput, 2 workers, CPU per call, host + workers (µs)', f: fmt.us, lower: true, peers },
     { key: 'tput2HostCpu', label: 'Throughput, 2 workers, CPU per call, host only (µs)', f: fmt.us, lower: true, peers },
     ...SIZES.map((n) => ({ key: `buf${n}`, label: `${sizeName(n)} Buffer round trip (MB/s)`, f: fmt.mbps, lower: false, peers: bufferPeers, floors: bufferFloor })),
-    { key: 'cold', label: 'Cold start, create() to first result (ms)', f: fmt.ms, lower: true, peers },
+    { key: 'cold', label: 'Cold start, create() to first result (ms)', f: fmt.ms, lower: true, peers, floors: [NODE_FLOOR] },
     { key: 'recycle', label: 'Throughput, 2 workers, recycled every 100 calls (calls/s)', f: fmt.cps, lower: false, peers: adapters.filter((a) => a.group === 'peer' && a.recycle).map((a) => a.id), noFloor: true },
   ];
 
@@ -735,6 +750,18 @@ function analyse(adapters, bufferSides, results, info, rss, run) {
       met: mib ? mib.median >= 1000 : undefined,
       rounds: mib?.values.map((v) => v >= 1000),
     });
+    const cold = ratio(results, 'cold', peers, true);
+    const coldFloor = ratio(results, 'cold', [NODE_FLOOR], true);
+    const coldBest = best(results, 'cold', peers, true);
+    if (cold && coldFloor) {
+      const meets = (r) => cold.values[r] <= 1 && coldFloor.values[r] <= 1.3;
+      targets.push({
+        target: 'Cold start ≤ 1.0× the fastest peer and ≤ 1.3× `node -e` + connect',
+        measured: `${fmt.x(cold.median)} (${fmt.x(cold.min)}–${fmt.x(cold.max)}) the fastest peer's in each round (over all rounds ${coldBest.id}, ${fmt.ms(coldBest.s.median)} ms); ${fmt.x(coldFloor.median)} (${fmt.x(coldFloor.min)}–${fmt.x(coldFloor.max)}) the floor's`,
+        met: cold.median <= 1 && coldFloor.median <= 1.3,
+        rounds: cold.values.map((_, r) => meets(r)),
+      });
+    }
     const probe = rss[LIB];
     if (probe) {
       const g = growthOf(probe.points);
@@ -912,6 +939,8 @@ ${md(coldHeader, coldRows, ['---', '---:', '---:', '---:', '---'])}
 
 Cold start: from the pool's constructor (or \`create()\`) to the first echo result, one worker, then the
 pool is closed and every child gone before the next library starts; median over ${c.rounds} rounds.
+The floor, \`node -e\` + connect, is a child that loads nothing but Node itself, connects to a Unix
+socket and echoes one line back (bench/lib/floor.mjs): what no Node process pool can beat.
 Recycling: 2 workers, 64 callers calling \`tagged(x)\` (returns \`[x, worker pid]\`), ${c.recycleBlockMs / 1000} s per
 round over ${c.recycleRounds} rounds; "workers seen" counts the distinct worker pids that answered (warm-up included) and
 "most calls one served" checks the limit.
@@ -956,7 +985,7 @@ ${adapters
 ### Machine and run
 
 - CPU: ${m.cpu}, ${m.cores} cores, ${m.memory} memory${m.cores <= 2 ? ' (with 2 cores, the 2-worker throughput runs the host and two workers on two cores: CPU-bound for every library)' : ''}
-- OS: ${m.os}; Node: ${m.node}
+- OS: ${m.os}; Node: ${m.node}${m.unset?.length ? `\n- Unset for every child, so that all start alike: ${m.unset.join(', ')} (tinypool's children get an environment of their own without it; with it, every Node start parses a certificate bundle)` : ''}
 - Load average (1 / 5 / 15 min): ${m.loadAtStart} at the start, ${m.loadAtEnd} at the end (this run itself keeps about 2 processes busy)
 - Other work on the machine during the run: ${m.otherWork === undefined ? 'unknown' : `${(m.otherWork * 100).toFixed(0)} % of one core on average (CPU time of the whole machine from /proc/stat, less this process and its children's)`}
 - Peers: ${Object.entries(run.versions)
@@ -964,7 +993,7 @@ ${adapters
     .join(', ')}
 - Library measured: commit ${m.revision} (built dist)
 - Date: ${run.date}
-- Command (from the repository root, after \`npx tsc -b\` and \`npm ci --prefix bench\`): \`${run.command}\` (\`npm run bench\` builds first and runs the same)
+- Command (from the repository root, after \`npm run build\` and \`npm ci --prefix bench\`): \`${run.command}\` (\`npm run bench\` builds first and runs the same)
 - Total run time: ${run.seconds.toFixed(0)} s
 `;
   return { text, markdown, svg };

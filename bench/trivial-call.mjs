@@ -3,7 +3,7 @@
  * Cost of a trivial call (`add(1, 2)`) through process-sandbox, against a raw baseline measured in
  * the same run on the same machine.
  *
- *   library   ProcessProxy over samples/calculator (the built dist: run `npx tsc -b` first)
+ *   library   ProcessProxy over samples/calculator (the built dist: run `npm run build` first)
  *   baseline  a Unix-socket MessagePack ping-pong between this process and forked children: the
  *             same 4-byte length prefix, the same MessagePack library, one request at a time per
  *             child, and nothing else (no handshake, no health snapshot, no timers); every reply id
@@ -393,7 +393,7 @@ How to read it:
 - 1-minute load average: ${machine.load} (anything well above 0 means other work shared the CPUs)
 - Library measured: commit ${machine.revision} (built dist)
 - Date: ${new Date().toISOString()}
-- Command (from the repository root, after \`npx tsc -b\`): \`${command}\`
+- Command (from the repository root, after \`npm run build\`): \`${command}\`
 - Total run time: ${results.seconds.toFixed(0)} s
 
 Re-run with \`npm run bench:trivial -- --write\` (builds first; rewrites this section only). \`--quick\` is a few-seconds smoke run.

@@ -137,6 +137,12 @@ describe('consumer: the packed packages in a fresh project @slow', function () {
     }
   });
 
+  it('the worker tarball ships the bundled runtime that core spawns (dist/bundle), built, not its sources', () => {
+    const files = new Set(packed.find((p) => p.name === '@process-sandbox/worker').files.map((f) => f.path));
+    for (const path of ['dist/bundle/bin.js', 'dist/bundle/parent-watchdog-thread.cjs']) expect(files, `the worker ships ${path}`).to.include(path);
+    expect([...files].filter((f) => f.startsWith('scripts/')), 'the bundler script stays in the repository').to.deep.equal([]);
+  });
+
   it('attw finds no problem in any tarball (ESM-only: require() of them needs Node ≥ 20.19)', async () => {
     const attw = join(repo, 'node_modules/.bin/attw');
     // cjs-resolves-to-esm: the packages are ES modules only, which Node 20.19+ require()s.

@@ -114,6 +114,23 @@ describe('no orphans', function () {
       console.log(`      (all ${all.length} processes gone ${Math.round(elapsed)} ms after the host's SIGKILL)`);
     });
 
+    it('takes a worker blocked while loading its implementation (its watchdog thread perhaps still starting) and its grandchildren along', async () => {
+      // The worker loads the implementation without waiting for its watchdog thread: until the
+      // thread runs, the handled PR_SET_PDEATHSIG=SIGTERM cannot reach a blocked main thread, and
+      // the thread's first look at its parent must end everything.
+      const host = startHost('loading');
+      const { host: hostPid, workers, grandchildren } = await host.next();
+      const all = [...workers, ...grandchildren];
+      expect(all.every(isAlive)).to.equal(true);
+      expect(Number(statOf(grandchildren[0])[2]), 'the first grandchild is in the worker group').to.equal(workers[0]);
+      expect(Number(statOf(grandchildren[1])[2]), 'the second left it').to.equal(grandchildren[1]);
+      const killedAt = performance.now();
+      process.kill(hostPid, 'SIGKILL');
+      const elapsed = await goneWithin(all, 10_000, killedAt);
+      expect((await host.exited).signal).to.equal('SIGKILL');
+      console.log(`      (all ${all.length} processes gone ${Math.round(elapsed)} ms after the host's SIGKILL)`);
+    });
+
     it('control: without the parent watchdog, the same SIGKILL leaves a blocked worker and its grandchild running', async () => {
       const host = startHost('wait', { parentGuard: false });
       const { host: hostPid, workers, grandchildren } = await host.next();

@@ -207,6 +207,19 @@ export function adapters({ dir, onError }) {
       create: ({ workers }) => rawAdapter(workers, { transport: 'socket', dir, detached: true, onError }),
     },
     {
+      id: 'node -e + connect (floor)',
+      group: 'baseline',
+      oneAtATime: true,
+      dispatch: '`node -e` with a one-line script that connects to a Unix socket and echoes lines back: nothing loaded but Node itself (bench/lib/floor.mjs); cold start only',
+      buffers: 'n/a',
+      noRecycle: 'baseline',
+      workloads: ['cold'],
+      async create() {
+        const { startFloor } = await import('./floor.mjs');
+        return startFloor(dir);
+      },
+    },
+    {
       id: 'in-process call',
       group: 'baseline',
       inProcess: true,

@@ -3,9 +3,11 @@
 // marked processes that do not belong to a pool the suite keeps open on purpose (made in a `before`
 // through support/pools.mjs) get a short grace to finish exiting; any still alive then are killed,
 // so that later tests start clean, and the test fails naming them. After the last test, nothing
-// marked may be alive at all.
+// marked may be alive at all. Before the first, the worker bundle must be as new as what it is built
+// from (support/worker-bundle.mjs).
 import { openPoolPids } from './pools.mjs';
 import { commandLine, isAlive, markedProcesses, poll, withDescendants } from './processes.mjs';
+import { bundleProblem } from './worker-bundle.mjs';
 
 async function failOnSurvivors(allowed) {
   const strays = () => {
@@ -26,6 +28,11 @@ async function failOnSurvivors(allowed) {
 }
 
 export const mochaHooks = {
+  beforeAll() {
+    // Every test of a worker would run stale code, and pass or fail for the wrong reason.
+    const problem = process.platform === 'win32' ? undefined : bundleProblem();
+    if (problem) throw new Error(problem);
+  },
   async afterEach() {
     await failOnSurvivors(() => withDescendants(openPoolPids()));
   },

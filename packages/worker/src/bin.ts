@@ -24,11 +24,7 @@ const notDumpable = process.env[ENV_NOT_DUMPABLE] === '1';
 // Neither the implementation nor anything it spawns needs them.
 for (const name of [ENV_CHANNEL_FD, ENV_PIPE, ENV_TOKEN, ENV_HOST_PID, ENV_LIFELINE_FD, ENV_LIMITS, ENV_PARENT_GUARD, ENV_NOT_DUMPABLE]) delete process.env[name];
 
-// Before anything can spawn: a descendant whose parent dies (a double fork, `setsid cmd &`) is
-// reparented to this worker instead of init, so the descendant walks below still find it.
-becomeSubreaper();
-
-/** The socket to the host, opened before anything else: nothing of the host's reaches the implementation but through it. */
+/** The socket to the host: nothing of the host's reaches the implementation but through it. */
 function openChannel(): Socket {
   if (channelFd !== undefined) {
     try {
@@ -42,12 +38,20 @@ function openChannel(): Socket {
   process.stderr.write(`process-sandbox-worker is started by @process-sandbox/core; neither ${ENV_CHANNEL_FD} nor ${ENV_PIPE} and ${ENV_TOKEN} are set.\n`);
   process.exit(64);
 }
-const socket = openChannel();
-// First the parent-death guard, so that a host killed from now on takes this worker and everything
-// it starts along (Windows: the host's Job Object does it). Its thread takes tens of ms to start:
-// the worker connects and says hello meanwhile, and waits for it only before loading the
-// implementation, the first code that may block or spawn.
-const guardReady = parentGuard && process.platform !== 'win32' ? startParentGuard(hostPid, lifelineFd) : Promise.resolve();
+
+// The order below is the start-up's critical path (docs/benchmarks.md, "Worker start"). The Hello
+// goes out first, so that the host's answer travels while the guards are armed; all of them are in
+// force before the event loop first turns, so before the Init (and the workerOptions it brings) is
+// even read, and so before the implementation loads. (The token proves a pipe's client on Windows;
+// an inherited channel needs none.)
+new WorkerHost(openChannel(), channelFd === undefined ? token! : '');
+// The parent-death guard: PR_SET_PDEATHSIG at once, then the watchdog thread, which starts in the
+// background (Windows: the host's Job Object does it). Nothing waits for the thread (see
+// parent-watchdog.ts for why a host that dies before it runs still takes everything along).
+if (parentGuard && process.platform !== 'win32') void startParentGuard(hostPid, lifelineFd);
+// Before anything can spawn: a descendant whose parent dies (a double fork, `setsid cmd &`) is
+// reparented to this worker instead of init, so the descendant walks below still find it.
+becomeSubreaper();
 // Whenever the worker exits by itself, descendants that left its process group go with it (the
 // host kills the group; only the parent links lead to the others, and only while we are alive).
 process.on('exit', () => void killDescendants());
@@ -60,9 +64,7 @@ if (limits) {
     process.exit(WorkerExitCode.StartFailed);
   }
 }
-// The token proves a pipe's client on Windows; an inherited channel needs none.
-// Running as a user of its own: before the Hello (so before Init brings workerOptions), shut out the
-// other processes of that uid. Best effort: without koffi (or under the permission model) it stays
-// dumpable, as it was in the few ms since exec in any case (docs/reliability.md).
+// Running as a user of its own: before Init brings workerOptions, shut out the other processes of
+// that uid. Best effort: without koffi (or under the permission model) it stays dumpable, as it
+// was in the few ms since exec in any case (docs/reliability.md).
 if (notDumpable) libc()?.setNotDumpable?.();
-new WorkerHost(socket, channelFd === undefined ? token! : '', guardReady);

@@ -6,12 +6,16 @@
  * Two layers (see docs/architecture.md, "Parent death", for why they are arranged this way):
  *  1. The watchdog thread (parent-watchdog-thread.ts): wakes on the lifeline's EOF or a change of
  *     parent, kills the descendants, then the process group. Needs no help from the main thread.
- *  2. Linux, when koffi loads: prctl(PR_SET_PDEATHSIG). Until the watchdog is running it is SIGKILL,
- *     the kernel's own backstop; once the watchdog runs it becomes SIGTERM, handled, so that the
- *     kernel does not kill the worker before the watchdog has killed its group (a SIGKILL pdeath
- *     signal is sent in the same instant the lifeline closes and would leave the grandchildren
- *     behind, reparented to init). The parent is checked right after each prctl, closing the race
- *     with a host that died before it.
+ *  2. Linux, when koffi loads: prctl(PR_SET_PDEATHSIG), armed first, before the thread is even
+ *     started. It is SIGTERM, handled (onSigterm), from the start: a SIGKILL death signal is sent in
+ *     the same instant the lifeline closes and would kill the worker before the watchdog has killed
+ *     its group, leaving the grandchildren behind, reparented to init. The main thread's listener
+ *     ends everything when it is free; when it is blocked, the watchdog does, also one that was
+ *     still starting when the host died (its first check compares the parent). So the worker need
+ *     not wait for the thread (tens of ms: its own Node environment) before it loads the
+ *     implementation and says Ready. Where the watchdog cannot run (it failed, or it ended), the
+ *     signal is SIGKILL: the kernel's own backstop. The parent is checked right after each prctl,
+ *     closing the race with a host that died before it.
  */
 import { Socket } from 'node:net';
 import { constants } from 'node:os';
@@ -63,8 +67,9 @@ function setDeathSignal(signal: NodeJS.Signals, hostPid: number): boolean {
 }
 
 /**
- * Arms the guard. Resolves once the watchdog thread runs (or failed to start, in which case the
- * SIGKILL death signal, where available, stays in force and a warning goes to stderr).
+ * Arms the guard: the death signal, then the watchdog thread. Resolves once the thread runs (or
+ * failed to start, in which case the death signal becomes SIGKILL where available and a warning
+ * goes to stderr). Nothing needs to wait for it (see above).
  */
 export function startParentGuard(hostPid: number, lifelineFd: number): Promise<ParentGuard> {
   const guard: ParentGuard = { watchdog: false, deathSignal: undefined };
@@ -77,13 +82,29 @@ export function startParentGuard(hostPid: number, lifelineFd: number): Promise<P
     watchFromMainThread(hostPid, lifelineFd);
     return Promise.resolve(guard);
   }
-  if (setDeathSignal('SIGKILL', hostPid)) guard.deathSignal = 'SIGKILL';
+  // pid 1 of its own PID namespace (the pool's namespaces.pid): the kernel kills every process in the
+  // namespace when this one dies, so a SIGKILL death signal leaves nothing behind; and a pid 1 cannot
+  // SIGKILL itself, so a SIGTERM handler blocked with the main thread would leave it running.
+  if (process.pid !== 1) {
+    // The listener first, so that the signal never finds the worker without it; kept only with the
+    // signal (without koffi, or off Linux, a SIGTERM does what it always does).
+    const listener = (): void => onSigterm(hostPid);
+    process.on('SIGTERM', listener);
+    if (setDeathSignal('SIGTERM', hostPid)) guard.deathSignal = 'SIGTERM';
+    else process.off('SIGTERM', listener);
+  } else if (setDeathSignal('SIGKILL', hostPid)) guard.deathSignal = 'SIGKILL';
+  /** Without a watchdog, a handled signal guards nothing while the main thread is blocked: back to the kernel's SIGKILL. */
+  const withoutWatchdog = (): void => {
+    guard.watchdog = false;
+    if (guard.deathSignal === 'SIGTERM' && setDeathSignal('SIGKILL', hostPid)) guard.deathSignal = 'SIGKILL';
+  };
 
   return new Promise((resolve) => {
     let thread: Worker;
     const failed = (error: unknown): void => {
+      withoutWatchdog();
       process.stderr.write(`[process-sandbox worker] the parent watchdog thread did not start (${String(error)}); ` +
-        `${guard.deathSignal ? 'PR_SET_PDEATHSIG=SIGKILL remains' : 'no parent-death guard is active'}\n`);
+        `${guard.deathSignal ? `PR_SET_PDEATHSIG=${guard.deathSignal} remains` : 'no parent-death guard is active'}\n`);
       resolve(guard);
     };
     try {
@@ -105,21 +126,11 @@ export function startParentGuard(hostPid: number, lifelineFd: number): Promise<P
     thread.once('message', () => {
       thread.off('error', failed);
       guard.watchdog = true;
-      // pid 1 of its own PID namespace (the pool's namespaces.pid): the kernel kills every process in
-      // the namespace when this one dies, so a SIGKILL death signal leaves nothing behind; and a pid 1
-      // cannot SIGKILL itself, so a SIGTERM handler blocked with the main thread would leave it running.
-      if (guard.deathSignal && process.pid !== 1) {
-        // From now on the watchdog ends the group; the death signal must not beat it to it.
-        process.on('SIGTERM', () => onSigterm(hostPid));
-        if (setDeathSignal('SIGTERM', hostPid)) guard.deathSignal = 'SIGTERM';
-      }
       resolve(guard);
     });
     thread.once('exit', () => {
-      if (!guard.watchdog) return;
       // The watchdog is gone (it should never end): the kernel's SIGKILL is the guard again.
-      guard.watchdog = false;
-      if (guard.deathSignal && setDeathSignal('SIGKILL', hostPid)) guard.deathSignal = 'SIGKILL';
+      if (guard.watchdog) withoutWatchdog();
     });
   });
 }
