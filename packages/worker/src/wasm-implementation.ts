@@ -72,7 +72,7 @@ function checkImports(module: WasmModule, settings: WasmSettings, path: string):
     if (kind !== 'function') problems.push(`${what} (a ${kind}: a plugin defines its own memory, tables and globals)`);
     else if (from === HOST_MODULE && !granted.has(name)) problems.push(`${what} (not granted: wasm.hostFunctions.grant ${granted.size ? `lists ${[...granted].join(', ')}` : 'is empty'})`);
     else if (from === WASI_MODULE && settings.wasi === undefined) problems.push(`${what} (WASI is off: set wasm.wasi)`);
-    else if (from !== HOST_MODULE && from !== WASI_MODULE) problems.push(`${what} (nothing provides the module '${from}': imports come from '${HOST_MODULE}' or, with wasm.wasi, '${WASI_MODULE}')`);
+    else if (from !== HOST_MODULE && from !== WASI_MODULE) problems.push(`${what} (nothing provides the module '${from}': a plugin imports only ${HOST_MODULE}.* and, with wasm.wasi, ${WASI_MODULE}.*)`);
   }
   if (problems.length > 0) fail(`${path} imports what the pool does not grant: ${problems.join('; ')}`);
 }
@@ -166,7 +166,7 @@ async function instantiate(p: Prepared, log: HostCallLog | undefined, path: stri
 }
 
 function readBytes(live: Live, ptr: number, len: number): Uint8Array {
-  if (live.memory === undefined) throw new RangeError('the module exports no memory to read from');
+  if (live.memory === undefined) throw new RangeError('the module exports no memory: there is nothing to read');
   const memory = new Uint8Array(live.memory.buffer);
   if (!Number.isInteger(ptr) || !Number.isInteger(len) || ptr < 0 || len < 0 || ptr + len > memory.length) throw new RangeError(`ptr ${ptr}, len ${len} lies outside the module's memory of ${memory.length} bytes`);
   return memory.subarray(ptr, ptr + len);
