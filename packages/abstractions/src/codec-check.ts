@@ -6,7 +6,7 @@
  * enforced).
  */
 import { Decoder, Encoder } from '@msgpack/msgpack';
-import { decodeValue, encodeValue, MAX_DEPTH, type DecoderInternals } from './codec.js';
+import { decodeValue, encodeValue, MAX_DEPTH, SlicedDecode, type DecoderInternals } from './codec.js';
 import { SerializationError } from './errors.js';
 
 /**
@@ -23,12 +23,14 @@ export function checkCodecInternals(EncoderClass: unknown = Encoder, DecoderClas
     if (typeof encoderProto[name] !== 'function') fail(`Encoder has no method ${name}()`);
   }
   const decoderProto = (DecoderClass as { prototype?: Record<string, unknown> }).prototype ?? {};
-  for (const name of ['readHeadByte', 'pushArrayState', 'pushMapState', 'decode']) {
+  const decoderMethods = ['readHeadByte', 'pushArrayState', 'pushMapState', 'decodeExtension', 'decodeUtf8String', 'doDecodeSync', 'reinitializeState', 'setBuffer', 'hasRemaining', 'createExtraByteError'];
+  for (const name of decoderMethods) {
     if (typeof decoderProto[name] !== 'function') fail(`Decoder has no method ${name}()`);
   }
   if (EncoderClass !== Encoder || DecoderClass !== Decoder) return; // a stand-in under test: the members were the point
   const probe = new Decoder() as unknown as DecoderInternals;
-  if (typeof probe.stack?.length !== 'number') fail('Decoder has no stack.length');
+  if (typeof probe.stack?.length !== 'number' || typeof probe.stack.top !== 'function') fail('Decoder has no stack.length or stack.top()');
+  if (probe.headByte !== -1) fail('Decoder has no headByte of -1 (meaning: none read)');
   const back = decodeValue(Buffer.from(encodeValue({ u: undefined }))) as Record<string, unknown>;
   if (!Object.hasOwn(back, 'u') || back.u !== undefined) fail('undefined did not survive a round trip');
   const refused = (run: () => unknown): boolean => {
@@ -44,4 +46,13 @@ export function checkCodecInternals(EncoderClass: unknown = Encoder, DecoderClas
   for (let i = 0; i < MAX_DEPTH + 1; i++) deep = [deep];
   if (!refused(() => decodeValue(new Uint8Array(MAX_DEPTH + 2).fill(0x91)))) fail('the decode depth limit is not enforced');
   if (!refused(() => encodeValue(deep))) fail('the encode depth limit is not enforced');
+  // The sliced decoder pauses and resumes inside the library's decoder: a value that needs several
+  // slices (a zero-length slice pauses at every check) must come back whole.
+  const many = Array.from({ length: 300 }, (_, i) => [i, `s${i}`, new Map([[i, new Set([i])]])]);
+  const sliced = new SlicedDecode(Buffer.from(encodeValue(many)), 0);
+  let slices = 0;
+  while (!sliced.step()) slices++;
+  if (slices === 0 || JSON.stringify(sliced.value, (_, v: unknown) => (v instanceof Map || v instanceof Set ? [...v] : v)) !== JSON.stringify(many, (_, v: unknown) => (v instanceof Map || v instanceof Set ? [...v] : v))) {
+    fail('a value decoded in slices did not come back whole');
+  }
 }
