@@ -11,7 +11,8 @@
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { expect } from 'chai';
-import { ProtocolError, RemoteError, WorkerCrashedError } from '@process-sandbox/core';
+import { ProtocolError, RemoteError, SerializationError, WorkerCrashedError } from '@process-sandbox/core';
+import { MAX_ARRAY_ITEMS, MAX_RECORD_ENTRIES } from '@process-sandbox/abstractions';
 import { disposeProxies, fixture } from './support/pools.mjs';
 import { counted, expectServing, forbidEscapes, forgingPool, warmWorker } from './support/forging.mjs';
 import { waitForExit } from './support/processes.mjs';
@@ -93,6 +94,42 @@ describe('hostile big frames: the host decodes a frame of ~maxMessageBytes witho
       await expectServing(ctx, `after ${method}`);
       expect(entry.settlements, `${method}: still settled once`).to.equal(1);
     }
+  });
+
+  it('a forged record of MAX_RECORD_ENTRIES + 1 keys and a forged array of MAX_ARRAY_ITEMS + 1 items: refused at their headers (growing one container is a step nothing can interrupt)', async function () {
+    if (process.platform !== 'linux') this.skip(); // the implementation finds its channel in /proc/self/fd
+    const ctx = await forgingPool(bigFrames);
+    const cases = [
+      ['forgeRecord', MAX_RECORD_ENTRIES + 1, /a record declares 1048577 entries, over the limit of 1048576/],
+      ['forgeArray', MAX_ARRAY_ITEMS + 1, /an array declares 8388609 items, over the limit of 8388608/],
+    ];
+    for (const [method, size, why] of cases) {
+      const pid = await warmWorker(ctx);
+      const { entry, seen } = await probed(() => ctx.proxy[method](size));
+      ctx.calls++;
+      expect(entry.settlements, method).to.equal(1);
+      expect(entry.error, method).to.be.an.instanceOf(WorkerCrashedError);
+      expect(entry.error.cause, `${method}: the cause`).to.be.an.instanceOf(ProtocolError);
+      expect(entry.error.cause.message, method).to.match(why);
+      report(`${method}(${size})`, seen);
+      await waitForExit([pid]);
+      await expectServing(ctx, `after ${method}`);
+    }
+  });
+
+  it("an honest result of MAX_RECORD_ENTRIES + 1 keys is refused by the worker's own encoder, naming the limit; the worker lives on", async () => {
+    const ctx = await forgingPool(bigFrames);
+    const pid = await warmWorker(ctx);
+    const entry = counted(ctx.proxy.record(MAX_RECORD_ENTRIES + 1));
+    await entry.done;
+    ctx.calls++;
+    expect(entry.settlements).to.equal(1);
+    expect(entry.error).to.be.an.instanceOf(SerializationError);
+    expect(entry.error.message).to.match(/record of 1048577 keys, over the limit of 1048576 \(MAX_RECORD_ENTRIES\)/);
+    expect(await ctx.proxy.pid(), 'the same worker serves the next call').to.equal(pid);
+    ctx.calls++;
+    expect(Object.keys(await ctx.proxy.record(1000))).to.have.length(1000);
+    ctx.calls++;
   });
 
   it('honest results near the limit: 900 000 records (1.8 M containers, ~34 MiB) and a 30 M-character string (~57 MiB) arrive whole', async () => {

@@ -19,7 +19,7 @@ export function checkCodecInternals(EncoderClass: unknown = Encoder, DecoderClas
     throw new Error(`process-sandbox: @msgpack/msgpack is not the version the codec was written for (3.1.3, pinned in @process-sandbox/abstractions): ${what}. Reinstall the pinned version.`);
   };
   const encoderProto = (EncoderClass as { prototype?: Record<string, unknown> }).prototype ?? {};
-  for (const name of ['doEncode', 'encodeExtension', 'ensureBufferSizeToWrite', 'resizeBuffer', 'encodeSharedRef']) {
+  for (const name of ['doEncode', 'encodeMap', 'encodeExtension', 'ensureBufferSizeToWrite', 'resizeBuffer', 'encodeSharedRef']) {
     if (typeof encoderProto[name] !== 'function') fail(`Encoder has no method ${name}()`);
   }
   const decoderProto = (DecoderClass as { prototype?: Record<string, unknown> }).prototype ?? {};

@@ -25,7 +25,7 @@
 import { TextDecoder } from 'node:util';
 import { Decoder } from '@msgpack/msgpack';
 import { extensions } from './codec-extensions.js';
-import { malformed, MAX_DECODED_CONTAINERS, MAX_DEPTH } from './codec-limits.js';
+import { malformed, MAX_ARRAY_ITEMS, MAX_DECODED_CONTAINERS, MAX_DEPTH, MAX_RECORD_ENTRIES } from './codec-limits.js';
 import { LARGE_RECORD_KEYS, markLargeRecord } from './decoded-records.js';
 import { SerializationError } from './errors.js';
 
@@ -141,6 +141,7 @@ function createDecoder(run: Run): LevelDecoder {
   };
   decoder.pushArrayState = function (this: LevelDecoder, size: number) {
     check(this, size, 1);
+    if (size > MAX_ARRAY_ITEMS) throw malformed(`an array declares ${size} items, over the limit of ${MAX_ARRAY_ITEMS}`);
     if (size <= PREALLOCATED_ITEMS) return pushArrayState.call(this, size);
     // Pushed empty, then told its size: it is filled in order from index 0, so it grows as a plain
     // array (same result, no allocation of the declared length up front).
@@ -149,6 +150,7 @@ function createDecoder(run: Run): LevelDecoder {
   };
   decoder.pushMapState = function (this: LevelDecoder, size: number) {
     check(this, size, 2);
+    if (size > MAX_RECORD_ENTRIES) throw malformed(`a record declares ${size} entries, over the limit of ${MAX_RECORD_ENTRIES}`);
     pushMapState.call(this, size);
     if (size > LARGE_RECORD_KEYS) markLargeRecord(this.stack.top()!.map!);
   };

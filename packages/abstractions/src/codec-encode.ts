@@ -7,7 +7,7 @@
 import { Encoder } from '@msgpack/msgpack';
 import { bigIntBytes, MAX_BIGINT_BYTES } from './bigint-ext.js';
 import { extensions } from './codec-extensions.js';
-import { EXT_UNDEFINED, MAX_DEPTH, MAX_REGEXP_SOURCE } from './codec-limits.js';
+import { EXT_UNDEFINED, MAX_ARRAY_ITEMS, MAX_DEPTH, MAX_RECORD_ENTRIES, MAX_REGEXP_SOURCE } from './codec-limits.js';
 import { SerializationError } from './errors.js';
 import { findCycle, findRefused, formatPath, type PathKey } from './value-paths.js';
 import { toWireError } from './wire-error.js';
@@ -44,6 +44,7 @@ export function encodeError(error: Error): Uint8Array {
 
 const UNDEFINED_EXT = { type: EXT_UNDEFINED, data: new Uint8Array(0) };
 const UNRECOGNIZED_PROTO_KEY = "Unrecognized object: own key '__proto__'";
+const TOO_LARGE = 'a container over MAX_ARRAY_ITEMS or MAX_RECORD_ENTRIES';
 
 /**
  * The members of @msgpack/msgpack's Encoder that the codec replaces or reads. They are private in
@@ -51,10 +52,12 @@ const UNRECOGNIZED_PROTO_KEY = "Unrecognized object: own key '__proto__'";
  */
 export interface EncoderInternals {
   doEncode(value: unknown, depth: number): void;
+  encodeMap(object: object, depth: number): void;
   encodeExtension(ext: typeof UNDEFINED_EXT): void;
   ensureBufferSizeToWrite(size: number): void;
   resizeBuffer(size: number): void;
   pos: number;
+  bytes: Uint8Array;
   maxDepth: number;
   view: DataView;
   /** Depth of this encoder's outermost value, counted from the outermost value of all. */
@@ -74,9 +77,20 @@ function createEncoder(): Encoder {
       // MessagePack decoders refuse the map key '__proto__': an object with an own '__proto__' key
       // (JSON.parse makes them) is refused here, by the sender, not by the other side's decoder.
       if (Object.hasOwn(value, '__proto__')) throw new Error(UNRECOGNIZED_PROTO_KEY);
+      // The other side refuses containers past these (codec-limits.ts): refused here, by the sender,
+      // with a SerializationError naming the place, not as a protocol error that ends the worker.
+      if (Array.isArray(value) ? value.length > MAX_ARRAY_ITEMS : (value instanceof Map || value instanceof Set) && value.size > MAX_RECORD_ENTRIES) throw new Error(TOO_LARGE);
       encoding.objectDepth = this.depthBase + depth;
       base.call(this, value, depth);
     } else base.call(this, value, depth);
+  };
+  // A record's size is known only once the library has listed its keys: its map header (0xdf and a
+  // 32-bit count for 64 Ki keys or more) is read back after it is written, so counting costs nothing.
+  const encodeMap = internals.encodeMap;
+  internals.encodeMap = function (this: EncoderInternals, object: object, depth: number) {
+    const start = this.pos;
+    encodeMap.call(this, object, depth);
+    if (this.bytes[start] === 0xdf && new DataView(this.bytes.buffer, this.bytes.byteOffset + start + 1, 4).getUint32(0) > MAX_RECORD_ENTRIES) throw new Error(TOO_LARGE);
   };
   // Every write passes here: the limit is checked as the output grows, so an oversized value is
   // refused after maxBytes of work, not after all of it.
@@ -151,6 +165,9 @@ function refusal(value: unknown): string | undefined {
     }
     case 'object':
       if (value instanceof RegExp && value.source.length > MAX_REGEXP_SOURCE) return `is a RegExp of ${value.source.length} characters, over the limit of ${MAX_REGEXP_SOURCE}`;
+      if (Array.isArray(value) && value.length > MAX_ARRAY_ITEMS) return `is an array of ${value.length} items, over the limit of ${MAX_ARRAY_ITEMS} (MAX_ARRAY_ITEMS): send a typed array, a Buffer, or stream the items`;
+      if ((value instanceof Map || value instanceof Set) && value.size > MAX_RECORD_ENTRIES) return `is a ${value instanceof Map ? 'Map' : 'Set'} of ${value.size} entries, over the limit of ${MAX_RECORD_ENTRIES} (MAX_RECORD_ENTRIES): split it or stream it`;
+      if (value !== null && !Array.isArray(value) && !(value instanceof Map) && !(value instanceof Set) && Object.keys(value).length > MAX_RECORD_ENTRIES) return `is a record of ${Object.keys(value).length} keys, over the limit of ${MAX_RECORD_ENTRIES} (MAX_RECORD_ENTRIES): split it in parts, or stream it`;
       return value !== null && Object.hasOwn(value, '__proto__') ? "is a record with an own '__proto__' key, which cannot be sent to another process" : undefined;
     default:
       return undefined;

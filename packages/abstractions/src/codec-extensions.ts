@@ -12,7 +12,7 @@ import { decodeTimestampExtension, encodeTimestampExtension, ExtensionCodec } fr
 import { decodeBigInt, encodeBigInt } from './bigint-ext.js';
 import { decodeNested, decodingInSlices, fillInSlices } from './codec-decode.js';
 import { encodeError, encodeNested } from './codec-encode.js';
-import { EXT_UNDEFINED, malformed, MAX_REGEXP_SOURCE } from './codec-limits.js';
+import { EXT_UNDEFINED, malformed, MAX_RECORD_ENTRIES, MAX_REGEXP_SOURCE } from './codec-limits.js';
 import { fromWireError, isError } from './wire-error.js';
 
 const EXT_BIGINT = 1;
@@ -120,6 +120,7 @@ extensions.register({
   decode: (data) => {
     const flat = decodedArray(data, 'Map');
     if (flat.length % 2 !== 0) throw malformed('Map extension holds an odd number of items');
+    if (flat.length / 2 > MAX_RECORD_ENTRIES) throw malformed(`a Map of ${flat.length / 2} entries, over the limit of ${MAX_RECORD_ENTRIES}`);
     return fillInSlices(() => new Map(), flat.length, 2, (map, i) => map.set(flat[i], flat[i + 1]));
   },
 });
@@ -128,6 +129,7 @@ extensions.register({
   encode: (v) => (v instanceof Set ? encodeNested([...v]) : null),
   decode: (data) => {
     const items = decodedArray(data, 'Set');
+    if (items.length > MAX_RECORD_ENTRIES) throw malformed(`a Set of ${items.length} entries, over the limit of ${MAX_RECORD_ENTRIES}`);
     if (!decodingInSlices()) return new Set(items); // at once: the native constructor is faster
     return fillInSlices(() => new Set(), items.length, 1, (set, i) => set.add(items[i]));
   },

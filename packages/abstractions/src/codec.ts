@@ -17,7 +17,8 @@
  * Both directions are bounded, because the other side may be hostile: nesting (MAX_DEPTH, counted
  * across extensions), BigInt size (MAX_BIGINT_BYTES, and its encoding is linear: decimal text took
  * 10–17 s to parse at tens of millions of digits), declared lengths (never more items than bytes
- * left), containers (MAX_DECODED_CONTAINERS), and, when asked, the encoded size (refused as soon as
+ * left), containers (MAX_DECODED_CONTAINERS), items per array and entries per record, Map or Set
+ * (MAX_ARRAY_ITEMS, MAX_RECORD_ENTRIES), and, when asked, the encoded size (refused as soon as
  * it is passed, not after). Large frames can be decoded in slices of bounded time (SlicedDecode),
  * so that no frame holds the event loop.
  *
@@ -30,6 +31,6 @@
  */
 export { describePath, formatPath, PathSlot, type PathKey } from './value-paths.js';
 export { MAX_BIGINT_BYTES } from './bigint-ext.js';
-export { MAX_DECODED_CONTAINERS, MAX_DEPTH, MAX_REGEXP_SOURCE } from './codec-limits.js';
+export { MAX_ARRAY_ITEMS, MAX_DECODED_CONTAINERS, MAX_DEPTH, MAX_RECORD_ENTRIES, MAX_REGEXP_SOURCE } from './codec-limits.js';
 export { encodeValue, type EncodeOptions, type EncoderInternals } from './codec-encode.js';
 export { DECODE_SLICE_MS, decodeValue, decodeValueInSlices, SlicedDecode, type DecoderInternals } from './codec-decode.js';
