@@ -18,6 +18,9 @@
  *   recycle   throughput (2 workers, 64 callers) with each worker retired after 100 calls
  *   rss       host RSS of process-sandbox after 10^4 and 10^6 calls (pipelined throughput path, in a
  *             separate host process so that nothing else this script does weighs on it)
+ *   streams   process-sandbox only (issue 17): small items streamed per second, against the raw
+ *             socket's pipelined rate of the same run; callback round trips per second, against
+ *             plain calls; host RSS while a slow consumer reads 10^6 items (bench/lib/streams.mjs)
  *
  * Each figure is measured over several rounds; within a round the libraries take turns (in an
  * order that rotates from round to round), so that a noisy neighbour hits all of them.
@@ -29,7 +32,7 @@
  *   --no-write  do not rewrite docs/benchmarks.md and docs/benchmarks.svg (a full run does)
  *   --json      also print the raw results as JSON
  *   --only=…    only these libraries (ids as printed; for trying things out, never written)
- *   --workloads=…  only these of seq, tput, buffers, cold, recycle, rss (likewise never written)
+ *   --workloads=…  only these of seq, tput, buffers, cold, recycle, rss, streams (likewise never written)
  *
  * Exits 0 when every call of every library returned what was sent (and every baseline child's own
  * count of answered requests matches the host's), 1 otherwise. Every pool is closed and every
@@ -48,6 +51,7 @@ import { selfTestFrameReader } from './lib/framing.mjs';
 import { cpuTicks, loadText, machineInfo, otherWork } from './lib/machine.mjs';
 import { childPids, cpuSupported, isAlive, withCpu } from './lib/proc.mjs';
 import { concat, spread, summarise } from './lib/stats.mjs';
+import { measureStreams, slowConsumerRss } from './lib/streams.mjs';
 
 const RSS_PROBE = '--rss-probe';
 const KiB = 1024;
@@ -148,7 +152,7 @@ function parseArgs(argv) {
     else if (arg.startsWith('--only=')) flags.only = arg.slice('--only='.length).split(',');
     else if (arg.startsWith('--workloads=')) flags.workloads = arg.slice('--workloads='.length).split(',');
     else if (arg === '--help' || arg === '-h') {
-      console.log('usage: node bench/compare.mjs [--smoke] [--rounds=N] [--no-write] [--json] [--only=id,id] [--workloads=seq,tput,buffers,cold,recycle,rss]');
+      console.log('usage: node bench/compare.mjs [--smoke] [--rounds=N] [--no-write] [--json] [--only=id,id] [--workloads=seq,tput,buffers,cold,recycle,rss,streams]');
       process.exit(0);
     } else {
       console.error(`unknown argument: ${arg}`);
@@ -159,7 +163,7 @@ function parseArgs(argv) {
     console.error('--rounds expects a whole number >= 1');
     process.exit(2);
   }
-  const known = ['seq', 'tput', 'buffers', 'cold', 'recycle', 'rss'];
+  const known = ['seq', 'tput', 'buffers', 'cold', 'recycle', 'rss', 'streams'];
   const unknown = (flags.workloads ?? []).filter((w) => !known.includes(w));
   if (unknown.length) {
     console.error(`unknown workload: ${unknown.join(', ')}; known: ${known.join(', ')}`);
@@ -191,6 +195,9 @@ function configFor(flags) {
       recycleWarmupMs: 0,
       recycleBlockMs: 500,
       rssCheckpoints: [2_000, 10_000, 20_000],
+      streamItems: 5_000,
+      callbackTrips: 200,
+      streamRssCheckpoints: [2_000, 10_000, 20_000],
     };
   }
   const rounds = flags.rounds ?? 5;
@@ -214,6 +221,9 @@ function configFor(flags) {
     recycleWarmupMs: 300,
     recycleBlockMs: 1000,
     rssCheckpoints: [10_000, 100_000, 1_000_000],
+    streamItems: 200_000,
+    callbackTrips: 5_000,
+    streamRssCheckpoints: [10_000, 100_000, 1_000_000],
   };
 }
 
@@ -480,6 +490,16 @@ async function main() {
       log(`host RSS, ${id}: ${rss[id].points.map((p) => `${p.calls.toLocaleString('en-US')} calls ${(p.rss / MiB).toFixed(1)} MiB`).join(', ')}`);
     }
 
+    // ── streams and callbacks (process-sandbox only), and the host's RSS under a slow consumer ──
+    let streamRss;
+    if (want('streams') && adapters.some((a) => a.id === 'process-sandbox')) {
+      await measureStreams({ rounds: config.rounds, items: config.streamItems, roundTrips: config.callbackTrips, fail, push: (key, value) => push('process-sandbox', key, value), log });
+      const r = results['process-sandbox'];
+      log(`streams: ${fmt.cps(spread(r.streamItems).median)} items/s; callbacks ${fmt.cps(spread(r.callbackTrips).median)} round trips/s, plain calls ${fmt.cps(spread(r.plainCalls).median)}/s`);
+      streamRss = await slowConsumerRss(config.streamRssCheckpoints, (p) => (probe = p));
+      log(`host RSS, slow consumer: ${streamRss.points.map((p) => `${p.items.toLocaleString('en-US')} items ${(p.rss / MiB).toFixed(1)} MiB`).join(', ')}`);
+    }
+
     // Every child has been reaped by now (the pools are closed), so this process's own CPU and its
     // children's are known: what else the machine did meanwhile is other work.
     await childrenGone(5000);
@@ -495,9 +515,9 @@ async function main() {
     };
     run.machine.otherWork = other;
     run.machine.busy = other === undefined ? load1AtStart > os.cpus().length / 2 : other > 0.25;
-    const report = analyse(adapters, bufferSides, results, info, rss, run);
+    const report = analyse(adapters, bufferSides, results, info, rss, run, streamRss);
     console.log(`\n${report.text}`);
-    if (flags.json) console.log(JSON.stringify({ run, results, info, rss }, null, 2));
+    if (flags.json) console.log(JSON.stringify({ run, results, info, rss, streamRss }, null, 2));
     if (failures.length) {
       exitCode = 1;
       console.error(`\ncompare: ${failures.length} check(s) failed:\n  ${failures.slice(0, 20).join('\n  ')}`);
@@ -658,7 +678,7 @@ function best(results, metric, ids, lowerIsBetter) {
   return winner;
 }
 
-function analyse(adapters, bufferSides, results, info, rss, run) {
+function analyse(adapters, bufferSides, results, info, rss, run, streamRss) {
   const S = (id, metric) => spread(results[id]?.[metric] ?? []);
   const has = (id) => adapters.some((a) => a.id === id);
   const LIB = 'process-sandbox';
@@ -776,6 +796,36 @@ function analyse(adapters, bufferSides, results, info, rss, run) {
       });
     }
   }
+  // streams and callbacks (issue 17)
+  const streams = S(LIB, 'streamItems');
+  if (streams) {
+    // Against the raw socket's pipelined calls of the same round, when the run measured them.
+    const floorRounds = results[FLOOR]?.tput1;
+    const perRound = floorRounds ? spread(results[LIB].streamItems.map((v, r) => v / floorRounds[r]).filter(Number.isFinite)) : undefined;
+    targets.push({
+      target: 'Streamed small items per second ≥ 0.5× the raw socket pipelined rate (1 worker)',
+      measured: `${cell(streams, fmt.cps)} items/s${perRound ? `; ${cell(perRound, fmt.x)} the raw socket ping-pong with 64 callers (${cell(S(FLOOR, 'tput1'), fmt.cps)} calls/s)` : ' (the raw socket was not measured in this run)'}`,
+      met: perRound ? perRound.median >= 0.5 : undefined,
+      rounds: perRound?.values.map((v) => v >= 0.5),
+    });
+    const trips = spread(results[LIB].callbackTrips.map((v, r) => v / results[LIB].plainCalls[r]));
+    targets.push({
+      target: 'A callback round trip costs no more than 2 plain calls (≥ 0.5× their rate)',
+      measured: `${cell(S(LIB, 'callbackTrips'), fmt.cps)} callback round trips/s against ${cell(S(LIB, 'plainCalls'), fmt.cps)} sequential calls/s: ${cell(trips, fmt.x)}`,
+      met: trips.median >= 0.5,
+      rounds: trips.values.map((v) => v >= 0.5),
+    });
+  }
+  if (streamRss) {
+    const [first, last] = [streamRss.points[0], streamRss.points.at(-1)];
+    const growth = ((last.rssGc - first.rssGc) / first.rssGc) * 100;
+    targets.push({
+      target: `Host RSS flat while a slow consumer reads ${last.items.toLocaleString('en-US')} items (< 5 % growth from ${first.items.toLocaleString('en-US')})`,
+      measured: `${fmt.pct(growth)} after gc() (${fmt.mib(first.rssGc)} → ${fmt.mib(last.rssGc)} MiB; as read ${fmt.mib(first.rss)} → ${fmt.mib(last.rss)} MiB); at most ${last.maxBuffered} items buffered in the host`,
+      met: growth < 5,
+    });
+  }
+
   /** Met or not by the median of the rounds, and in how many rounds when they disagree. */
   const status = ({ met, rounds }) => {
     if (met === undefined) return 'n/a';
@@ -956,6 +1006,16 @@ runs 64 concurrent callers (the pipelined throughput path) until each count of c
 memory is read from \`process.memoryUsage()\` and \`v8.getHeapSpaceStatistics()\` at that moment,
 then again after two \`gc()\`. The raw socket baseline runs in the same kind of host process under the
 same load, as a floor: what Node itself does.
+
+### Streams and callbacks
+
+${streams ? `Streamed items per second: ${cell(streams, fmt.cps)}; callback round trips per second: ${cell(S(LIB, 'callbackTrips'), fmt.cps)}; plain sequential calls per second on the same worker: ${cell(S(LIB, 'plainCalls'), fmt.cps)} (median over ${c.rounds} rounds, min–max).` : 'Not measured in this run.'}
+${streamRss ? `\n${md(['Items read', 'RSS (MiB)', 'RSS after gc() (MiB)', 'Most items buffered'], streamRss.points.map((p) => [p.items.toLocaleString('en-US'), fmt.mib(p.rss), fmt.mib(p.rssGc), String(p.maxBuffered)]))}\n` : ''}
+process-sandbox only (bench/lib/streams.mjs, one worker): an async generator yields ${c.streamItems.toLocaleString('en-US')} integers, read with
+\`for await\`, every item checked; a method calls a host function ${c.callbackTrips.toLocaleString('en-US')} times, awaiting each answer, against as
+many plain echo calls one after the other. The memory figures come from a host process of its own in
+which a consumer that yields to the event loop after every item reads ${c.streamRssCheckpoints.at(-1).toLocaleString('en-US')} items: credit-based
+backpressure must keep the host's buffer, and so its RSS, flat.
 
 ### How each library was run
 

@@ -1,9 +1,20 @@
+import { readFileSync } from 'node:fs';
 import { expect } from 'chai';
 import { CallTimeoutError, ProcessProxy, WorkerCrashedError } from '@process-sandbox/core';
 import { createProxy, disposeProxies, fixture, gate, nextEvent, rejectionOf } from './support/pools.mjs';
 import { isAlive, waitFor, waitForExit } from './support/processes.mjs';
 
 const torture = { workerModule: fixture('torture.mjs'), workerExport: 'Torture' };
+
+/** Whether `pid` has exited (a zombie nobody reaped yet counts), read synchronously from /proc. */
+function deadOrZombie(pid) {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+    return stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z');
+  } catch {
+    return true;
+  }
+}
 
 describe('crashes and timeouts', function () {
   afterEach(disposeProxies);
@@ -91,6 +102,26 @@ describe('crashes and timeouts', function () {
     expect(await queued).to.equal('after the hang');
     expect(await proxy.pid()).to.not.equal(pid);
     expect(pool.stats().totals.timeouts).to.equal(1);
+  });
+
+  it('a worker that died before its call timed out is a crash, even when the host only looks after the timeout (busy or descheduled)', async function () {
+    if (process.platform !== 'linux') this.skip(); // whether the worker is dead is read from /proc, without turning the loop
+    const proxy = await createProxy({ workerModule: fixture('crasher.mjs'), workerExport: 'Crasher', maxPoolSize: 1, methodCallTimeoutMs: 300 });
+    const pid = await proxy.pid();
+    const called = performance.now();
+    const outcome = rejectionOf(proxy.busyThenSignal(0, 'SIGSEGV'));
+    // Let the Invoke be written, then hold this thread (its loop does not turn) until the worker is
+    // dead and the call's timeout has passed: its timer, its EOF and its exit are all due at once.
+    for (let i = 0; i < 5; i++) await new Promise((resolve) => setImmediate(resolve));
+    const deadline = performance.now() + 60_000;
+    while (!deadOrZombie(pid)) {
+      if (performance.now() > deadline) throw new Error(`worker ${pid} did not die of its SIGSEGV within 60 s`);
+    }
+    while (performance.now() < called + 300 + 200);
+    const error = await outcome;
+    expect(error, String(error)).to.be.an.instanceOf(WorkerCrashedError);
+    expect(error.signal).to.equal('SIGSEGV');
+    expect(error.pid).to.equal(pid);
   });
 
   it('the timeout clock starts when the call reaches a worker, not when it is queued', async () => {

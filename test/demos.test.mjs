@@ -83,7 +83,7 @@ function expectAllHeld(run, labels) {
   return summary;
 }
 
-const LEGACY_DEMO_LABELS = ['normal-calls', 'concurrency', 'segfault', 'hang', 'memory-recycle', 'handles-recycle', 'pool-totals', 'host-unharmed', 'no-survivors'];
+const LEGACY_DEMO_LABELS = ['normal-calls', 'concurrency', 'segfault', 'hang', 'memory-recycle', 'handles-recycle', 'progress-callback', 'row-cursor', 'pool-totals', 'host-unharmed', 'no-survivors'];
 const HTTP_DEMO_LABELS = ['normal-requests', 'poisoned-requests', 'hung-request', 'server-stayed-up', 'concurrency', 'no-survivors'];
 
 /** Checks of the main demo's output that do not depend on the backend. */

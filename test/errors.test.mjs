@@ -84,7 +84,8 @@ describe('errors from the implementation', function () {
     const circular = { name: 'loop' };
     circular.self = circular;
     for (const [arg, pattern] of [
-      [() => 1, /function/],
+      // A function as the argument itself is a callback (issue 17); inside a value it cannot cross.
+      [[() => 1], /\[0\] is a function/],
       [Symbol('s'), /symbol/],
       [circular, /circular reference at <value>\.\d\.self|circular/],
       [{ nested: { handler() {} } }, /nested\.handler is a function/],

@@ -13,7 +13,7 @@
 // `npm run soak` runs both with more cases.
 import { expect } from 'chai';
 import fc from 'fast-check';
-import { decodeValue, encodeFrame, encodeValue, MAX_METHOD_NAME_LENGTH, MAX_METHODS, checkWorkerMessage, precheckFrame, ProtocolError, SerializationError } from '@process-sandbox/abstractions';
+import { decodeValue, encodeFrame, encodeValue, MAX_EVENT_BYTES, MAX_METHOD_NAME_LENGTH, MAX_METHODS, checkWorkerMessage, precheckFrame, ProtocolError, SerializationError } from '@process-sandbox/abstractions';
 import { MethodNotFoundError, RemoteError, WorkerCrashedError } from '@process-sandbox/core';
 import { disposeProxies } from './support/pools.mjs';
 import { counted, expectServing, forgingPool, forbidEscapes, warmWorker } from './support/forging.mjs';
@@ -68,7 +68,7 @@ const methods = fc.oneof(
   { weight: 1, arbitrary: fc.integer({ min: MAX_METHODS - 2, max: MAX_METHODS + 2 }).map((n) => Array.from({ length: n }, (_, i) => `m${i}`)) },
   { weight: 1, arbitrary: fc.anything({ maxDepth: 1 }) },
 );
-const kind = fc.oneof(fc.integer({ min: -2, max: 12 }), fc.integer(), fc.double(), fc.string({ maxLength: 2 }), fc.constant(null));
+const kind = fc.oneof(fc.integer({ min: -2, max: 19 }), fc.integer(), fc.double(), fc.string({ maxLength: 2 }), fc.constant(null));
 
 /** A message, often with one field too many or too few. */
 const shaped = fc.oneof(
@@ -76,6 +76,11 @@ const shaped = fc.oneof(
   fc.tuple(fc.constant(4), id, fc.anything({ maxDepth: 2 }), health),
   fc.tuple(fc.constant(5), id, errorValue, reason, health),
   fc.tuple(fc.constant(6), health),
+  // Streams, callbacks, events (protocol 5).
+  fc.tuple(fc.constant(11), id),
+  fc.tuple(fc.constant(12), id, fc.anything({ maxDepth: 2 })),
+  fc.tuple(fc.constant(15), id, fc.oneof(id, fc.integer({ min: 1, max: 1e6 })), fc.oneof(fc.integer({ min: -2, max: 70 }), fc.double(), junk), fc.oneof({ weight: 3, arbitrary: fc.array(fc.anything({ maxDepth: 1 }), { maxLength: 3 }) }, { weight: 1, arbitrary: junk })),
+  fc.tuple(fc.constant(17), fc.oneof({ weight: 4, arbitrary: name }, { weight: 1, arbitrary: fc.string({ minLength: 250, maxLength: 260 }) }), fc.anything({ maxDepth: 2 })),
   fc.tuple(kind, fc.array(fc.anything({ maxDepth: 2 }), { maxLength: 5 })).map(([k, rest]) => [k, ...rest]),
 );
 const message = fc.oneof(
@@ -108,6 +113,14 @@ function acceptable(m) {
       return m.length === 5 && safeId(m[1]) && errorOk(m[2]) && [0, 1, 2, 3, 4, 5].includes(m[3]) && (m[4] === null || healthOk(m[4]));
     case 6:
       return m.length === 2 && healthOk(m[1]);
+    case 11:
+      return m.length === 2 && safeId(m[1]) && m[1] > 0;
+    case 12:
+      return m.length === 3 && safeId(m[1]) && m[1] > 0;
+    case 15:
+      return m.length === 5 && safeId(m[1]) && m[1] > 0 && safeId(m[2]) && m[2] > 0 && Number.isInteger(m[3]) && m[3] >= 0 && m[3] < 64 && Array.isArray(m[4]);
+    case 17:
+      return m.length === 3 && typeof m[1] === 'string' && m[1].length >= 1 && m[1].length <= 256 && encodeValue(m).length <= MAX_EVENT_BYTES;
     default:
       return false;
   }
@@ -179,7 +192,7 @@ describe('fuzz: what a worker sends goes through one gate', function () {
       // A step may answer with the call's own id (and ids next to it), not only with ids out of nowhere.
       const step = fc.oneof(
         { weight: 3, arbitrary: message.filter(encodable) },
-        { weight: 2, arbitrary: fc.tuple(shaped, fc.constantFrom('$id', '$id+1', '$id-1')).map(([m, i]) => (typeof m[0] === 'number' && m.length > 1 && [4, 5].includes(m[0]) ? [m[0], i, ...m.slice(2)] : m)).filter(encodable) },
+        { weight: 2, arbitrary: fc.tuple(shaped, fc.constantFrom('$id', '$id+1', '$id-1')).map(([m, i]) => (typeof m[0] === 'number' && m.length > 1 && [4, 5, 11, 12, 15].includes(m[0]) ? [m[0], i, ...m.slice(2)] : m)).filter(encodable) },
       );
       await fc.assert(
         fc.asyncProperty(fc.array(step, { minLength: 1, maxLength: 3 }), async (script) => {
@@ -190,6 +203,16 @@ describe('fuzz: what a worker sends goes through one gate', function () {
           const entry = counted(ctx.proxy.forge([...steps, [4, '$id', 'end', null]]));
           ctx.calls++;
           await entry.done;
+          // A forged StreamOpen that was believed: the call's value is the stream; read it to its end.
+          if (entry.value?.[Symbol.asyncIterator]) {
+            try {
+              for await (const item of entry.value); // eslint-disable-line no-unused-vars
+              entry.value = 'end';
+            } catch (error) {
+              entry.value = undefined;
+              entry.error = error;
+            }
+          }
           const outcome = entry.error === undefined ? 'value' : entry.error.constructor.name;
           outcomes[outcome] = (outcomes[outcome] ?? 0) + 1;
           if (entry.error !== undefined) {

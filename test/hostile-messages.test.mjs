@@ -149,7 +149,7 @@ describe('hostile worker messages', function () {
     for (const [step, why] of cases) await expectProtocolKill(ctx, [step], why);
   });
 
-  it('unknown kinds: 99, -1, 4.5, a string, the host-to-worker kinds (Init, Invoke, Shutdown, Cancel), Hello after the handshake', async () => {
+  it('unknown kinds: 99, -1, 4.5, a string, the host-to-worker kinds (Init, Invoke, Shutdown, Cancel, StreamCredit, StreamCancel, CallbackReply), Hello after the handshake', async () => {
     const ctx = await forgingPool();
     const cases = [
       [[99, '$id', 'x'], /unexpected message kind 99 from the worker/],
@@ -160,6 +160,10 @@ describe('hostile worker messages', function () {
       [[3, '$id', 'echo', [], 0], /unexpected message kind 3 \(Invoke\)/],
       [[7], /unexpected message kind 7 \(Shutdown\)/],
       [[10, '$id'], /unexpected message kind 10 \(Cancel\)/],
+      [[13, '$id', 5], /unexpected message kind 13 \(StreamCredit\)/],
+      [[14, '$id'], /unexpected message kind 14 \(StreamCancel\)/],
+      [[16, 1, null, 'x'], /unexpected message kind 16 \(CallbackReply\)/],
+      [[18, '$id'], /unexpected message kind 18 from the worker/],
       [[0, 3, 'token', 1234], /unexpected message kind 0 \(Hello\)/],
     ];
     for (const [step, why] of cases) await expectProtocolKill(ctx, [step], why);

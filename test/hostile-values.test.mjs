@@ -212,8 +212,9 @@ describe('hostile values: the codec', function () {
     });
 
     it('refuses an argument as soon as its encoding passes maxBytes, naming the limit', () => {
-      const huge = new Array(10_000_000).fill(7);
-      const error = timed('refusing 10^7 numbers at 64 KiB', () => encodeError(huge, { maxBytes: 65536, limitName: 'maxMessageBytes' }));
+      // 8 Mi items: the most one array may hold (MAX_ARRAY_ITEMS); a longer one is refused before its first item.
+      const huge = new Array(8 * 1024 * 1024).fill(7);
+      const error = timed('refusing 8 Mi numbers at 64 KiB', () => encodeError(huge, { maxBytes: 65536, limitName: 'maxMessageBytes' }));
       expect(error).to.be.an.instanceOf(SerializationError);
       expect(error.message).to.include('more than 65536 bytes, over maxMessageBytes (65536)');
       // Inside extensions too (they encode their contents one level down).
@@ -531,7 +532,7 @@ describe('hostile values: through real workers', function () {
   it('results: an Invalid Date stays invalid; a result over maxMessageBytes is refused in the worker, which lives on', async () => {
     const { when } = await proxy.returnInvalidDate();
     expect(Number.isNaN(when.getTime())).to.equal(true);
-    const error = await rejectionOf(proxy.returnBytes(16 * 1024 * 1024));
+    const error = await rejectionOf(proxy.returnBytes(8 * 1024 * 1024)); // 8 MiB + 5 bytes encoded
     expect(error).to.be.an.instanceOf(SerializationError);
     expect(error.message).to.include('over maxMessageBytes (8388608)');
     expect(await proxy.pid()).to.equal(pid);
@@ -552,7 +553,7 @@ describe('hostile values: through real workers', function () {
     expect(nested.message).to.include('nested deeper than');
     const pool = ProcessProxy.poolOf(proxy);
     const before = pool.stats().totals.calls;
-    const huge = await rejectionOf(proxy.echo(new Array(20_000_000).fill(0)));
+    const huge = await rejectionOf(proxy.echo(new Array(8 * 1024 * 1024).fill(0))); // 8 MiB + 5 bytes encoded
     expect(huge).to.be.an.instanceOf(SerializationError);
     expect(huge.message).to.include('the call echo() encodes to more than 8388608 bytes, over maxMessageBytes (8388608)');
     expect(pool.stats().totals.calls).to.equal(before);

@@ -78,3 +78,13 @@ export const parse = (input) => requireAddon().parse(input);
 export const blockingSleep = (ms) => requireAddon().blockingSleep(ms);
 /** Slow, reversible byte-by-byte encoding; direction 'encode' (default) or 'decode'. Returns a new Buffer. */
 export const convert = (bytes, direction = 'encode') => requireAddon().convert(bytes, direction);
+/** convert(), calling `onProgress(percent)` synchronously after each pass. */
+export const convertWithProgress = (bytes, direction, onProgress) => requireAddon().convertWithProgress(bytes, direction, onProgress);
+/** Opens a cursor over `count` rows; returns its handle (never freed unless closed). */
+export const cursorOpen = (count, seed) => requireAddon().cursorOpen(count, seed);
+/** The cursor's next row ({ id, name, score }), or null at the end. */
+export const cursorNext = (handle) => requireAddon().cursorNext(handle);
+/** Releases a cursor. */
+export const cursorClose = (handle) => requireAddon().cursorClose(handle);
+/** How many cursors are open in this process. */
+export const openCursors = () => requireAddon().openCursors();

@@ -9,6 +9,8 @@
 //        a hang          blockingSleep(6000)      → CallTimeoutError after methodCallTimeoutMs, worker killed
 //        a memory leak   leakMemory(64), repeated → the worker is recycled for 'memory' (maxMemoryMB)
 //        an fd leak      leakFds(20), repeated    → the worker is recycled for 'handles' (maxHandles)
+//      and the library's callbacks and cursor: a progress bar driven by its progress callback, and
+//      its row cursor streamed to the host row by row (./streams-demo.mjs)
 //   3. A summary of what was expected and what happened; exit code 0 only if all of it held,
 //      including that no worker process is left alive after dispose.
 //
@@ -17,6 +19,7 @@
 // LEGACY_SERVICE_BACKEND=native|js forces one.
 import { randomBytes, randomInt } from 'node:crypto';
 import { isDeepStrictEqual } from 'node:util';
+import { STREAM_WINDOW } from '@process-sandbox/abstractions';
 import { CallTimeoutError, WorkerCrashedError } from '@process-sandbox/core';
 import { Expectations, describeError, sleep } from './expectations.mjs';
 // The reference for conversions: the stand-in's pure computation, identical byte for byte to the
@@ -24,6 +27,7 @@ import { Expectations, describeError, sleep } from './expectations.mjs';
 import { convert as referenceConvert } from './js-stand-in.mjs';
 import { chooseBackend, describeBackend, fallbackNotice, MiB, openLegacyService, ownFds, survivors } from './service-host.mjs';
 import { WorkerTable } from './worker-table.mjs';
+import { showCallbacksAndStreams } from './streams-demo.mjs';
 
 /** The pool's configuration: the limits the defects will run into. */
 const POOL = {
@@ -218,6 +222,12 @@ try {
   facts.handles = await leakUntilRecycled('handles', () => service.leakFds(LEAK_FDS), (opened) => `opened ${opened} more descriptors`);
   table.snapshot('after the descriptor leak');
 
+  // ─── 2e. Callbacks and streams ──────────────────────────────────────────────────────────────────
+
+  log(`▶ ${elapsed()}  Callbacks and streams: the library's progress callback and its row cursor, across the process boundary.`);
+  facts.streams = await showCallbacksAndStreams(service, log);
+  table.snapshot('after callbacks and streams');
+
   // ─── 3. Traffic goes on, then stops ─────────────────────────────────────────────────────────────
 
   log(`▶ ${elapsed()}  Normal traffic goes on for a moment, then stops.`);
@@ -326,6 +336,22 @@ if (t && facts.hostAfter) {
         : `no worker was recycled for '${what?.reason}' after ${what?.calls} leaking calls (${limit})`,
     );
   }
+
+  const { progress, rows, early } = facts.streams ?? {};
+  expectations.check(
+    'progress-callback',
+    progress?.calls === 32 && progress.ordered && progress.last === 100 && progress.correct,
+    progress
+      ? `convertWithProgress() called the host's callback ${progress.calls} times, in order, up to ${progress.last}%, and its result matched the reference`
+      : 'convertWithProgress() did not run',
+  );
+  expectations.check(
+    'row-cursor',
+    rows?.count === 50_000 && rows.wrong === 0 && rows.maxBuffered <= STREAM_WINDOW && early?.read === 100 && early.openAfter === 0,
+    rows
+      ? `rows() streamed ${rows.count} rows (${rows.wrong} wrong, ${rows.perSecond} rows/s), never more than ${rows.maxBuffered} buffered in the host (window ${STREAM_WINDOW}); a reader that stopped after ${early?.read} rows left ${early?.openAfter} cursors open`
+      : 'rows() did not run',
+  );
 
   expectations.check(
     'pool-totals',

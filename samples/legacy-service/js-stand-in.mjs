@@ -11,6 +11,8 @@
 // | blockingSleep(ms): nanosleep             | Atomics.wait: the thread blocks, no JS or I/O runs     |
 // | convert(): 32 slow byte-by-byte passes   | the same algorithm, byte for byte the same output      |
 // | appendRecord()/counter(): static state   | module-level state: per process, dies with it          |
+// | convertWithProgress(): C++ calls back     | the same passes, the same synchronous callback         |
+// | cursorOpen/Next/Close: a global table     | a module-level table: never freed unless closed        |
 //
 // Like the addon, never call these in a process you care about: use them through ProcessProxy.
 import { openSync } from 'node:fs';
@@ -126,4 +128,52 @@ export function convert(bytes, direction = 'encode') {
   if (direction === 'decode') for (let p = PASSES - 1; p >= 0; p--) pass(data, p, true);
   else for (let p = 0; p < PASSES; p++) pass(data, p, false);
   return data;
+}
+
+/** convert(), calling `onProgress(percent)` synchronously after each pass, as the addon does. */
+export function convertWithProgress(bytes, direction, onProgress) {
+  if (typeof onProgress !== 'function') throw new TypeError('convertWithProgress(bytes, direction, onProgress): onProgress must be a function');
+  if (!(bytes instanceof Uint8Array)) throw new TypeError('convertWithProgress(bytes, direction, onProgress): bytes must be a Buffer or Uint8Array');
+  const decode = direction === 'decode';
+  const data = Buffer.from(bytes);
+  for (let done = 0; done < PASSES; done++) {
+    pass(data, decode ? PASSES - 1 - done : done, decode);
+    onProgress(Math.trunc(((done + 1) * 100) / PASSES));
+  }
+  return data;
+}
+
+// A C-style cursor table, as the addon's: a handle is an index; an unclosed cursor stays forever.
+const cursors = [];
+
+/** The score of row `id` of a cursor opened with `seed`: the addon's uint32 arithmetic. */
+export function rowScore(seed, id) {
+  return ((Math.imul(seed >>> 0, 2654435761) + Math.imul(id >>> 0, 40503)) >>> 0) % 1000;
+}
+
+export function cursorOpen(count, seed) {
+  if (typeof count !== 'number' || typeof seed !== 'number') throw new TypeError('cursorOpen(count, seed): count and seed must be numbers');
+  cursors.push({ next: 0, count, seed: seed >>> 0, open: true });
+  return cursors.length - 1;
+}
+
+function cursorAt(handle, usage) {
+  const cursor = cursors[handle];
+  if (!cursor?.open) throw new Error(`${usage}: no open cursor ${handle}`);
+  return cursor;
+}
+
+export function cursorNext(handle) {
+  const cursor = cursorAt(handle, 'cursorNext(handle)');
+  if (cursor.next >= cursor.count) return null;
+  const id = cursor.next++;
+  return { id, name: `row-${id}`, score: rowScore(cursor.seed, id) };
+}
+
+export function cursorClose(handle) {
+  cursorAt(handle, 'cursorClose(handle)').open = false;
+}
+
+export function openCursors() {
+  return cursors.filter((c) => c.open).length;
 }

@@ -29,6 +29,19 @@ export interface LegacyService {
   counter(): number;
   /** The process-wide record buffer. */
   records(): string;
+  /** convert(), calling `onProgress` (a function of the caller's) with the percentage done after each pass. */
+  convertWithProgress(bytes: Uint8Array, direction: 'encode' | 'decode', onProgress: (percent: number) => void): Buffer;
+  /** `count` rows of the library's cursor, streamed: `for await (const row of await service.rows(n))`. */
+  rows(count: number, seed?: number): AsyncIterable<Row>;
+  /** Cursors open in this worker process (a cursor that is not closed leaks). */
+  openCursors(): number;
+}
+
+/** One row of the library's cursor. */
+export interface Row {
+  id: number;
+  name: string;
+  score: number;
 }
 
 /** The implementation in ./legacy-service.mjs (the interface above merges into it). */

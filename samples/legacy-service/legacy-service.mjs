@@ -74,6 +74,28 @@ export class LegacyService {
   records() {
     return this.#lib.records();
   }
+
+  /** convert() with the library's progress callback: `onProgress` is a function on the host (issue 17). */
+  convertWithProgress(bytes, direction, onProgress) {
+    return this.#lib.convertWithProgress(bytes, direction, onProgress);
+  }
+
+  /**
+   * The library's row cursor as an async generator: the host reads it with `for await`, row by row,
+   * as fast as it consumes them; `break` there returns this generator, which closes the cursor.
+   */
+  async *rows(count, seed = 1) {
+    const handle = this.#lib.cursorOpen(count, seed);
+    try {
+      for (let row = this.#lib.cursorNext(handle); row !== null; row = this.#lib.cursorNext(handle)) yield row;
+    } finally {
+      this.#lib.cursorClose(handle);
+    }
+  }
+
+  openCursors() {
+    return this.#lib.openCursors();
+  }
 }
 
 export default LegacyService;

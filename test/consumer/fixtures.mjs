@@ -11,7 +11,7 @@ export const IMPL = `export class Api {
 }
 `;
 
-export const TS_CONSUMER = `import { ProcessProxy, ConfigurationError, RemoteError, type Logger, type PoolEvents, type ProcessProxyOptions, type Remote } from '@process-sandbox/core';
+export const TS_CONSUMER = `import { ProcessProxy, ConfigurationError, RemoteError, type Logger, type PoolEvents, type ProcessProxyOptions, type Remote, type RemoteStream } from '@process-sandbox/core';
 
 interface Api {
   add(a: number, b: number): number;
@@ -20,6 +20,10 @@ interface Api {
   echo<T>(x: T): Promise<T>;
   fail(message: string): void;
   readonly version: string;
+  // Streams and callbacks (issue 17): type checks only.
+  process(file: string, onProgress: (pct: number) => void): AsyncIterable<{ row: number }>;
+  rows(n: number): AsyncGenerator<number>;
+  compute(x: number, f: (x: number) => number): number;
 }
 
 // Types that must hold for a consumer (compile-time checks: a wrong one fails tsc).
@@ -28,7 +32,12 @@ const typeChecks: [
   Equal<ReturnType<Remote<Api>['add']>, Promise<number>>,
   Equal<Remote<Api>['echo'], <T>(x: T) => Promise<T>>,
   Equal<Parameters<PoolEvents['callSettled']>[0]['outcome'], string>,
-] = [true, true, true];
+  Equal<ReturnType<Remote<Api>['process']>, Promise<RemoteStream<{ row: number }>>>,
+  Equal<Parameters<Remote<Api>['process']>[1], (pct: number) => void | PromiseLike<void>>,
+  Equal<ReturnType<Remote<Api>['rows']>, Promise<RemoteStream<number>>>,
+  Equal<Parameters<Remote<Api>['compute']>[1], (x: number) => number | PromiseLike<number>>,
+  Equal<Parameters<PoolEvents['workerEvent']>[0]['pid'], number>,
+] = [true, true, true, true, true, true, true, true];
 // @ts-expect-error: fields are not remote methods
 type NoField = Remote<Api>['version'];
 
@@ -198,5 +207,21 @@ export class Codec {
   checksum(data) { return data.length; }
 }
 export class LegacyCodec extends Codec {}
+export class Importer {
+  #context;
+  constructor(_options, context) { this.#context = context; }
+  async *rows(file, onProgress) {
+    const total = 2000;
+    try {
+      for (let id = 0; id < total; id++) {
+        if (id % 500 === 0) onProgress((id * 100) / total);
+        yield { id, amount: id % 10 };
+      }
+      onProgress(100);
+    } finally {
+      this.#context.emit('closed', { file });
+    }
+  }
+}
 `;
 export const RECIPE_IMPL_NAMES = ['recipe-impl.js', 'editor.js', 'legacy-codec.js', 'legacy-wrapper.js'];

@@ -19,6 +19,16 @@
  *                    Cancelled; if it already started, nothing is answered but its own reply)
  *   host   → worker SessionOpen / SessionClose (a lease's own implementation instance; replied to
  *                    with Result or Failure like an Invoke, and served in the same one-at-a-time order)
+ *
+ * While a call runs (version 5):
+ *   worker → host  StreamOpen   (the method returned an async iterable: its items follow)
+ *   worker → host  StreamItem   (one item; at most the credit the host granted, STREAM_WINDOW at first)
+ *   host   → worker StreamCredit (the consumer took items: that many more may come)
+ *   host   → worker StreamCancel (the consumer stopped: return() the iterator; the call's reply ends it)
+ *                    A stream ends with the call's own Result (value null) or Failure.
+ *   worker → host  Callback     (call a function the host passed as an argument of the running call)
+ *   host   → worker CallbackReply (its value, or the error it threw)
+ *   worker → host  Event        (a named event from the implementation, at any time; bounded in size and rate)
  */
 
 /** Bumped on any incompatible change. Host and worker refuse each other when they differ. */
@@ -36,6 +46,13 @@ export const MessageKind = {
   SessionOpen: 8,
   SessionClose: 9,
   Cancel: 10,
+  StreamOpen: 11,
+  StreamItem: 12,
+  StreamCredit: 13,
+  StreamCancel: 14,
+  Callback: 15,
+  CallbackReply: 16,
+  Event: 17,
 } as const;
 export type MessageKind = (typeof MessageKind)[keyof typeof MessageKind];
 
@@ -139,8 +156,12 @@ export type InitMessage = [
   settings: WorkerSettings,
 ];
 export type ReadyMessage = [kind: typeof MessageKind.Ready, methods: string[], health: HealthSnapshot];
-/** `session` 0 is the worker's shared implementation; other ids name a session's own instance. */
-export type InvokeMessage = [kind: typeof MessageKind.Invoke, id: number, method: string, args: unknown[], session: number];
+/**
+ * `session` 0 is the worker's shared implementation; other ids name a session's own instance.
+ * `callbacks`: the indices of the arguments that were functions on the host (sent as null): the
+ * worker passes a function in their place that calls back into the host (Callback).
+ */
+export type InvokeMessage = [kind: typeof MessageKind.Invoke, id: number, method: string, args: unknown[], session: number, callbacks: number[]];
 /** `health` is null when the worker's last report is still fresh (it refreshes at most every HEALTH_REFRESH_MS). */
 /** `usage`: sent only by a WebAssembly worker with fuel or an audit of host calls. */
 export type ResultMessage = [kind: typeof MessageKind.Result, id: number, value: unknown, health: HealthSnapshot | null, usage?: CallUsage];
@@ -162,8 +183,45 @@ export type SessionCloseMessage = [kind: typeof MessageKind.SessionClose, id: nu
 
 /** Drop call `id` if the worker has not started it yet. */
 export type CancelMessage = [kind: typeof MessageKind.Cancel, id: number];
-export type HostToWorker = InitMessage | InvokeMessage | ShutdownMessage | SessionOpenMessage | SessionCloseMessage | CancelMessage;
-export type WorkerToHost = HelloMessage | ReadyMessage | ResultMessage | FailureMessage | HealthMessage;
+
+/** The running call `id` returned an async iterable: its items follow as StreamItem, its end as the call's reply. */
+export type StreamOpenMessage = [kind: typeof MessageKind.StreamOpen, id: number];
+/** One item of the stream of the running call `id`. */
+export type StreamItemMessage = [kind: typeof MessageKind.StreamItem, id: number, item: unknown];
+/** `credit` more items of call `id`'s stream may be sent (on top of the STREAM_WINDOW granted at the start). */
+export type StreamCreditMessage = [kind: typeof MessageKind.StreamCredit, id: number, credit: number];
+/** The host's consumer stopped reading call `id`'s stream: return() the iterator and reply. */
+export type StreamCancelMessage = [kind: typeof MessageKind.StreamCancel, id: number];
+/**
+ * Calls the function the host passed as argument `slot` of the running call `id`. `callback` is
+ * the worker's number for this invocation (positive, unique while it is unanswered), echoed in the reply.
+ */
+export type CallbackMessage = [kind: typeof MessageKind.Callback, id: number, callback: number, slot: number, args: unknown[]];
+/** The answer to Callback `callback`: `error` null and its value, or the error the host function threw. */
+export type CallbackReplyMessage = [kind: typeof MessageKind.CallbackReply, callback: number, error: Error | null, value: unknown];
+/** A named event from the implementation (see MAX_EVENT_BYTES, EVENTS_PER_SECOND). */
+export type EventMessage = [kind: typeof MessageKind.Event, name: string, payload: unknown];
+
+export type HostToWorker =
+  | InitMessage
+  | InvokeMessage
+  | ShutdownMessage
+  | SessionOpenMessage
+  | SessionCloseMessage
+  | CancelMessage
+  | StreamCreditMessage
+  | StreamCancelMessage
+  | CallbackReplyMessage;
+export type WorkerToHost =
+  | HelloMessage
+  | ReadyMessage
+  | ResultMessage
+  | FailureMessage
+  | HealthMessage
+  | StreamOpenMessage
+  | StreamItemMessage
+  | CallbackMessage
+  | EventMessage;
 export type Message = HostToWorker | WorkerToHost;
 
 /**
@@ -181,3 +239,23 @@ export const HEALTH_REFRESH_MS = 100;
 
 /** The Hello frame is tiny; a first frame larger than this is refused before it is read. */
 export const MAX_HELLO_BYTES = 1024;
+
+/**
+ * Items a worker may send on a stream before the host grants more: the credit it starts with. The
+ * host re-grants as its consumer takes items, so it never holds more than this many items of one
+ * stream (received and not yet consumed, plus those on the way).
+ */
+export const STREAM_WINDOW = 128;
+/** Callbacks of one call a worker may have unanswered at once; the worker host queues the rest. */
+export const MAX_CALLBACKS_IN_FLIGHT = 64;
+/** Arguments of a call that may be functions (callbacks), and so the highest slot + 1. */
+export const MAX_CALLBACK_SLOTS = 64;
+/** An Event frame's largest size, name and payload together; a larger one is refused before decoding. */
+export const MAX_EVENT_BYTES = 64 * 1024;
+/** An event name's longest length. */
+export const MAX_EVENT_NAME_LENGTH = 256;
+/**
+ * Events per second a worker's emit() sends (a burst of as many, then this rate); it drops the rest
+ * and returns false. The host admits twice as many, for arrival jitter, and drops (and logs) beyond.
+ */
+export const EVENTS_PER_SECOND = 1000;

@@ -9,11 +9,18 @@
 import { ProtocolError } from './errors.js';
 import {
   FailureReason,
+  MAX_CALLBACK_SLOTS,
+  MAX_EVENT_BYTES,
+  MAX_EVENT_NAME_LENGTH,
   MAX_HOST_CALL_ARGS,
   MAX_HOST_CALL_RECORDS,
   MAX_HOST_CALL_TEXT,
   MessageKind,
+  type CallbackMessage,
   type CallUsage,
+  type EventMessage,
+  type StreamItemMessage,
+  type StreamOpenMessage,
   type FailureMessage,
   type HealthMessage,
   type HealthSnapshot,
@@ -74,6 +81,12 @@ function expectLength(message: readonly unknown[], length: number, name: string)
 function checkId(id: unknown, name: string): number {
   if (typeof id !== 'number' || !Number.isSafeInteger(id)) fail(`${name} id is ${describeValue(id)}, expected a safe integer`);
   return id;
+}
+
+/** The id of a user's call (positive: a lease's session messages, negative, never stream or call back). */
+function checkCallId(id: unknown, name: string): number {
+  if (checkId(id, name) <= 0) fail(`${name} id is ${String(id)}, expected the id of a call (positive)`);
+  return id as number;
 }
 
 function isPlainObject(value: unknown): value is Record<string, unknown> {
@@ -235,6 +248,31 @@ export function checkWorkerMessage(message: unknown): WorkerToHost {
       checkHealth(message[1], 'Health');
       return message as HealthMessage;
     }
+    case MessageKind.StreamOpen: {
+      expectLength(message, 2, 'StreamOpen');
+      checkCallId(message[1], 'StreamOpen');
+      return message as StreamOpenMessage;
+    }
+    case MessageKind.StreamItem: {
+      expectLength(message, 3, 'StreamItem');
+      checkCallId(message[1], 'StreamItem');
+      return message as StreamItemMessage;
+    }
+    case MessageKind.Callback: {
+      expectLength(message, 5, 'Callback');
+      checkCallId(message[1], 'Callback');
+      const [, , callback, slot, args] = message;
+      if (typeof callback !== 'number' || !Number.isSafeInteger(callback) || callback <= 0) fail(`Callback number is ${describeValue(callback)}, expected a positive safe integer`);
+      if (typeof slot !== 'number' || !Number.isInteger(slot) || slot < 0 || slot >= MAX_CALLBACK_SLOTS) fail(`Callback slot is ${describeValue(slot)}, expected an argument index from 0 to ${MAX_CALLBACK_SLOTS - 1}`);
+      if (!Array.isArray(args)) fail(`Callback args is ${describeValue(args)}, expected an array`);
+      return message as CallbackMessage;
+    }
+    case MessageKind.Event: {
+      expectLength(message, 3, 'Event');
+      const name = message[1];
+      if (typeof name !== 'string' || name.length === 0 || name.length > MAX_EVENT_NAME_LENGTH) fail(`Event name is ${describeValue(name)}, expected a non-empty string of at most ${MAX_EVENT_NAME_LENGTH} characters`);
+      return message as EventMessage;
+    }
     default: {
       const known = typeof kind === 'number' ? KIND_NAMES[kind] : undefined;
       fail(known ? `unexpected message kind ${String(kind)} (${known}) from the worker` : `unexpected message kind ${describeValue(kind)} from the worker`);
@@ -258,7 +296,8 @@ function headerCount(bytes: Uint8Array, offset: number, kind: 'array' | 'map'): 
  * A look at a frame's first bytes before it is decoded, for the two messages whose size the
  * protocol fixes: a Ready listing more than MAX_METHODS names, or a Health that is not a map of its
  * nine fields, is refused before the decoder spends time on it (a Ready of a million names took
- * ~150 ms to decode). Anything else passes here and is checked in full once decoded.
+ * ~150 ms to decode); so is an Event over MAX_EVENT_BYTES. Anything else passes here and is checked
+ * in full once decoded.
  */
 export function precheckFrame(frame: Uint8Array): void {
   const length = headerCount(frame, 0, 'array');
@@ -268,6 +307,8 @@ export function precheckFrame(frame: Uint8Array): void {
   if (kind === MessageKind.Ready) {
     const names = headerCount(frame, headerBytes + 1, 'array');
     if (names !== undefined && names > MAX_METHODS) fail(`Ready lists ${names} methods, more than the ${MAX_METHODS} allowed`);
+  } else if (kind === MessageKind.Event) {
+    if (frame.length > MAX_EVENT_BYTES) fail(`Event of ${frame.length} bytes, more than the ${MAX_EVENT_BYTES} allowed`);
   } else if (kind === MessageKind.Health) {
     const fields = headerCount(frame, headerBytes + 1, 'map');
     if (fields !== HEALTH_FIELDS.length) fail(`Health health is not a map of ${HEALTH_FIELDS.length} fields`);

@@ -45,7 +45,7 @@ export function captureCallSite(above: Function): CallSite {
  */
 export async function callerView(call: Call): Promise<unknown> {
   try {
-    return await call.promise;
+    return await call.answer();
   } catch (error) {
     const frames = callerFrames(call.callSite ?? captureCallSite(callerView));
     attachCallerStack(error as Error, call.method, frames);
@@ -85,6 +85,12 @@ function callerFrames(site: CallSite): string {
  */
 export type CallState = 'queued' | 'ahead' | 'running' | 'settled';
 
+/** A call's stream, as the call and the dispatcher see it (remote-stream.ts). */
+export interface CallStream {
+  /** The caller's signal aborted the call while its stream was open: cancel it, end it with `error`. */
+  abort(error: Error): void;
+}
+
 /** Told, synchronously, when a call settles: the dispatcher keeps its counts with it. */
 export type SettleListener = (call: Call, from: CallState) => void;
 
@@ -103,9 +109,19 @@ export class Call {
   callSite: CallSite | undefined;
   /** What a WebAssembly worker reported the call used (fuel, host calls), checked by the gate. */
   usage: CallUsage | undefined;
+  /** The functions among its arguments, by argument index: the worker may call them back while it runs. */
+  callbacks: readonly unknown[] | undefined;
+  /**
+   * Its result is a stream (the worker said StreamOpen): the caller has it already, and the call
+   * settles when the stream ends (its items are the stream's; the settlement, its end or error).
+   */
+  stream: CallStream | undefined;
   readonly #onSettle: SettleListener | undefined;
   #resolve!: (value: unknown) => void;
   #reject!: (error: Error) => void;
+  #answer: Promise<unknown> | undefined;
+  #answerResolve: ((value: unknown) => void) | undefined;
+  #answerReject: ((error: Error) => void) | undefined;
 
   constructor(
     readonly id: number,
@@ -138,10 +154,36 @@ export class Call {
     return from;
   }
 
+  /**
+   * What the caller awaits: the call's value, or its stream as soon as the worker opens one (the
+   * call itself then settles only when the stream ends). Asked once, by callerView.
+   */
+  answer(): Promise<unknown> {
+    if (this.stream) return Promise.reject(new Error('internal: answer() asked after the stream opened'));
+    if (this.settled) return this.promise;
+    this.#answer ??= new Promise((resolve, reject) => {
+      this.#answerResolve = resolve;
+      this.#answerReject = reject;
+    });
+    return this.#answer;
+  }
+
+  /**
+   * The worker opened a stream for this running call: the caller gets `face` now. The call keeps
+   * only `stream`, the part the worker feeds, never the face: a face its caller dropped can be
+   * collected (and then cancels the stream; see remote-stream.ts).
+   */
+  openStream(stream: CallStream, face: unknown): void {
+    this.stream = stream;
+    this.#answerResolve?.(face);
+    this.#answer = this.#answerResolve = this.#answerReject = undefined;
+  }
+
   /** Returns true if this settled the call. */
   resolve(value: unknown): boolean {
     if (!this.#end()) return false;
     this.#resolve(value);
+    if (!this.stream) this.#answerResolve?.(value);
     return true;
   }
 
@@ -149,6 +191,7 @@ export class Call {
   reject(error: Error): boolean {
     if (!this.#end()) return false;
     this.#reject(error);
+    if (!this.stream) this.#answerReject?.(error);
     return true;
   }
 

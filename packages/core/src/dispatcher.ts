@@ -32,6 +32,7 @@ import {
   type PathKey,
 } from '@process-sandbox/abstractions';
 import { Call, callerView, captureCallSite, type CallOptions, type CallState } from './call.js';
+import { splitCallbacks } from './call-traffic.js';
 import type { ResolvedOptions } from './options.js';
 import { systemClock, type Clock, type PoolWorker } from './pool-worker.js';
 
@@ -69,6 +70,8 @@ export interface CallTotals {
 }
 
 type Entry = Call | WorkerRequest;
+
+const NO_CALLBACKS: number[] = [];
 
 export class Dispatcher {
   readonly #options: ResolvedOptions;
@@ -149,10 +152,13 @@ export class Dispatcher {
       throw new QueueFullError(method, this.#options.maxQueueSize);
     }
     const id = this.#nextId++;
+    // Functions among the arguments are callbacks: sent as null, their indices listed (call-traffic.ts).
+    const split = splitCallbacks(args);
     // Encoded now, so an argument that cannot cross fails here, before anything is queued or sent;
     // one over maxMessageBytes (which the worker would refuse) fails as soon as the encoding passes it.
-    const frame = frameMessage([MessageKind.Invoke, id, method, args, session], this.#encodeOptions);
+    const frame = frameMessage([MessageKind.Invoke, id, method, split?.args ?? args, session, split?.slots ?? NO_CALLBACKS], this.#encodeOptions);
     const call = new Call(id, method, frame, options?.timeoutMs ?? this.#options.methodCallTimeoutMs, options, this.#onSettle);
+    if (split) call.callbacks = split.callbacks;
     if (this.#options.captureCallerStack) call.callSite = captureCallSite(Dispatcher.prototype.prepare);
     this.totals.calls++;
     call.promise.then(
@@ -218,7 +224,8 @@ export class Dispatcher {
   lost(call: Call, error: Error): void {
     if (call.settled) return;
     const retry = this.#options.retry;
-    if (!retry || !this.#retryable.has(call) || !(error instanceof WorkerCrashedError) || call.attempts >= retry.attempts || this.#closedError) {
+    // A stream's items already reached its consumer: it is never run again.
+    if (!retry || call.stream || !this.#retryable.has(call) || !(error instanceof WorkerCrashedError) || call.attempts >= retry.attempts || this.#closedError) {
       return void call.reject(error);
     }
     call.attempts++;
@@ -354,6 +361,11 @@ export class Dispatcher {
           return this.#workers.holderOf(call)?.cancelAhead(call);
         case 'running': {
           const error = new CallAbortedError(call.method, true, signal.reason);
+          // An open stream is cancelled (the worker returns its iterator), not killed.
+          if (call.stream) {
+            call.stream.abort(error);
+            return void call.reject(error);
+          }
           const worker = call.options?.onAbortRunning === 'detach' ? undefined : this.#workers.holderOf(call);
           if (worker) return worker.killDuringCall('abort', error);
           return void call.reject(error); // detached: its reply will find it settled

@@ -1,4 +1,5 @@
-export { ProcessProxy, type Remote, type RemoteMethod, type RemoteMethods, type PromisedOverloads } from './process-proxy.js';
+export { ProcessProxy, type Remote, type RemoteMethod, type RemoteMethods, type PromisedOverloads, type RemoteArgs, type RemoteArg, type StreamItemOf } from './process-proxy.js';
+export type { RemoteStream } from './remote-stream.js';
 export type { CallOptions } from './call.js';
 export type { PoolHandle } from './pool-handle.js';
 export type { PoolStats, WorkerStats, DisposeOptions, LeaseOptions } from './pool.js';

@@ -49,6 +49,11 @@ export type PoolEvents = {
     hostCalls?: HostCallRecord[];
     hostCallsDropped?: number;
   }) => void;
+  /**
+   * A named event the implementation emitted with its `emit(name, payload)` (the second argument of
+   * its constructor or factory). At most 2 × EVENTS_PER_SECOND a second per worker are delivered.
+   */
+  workerEvent: (e: { pid: number; name: string; payload: unknown }) => void;
   disposed: () => void;
 };
 

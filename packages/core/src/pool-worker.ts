@@ -34,6 +34,8 @@ export interface WorkerObserver {
   onCallLost(worker: PoolWorker, call: Call, error: Error): void;
   onHealth(worker: PoolWorker, health: HealthSnapshot): void;
   onCallTimedOut(worker: PoolWorker, call: Call): void;
+  /** A named event the implementation emitted (within the host's event budget). */
+  onWorkerEvent(worker: PoolWorker, name: string, payload: unknown): void;
 }
 
 /** One worker, as the pool, the dispatcher and leases see it. */

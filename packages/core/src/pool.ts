@@ -337,6 +337,10 @@ export class ProcessPool extends SafeEmitter<PoolEvents> implements WorkerSource
     this.emit('callTimedOut', { pid: worker.pid, method: call.method, timeoutMs: call.timeoutMs });
   }
 
+  onWorkerEvent(worker: PoolWorker, name: string, payload: unknown): void {
+    this.emit('workerEvent', { pid: worker.pid, name, payload });
+  }
+
   // ─── internals ─────────────────────────────────────────────────────────────
 
   /** An idle worker that belongs to no lease: retire it if it is over a limit or old code, else put it to work. */

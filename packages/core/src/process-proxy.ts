@@ -10,6 +10,7 @@
 import { inspect, type InspectOptionsStylized } from 'node:util';
 import { ConfigurationError } from '@process-sandbox/abstractions';
 import type { CallOptions } from './call.js';
+import type { RemoteStream } from './remote-stream.js';
 import { resolveOptions, type ProcessProxyOptions } from './options.js';
 import { ProcessPool, type LeaseOptions } from './pool.js';
 import { poolHandle, type PoolHandle } from './pool-handle.js';
@@ -25,13 +26,33 @@ import { instrumentPool, loadMetricsApi } from './metrics.js';
  * become their constraints, `unknown` by default) and sees at most four overloads (the last four
  * declared). To keep a generic method generic, declare it `async` (returning a Promise) in the
  * interface you give `create<T>()`.
+ *
+ * A method that returns an async iterable (an async generator, a Readable, or a promise of one)
+ * gives a promise of a RemoteStream of its items: `for await (const row of await proxy.rows())`.
+ * A function parameter stays a function, which may also answer with a promise (the worker awaits
+ * it): `process(file: string, onProgress: (pct: number) => void): AsyncIterable<Row>` keeps its shape.
  */
 export type Remote<T> = {
   [K in keyof T as K extends 'then' ? never : T[K] extends (...args: never[]) => unknown ? K : never]: RemoteMethod<T[K]>;
 } & AsyncDisposable;
 
 /** One method as the proxy has it (see Remote). */
-export type RemoteMethod<F> = F extends (...args: never[]) => PromiseLike<unknown> ? F : PromisedOverloads<F>;
+export type RemoteMethod<F> = F extends (...args: infer A) => infer R
+  ? [StreamItemOf<Awaited<R>>] extends [never]
+    ? F extends (...args: never[]) => PromiseLike<unknown>
+      ? F
+      : PromisedOverloads<F>
+    : (...args: RemoteArgs<A>) => Promise<RemoteStream<StreamItemOf<Awaited<R>>>>
+  : never;
+
+/** The item type of an async iterable result; never for anything else (and for `any`). */
+export type StreamItemOf<R> = 0 extends 1 & R ? never : R extends AsyncIterable<infer Item> ? Item : never;
+
+/** The parameters of a remote method: a callback may answer with a promise of what it returns. */
+export type RemoteArgs<A extends readonly unknown[]> = { [I in keyof A]: RemoteArg<A[I]> };
+
+/** A callback parameter, as the caller may pass it; any other parameter as it is. */
+export type RemoteArg<P> = P extends (...args: infer CallbackArgs) => infer CallbackResult ? (...args: CallbackArgs) => CallbackResult | PromiseLike<Awaited<CallbackResult>> : P;
 
 /**
  * Up to four overloads of F, each returning a promise. A function with fewer overloads matches the
@@ -43,7 +64,7 @@ export type PromisedOverloads<F> = F extends {
   (...args: infer A3): infer R3;
   (...args: infer A4): infer R4;
 }
-  ? ((...args: A1) => Promise<Awaited<R1>>) & ((...args: A2) => Promise<Awaited<R2>>) & ((...args: A3) => Promise<Awaited<R3>>) & ((...args: A4) => Promise<Awaited<R4>>)
+  ? ((...args: RemoteArgs<A1>) => Promise<Awaited<R1>>) & ((...args: RemoteArgs<A2>) => Promise<Awaited<R2>>) & ((...args: RemoteArgs<A3>) => Promise<Awaited<R3>>) & ((...args: RemoteArgs<A4>) => Promise<Awaited<R4>>)
   : never;
 
 /** Only the methods of T, without disposal: what `ProcessProxy.with()` returns. */

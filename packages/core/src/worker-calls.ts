@@ -16,6 +16,8 @@ export class WorkerCalls {
   #finished = 0;
   #timer: NodeJS.Timeout | undefined;
   #timerMs = 0;
+  /** The running call's timer is paused: a stream whose consumer is not waiting for an item. */
+  #paused = false;
   readonly #onTimeout: (call: Call) => void;
 
   /** `onTimeout`: the running call outlived its timeout. */
@@ -32,14 +34,18 @@ export class WorkerCalls {
   get finished(): number {
     return this.#finished;
   }
-  /** A user's call runs and nothing is sent ahead yet. */
+  /**
+   * A user's call runs and nothing is sent ahead yet. Not while the running call streams: a stream
+   * may hold its worker for as long as its consumer reads, and a call sent ahead would wait as long.
+   */
   get roomAhead(): boolean {
-    return this.#ahead === undefined && this.#running !== undefined && !this.#running.control;
+    return this.#ahead === undefined && this.#running !== undefined && !this.#running.control && this.#running.stream === undefined;
   }
 
   /** `call` starts running now; its timeout starts with it, not when it was sent. */
   start(call: Call): void {
     this.#running = call;
+    this.#paused = false;
     call.startedAt = performance.now();
     // One timer per worker, re-armed for each call: no timer is created per call.
     if (this.#timer && this.#timerMs === call.timeoutMs) this.#timer.refresh();
@@ -111,7 +117,28 @@ export class WorkerCalls {
     this.#timer = undefined;
   }
 
+  /**
+   * A stream's consumer waits for an item (`true`: the running call's timeout starts again from
+   * now) or does not (`false`: the timer does not fire). A paused timer may still go off; it is
+   * then ignored, and refresh() re-arms it when the wait resumes.
+   */
+  waitOnWorker(waiting: boolean): void {
+    if (!waiting) return void (this.#paused = true);
+    this.#paused = false;
+    this.#timer?.refresh();
+  }
+
+  /**
+   * The timer fired; the verdict waits for the loop's next check phase. A host that was busy or
+   * descheduled past the timeout runs its due timers before the I/O that arrived meanwhile, so a
+   * worker that crashed in time (its EOF and exit status waiting to be read) was reported as timed
+   * out (seen in the demo on a loaded machine). The poll phase in between reads that I/O first.
+   */
   #timedOut(): void {
-    if (this.#running) this.#onTimeout(this.#running);
+    const call = this.#running;
+    if (!call || this.#paused) return;
+    setImmediate(() => {
+      if (this.#running === call && !this.#paused) this.#onTimeout(call);
+    });
   }
 }

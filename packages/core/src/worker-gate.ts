@@ -32,6 +32,12 @@ export interface GateHandlers {
   /** A fatal error outside any call (the process exits next). */
   fatal(error: Error): void;
   health(health: HealthSnapshot): void;
+  /** The running call's stream opened, one of its items, a call back into one of its function arguments (call-traffic.ts). */
+  streamOpen(id: number): void;
+  streamItem(id: number, item: unknown): void;
+  callback(id: number, callback: number, slot: number, args: unknown[]): void;
+  /** A named event from the implementation. */
+  event(name: string, payload: unknown): void;
   protocolError(problem: string | ProtocolError): void;
   /** The error a call gets for a Failure. */
   failureError(call: Call, error: Error, reason: FailureReason): Error;
@@ -96,6 +102,15 @@ export function admitWorkerMessage(raw: Message, handshaking: boolean, h: GateHa
     case MessageKind.Health:
       if (handshaking) return h.protocolError('Health during the handshake');
       return h.health(message[1]);
+    case MessageKind.StreamOpen:
+      return h.streamOpen(message[1]);
+    case MessageKind.StreamItem:
+      return h.streamItem(message[1], message[2]);
+    case MessageKind.Callback:
+      return h.callback(message[1], message[2], message[3], message[4]);
+    case MessageKind.Event:
+      // Allowed during the handshake too: a constructor may emit.
+      return h.event(message[1], message[2]);
     default:
       return h.protocolError(`unexpected message kind ${describeValue(message[0])} from the worker`);
   }

@@ -44,6 +44,8 @@ import { initMessage } from './worker-command.js';
 import { WorkerCalls } from './worker-calls.js';
 import { WorkerStart } from './worker-start.js';
 import { admitWorkerMessage, failureError, type GateHandlers } from './worker-gate.js';
+import { CallTraffic, type Problem } from './call-traffic.js';
+import { EventBudget } from './event-budget.js';
 
 export type { WorkerState, StopReason, WorkerObserver } from './pool-worker.js';
 
@@ -64,6 +66,9 @@ export class WorkerHandle implements PoolWorker {
   readonly #end: WorkerEnd = newWorkerEnd();
   #graceTimer: NodeJS.Timeout | undefined;
   #exitResolve!: () => void;
+  /** A stream's items and callbacks of the running call (call-traffic.ts). */
+  readonly #traffic: CallTraffic;
+  readonly #events = new EventBudget();
   /** What each admitted message does to this worker (see worker-gate.ts). */
   readonly #gate: GateHandlers = {
     ready: (methods, health) => this.#onReady(methods, health),
@@ -71,6 +76,10 @@ export class WorkerHandle implements PoolWorker {
     startFailed: (error) => this.#onEndingFailure(error, error.message),
     fatal: (error) => this.#onEndingFailure(error, `fatal error: ${error.name}: ${error.message}`),
     health: (health) => this.#recordHealth(health),
+    streamOpen: (id) => this.#problem(this.#traffic.streamOpen(id)),
+    streamItem: (id, item) => this.#problem(this.#traffic.streamItem(id, item)),
+    callback: (id, callback, slot, args) => this.#problem(this.#traffic.callback(id, callback, slot, args)),
+    event: (name, payload) => this.#onEvent(name, payload),
     protocolError: (problem) => this.#protocolError(problem),
     failureError: (call, error, reason) => failureError(call, error, reason, this.#start.methods, this.pid),
     wasm: () => this.options.wasm,
@@ -87,6 +96,14 @@ export class WorkerHandle implements PoolWorker {
     this.id = id;
     this.generation = generation;
     this.exited = new Promise((resolve) => (this.#exitResolve = resolve));
+    this.#traffic = new CallTraffic(
+      {
+        running: () => (this.terminal ? undefined : this.#calls.running),
+        send: (frame) => this.#process.sendFrame(frame),
+        waitOnWorker: (waiting) => this.#calls.waitOnWorker(waiting),
+      },
+      options.maxMessageBytes,
+    );
     this.#start = new WorkerStart(options.processStartTimeoutMs, () => {
       this.#end.detail = `it did not become ready within processStartTimeoutMs (${options.processStartTimeoutMs} ms)`;
       this.#kill('start timeout');
@@ -142,6 +159,16 @@ export class WorkerHandle implements PoolWorker {
   }
   get cpuMs(): number | undefined {
     return this.#usage.cpuMs;
+  }
+
+  #problem(problem: Problem): void {
+    if (problem !== undefined) this.#protocolError(problem);
+  }
+
+  #onEvent(name: string, payload: unknown): void {
+    if (this.#events.take()) return this.observer.onWorkerEvent(this, name, payload);
+    const dropped = this.#events.dueReport();
+    if (dropped !== undefined) this.options.logger.warn({ pid: this.pid, dropped }, `process-sandbox: worker ${this.pid} emits events faster than the host takes them; ${dropped} dropped so far`);
   }
 
   recordHostSample(sample: HostSample): void {
@@ -211,6 +238,13 @@ export class WorkerHandle implements PoolWorker {
   stop(reason: StopReason, graceFromNow = false): void {
     if (this.#end.requested !== undefined || this.terminal) return;
     this.#end.requested = reason;
+    // An open stream would hold its worker as long as its consumer pleases: it ends now, and the
+    // worker, told to cancel, returns its iterator and replies within the grace period.
+    const streaming = this.#calls.running;
+    if (reason === 'dispose' && streaming?.stream) {
+      streaming.stream.abort(new PoolDisposedError(streaming.method, 'its stream was open'));
+      streaming.reject(new PoolDisposedError(streaming.method, 'its stream was open'));
+    }
     switch (this.#state) {
       case 'spawning':
       case 'handshaking':

@@ -58,7 +58,7 @@ function sameUrl(a: string, b: string): boolean {
 /** What of the host's settings shapes loading: the integrity pin, and a WebAssembly module's options. */
 export type LoadSettings = Pick<WorkerSettings, 'integrity' | 'wasm'>;
 
-export async function loadImplementation(workerModule: string, workerExport: string, options: unknown, settings: LoadSettings = {}): Promise<{ implementation: Implementation; source: ImplementationSource }> {
+export async function loadImplementation(workerModule: string, workerExport: string, options: unknown, context?: object, settings: LoadSettings = {}): Promise<{ implementation: Implementation; source: ImplementationSource }> {
   const url = workerModule.startsWith('file:') ? workerModule : isAbsolute(workerModule) ? pathToFileURL(workerModule).href : undefined;
   if (url === undefined) throw new StartupFailure(`workerModule must be an absolute path or a file: URL, got '${workerModule}'`);
   // A WebAssembly module is served by its own loader (wasm-implementation.ts), loaded only when one is asked for.
@@ -95,7 +95,8 @@ export async function loadImplementation(workerModule: string, workerExport: str
       async create() {
         let instance: unknown;
         try {
-          instance = asClass ? new (fn as unknown as new (o: unknown) => unknown)(options) : fn(options);
+          // The context (emit) comes second, after the options the pool was given.
+          instance = asClass ? new (fn as unknown as new (o: unknown, c: unknown) => unknown)(options, context) : fn(options, context);
           // Only a real Promise is awaited: an object that merely has then() is the implementation.
           if (!asClass && types.isPromise(instance)) instance = await instance;
         } catch (error) {

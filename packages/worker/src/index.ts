@@ -6,3 +6,9 @@ import { fileURLToPath } from 'node:url';
  * modules it is made of take (docs/benchmarks.md, "Worker start").
  */
 export const workerBinPath: string = fileURLToPath(new URL('./bundle/bin.js', import.meta.url));
+/**
+ * What the implementation's constructor or factory gets as its second argument (emit()). A callback
+ * called after its call ended throws an Error named 'CallbackExpiredError' (check the name: the
+ * class lives in the bundled runtime).
+ */
+export type { WorkerContext } from './worker-events.js';

@@ -13,6 +13,7 @@
 import type { Socket } from 'node:net';
 import {
   Channel,
+  describePath,
   FailureReason,
   frameMessage,
   MessageKind,
@@ -22,6 +23,7 @@ import {
   type CallUsage,
   type InvokeMessage,
   type Message,
+  type PathKey,
   type SessionCloseMessage,
   type SessionOpenMessage,
   type WorkerSettings,
@@ -30,6 +32,9 @@ import { healthSnapshot, replyHealth } from './health.js';
 import { failureFrame, reportableError, resultEncodeOptions } from './reported-error.js';
 import { disposeImplementation, loadImplementation, methodNames, StartupFailure, type Implementation, type ImplementationSource } from './implementation.js';
 import { failureReasonOf, takeUsage } from './wasm-report.js';
+import { isAsyncIterable, StreamPump } from './stream-pump.js';
+import { CallbackStubs } from './callback-stubs.js';
+import { workerContext, type WorkerContext } from './worker-events.js';
 
 type Work = InvokeMessage | SessionOpenMessage | SessionCloseMessage;
 
@@ -52,6 +57,11 @@ export class WorkerHost {
   /** How a result is encoded: within the channel's maxMessageBytes (known once Init came), paths named. */
   readonly #resultOptions = resultEncodeOptions(() => this.#channel.maxMessageBytes);
 
+  /** Streams of the running call, callbacks into the host, and the implementation's emit(). */
+  readonly #streams = new StreamPump();
+  readonly #callbacks: CallbackStubs;
+  readonly #context: WorkerContext;
+
   /** Resolves when the worker may load the implementation (its parent-death guard is armed). */
   readonly #beforeLoad: Promise<unknown>;
 
@@ -65,6 +75,14 @@ export class WorkerHost {
       // The host closed the pipe: it is gone or done with us.
       onClose: () => this.#exit(WorkerExitCode.Ok),
     });
+    const channel = this.#channel;
+    this.#callbacks = new CallbackStubs((frame) => this.#sendFrame(frame), {
+      get maxBytes() {
+        return channel.maxMessageBytes;
+      },
+      limitName: 'maxMessageBytes',
+    });
+    this.#context = workerContext((frame) => this.#sendFrame(frame));
     this.#channel.send([MessageKind.Hello, PROTOCOL_VERSION, token, process.pid]);
     process.on('uncaughtException', (error) => this.#fatal(error, 'uncaught exception'));
     process.on('unhandledRejection', (reason) => this.#fatal(reason, 'unhandled rejection'));
@@ -94,6 +112,12 @@ export class WorkerHost {
         this.#shuttingDown = true;
         this.#pump();
         return;
+      case MessageKind.StreamCredit:
+        return this.#streams.credit(message[1], message[2]);
+      case MessageKind.StreamCancel:
+        return this.#streams.cancel(message[1]);
+      case MessageKind.CallbackReply:
+        return this.#callbacks.answer(message[1], message[2], message[3]);
       default:
         this.#exit(WorkerExitCode.ProtocolError, `unexpected message kind ${message[0]}`);
     }
@@ -103,7 +127,7 @@ export class WorkerHost {
     this.#channel.maxMessageBytes = settings.maxMessageBytes;
     try {
       await this.#beforeLoad;
-      ({ implementation: this.#implementation, source: this.#source } = await loadImplementation(workerModule, workerExport, options, settings));
+      ({ implementation: this.#implementation, source: this.#source } = await loadImplementation(workerModule, workerExport, options, this.#context, settings));
     } catch (error) {
       const failure = error instanceof StartupFailure ? error : new StartupFailure(String(error), { cause: error });
       this.#channel.end(this.#failureFrame(0, failure, FailureReason.StartFailed), () => this.#exit(WorkerExitCode.StartFailed));
@@ -153,7 +177,7 @@ export class WorkerHost {
     }
   }
 
-  async #invoke([, id, method, args, session]: InvokeMessage): Promise<void> {
+  async #invoke([, id, method, args, session, callbacks]: InvokeMessage): Promise<void> {
     const implementation = session ? this.#sessions.get(session) : this.#implementation!;
     if (implementation === undefined) {
       this.#sendFrame(this.#failureFrame(id, new Error(`no open session ${session}`), FailureReason.Thrown));
@@ -166,25 +190,44 @@ export class WorkerHost {
       return;
     }
     this.#current = { id, method };
+    const endCallbacks = callbacks?.length ? this.#callbacks.install(id, method, args, callbacks) : undefined;
     let frame: Buffer;
     try {
       const value = await (fn as (...a: unknown[]) => unknown).apply(implementation, args);
-      this.#calls++;
-      // A WebAssembly implementation reports what the call used (fuel, host calls): wasm-report.ts.
-      const usage = takeUsage(implementation);
-      try {
-        const health = replyHealth(this.#calls);
-        frame = frameMessage(usage ? [MessageKind.Result, id, value, health, usage] : [MessageKind.Result, id, value, health], this.#resultOptions);
-      } catch (error) {
-        frame = this.#failureFrame(id, error, FailureReason.Unserializable, usage);
+      if (isAsyncIterable(value)) {
+        frame = await this.#stream(id, method, value);
+      } else {
+        this.#calls++;
+        // A WebAssembly implementation reports what the call used (fuel, host calls): wasm-report.ts.
+        const usage = takeUsage(implementation);
+        try {
+          const health = replyHealth(this.#calls);
+          frame = frameMessage(usage ? [MessageKind.Result, id, value, health, usage] : [MessageKind.Result, id, value, health], this.#resultOptions);
+        } catch (error) {
+          frame = this.#failureFrame(id, error, FailureReason.Unserializable, usage);
+        }
       }
     } catch (error) {
       this.#calls++;
       frame = this.#failureFrame(id, error, failureReasonOf(error), takeUsage(implementation));
     }
+    await endCallbacks?.();
     await afterRejectionsReported();
     this.#current = undefined;
     this.#sendFrame(frame);
+  }
+
+  /**
+   * The method returned an async iterable: StreamOpen, its items as the host grants credit, and
+   * the frame that ends it (Result with null, or the Failure of the iterator or of an item).
+   */
+  async #stream(id: number, method: string, iterable: AsyncIterable<unknown>): Promise<Buffer> {
+    this.#send([MessageKind.StreamOpen, id]);
+    const options = { maxBytes: this.#channel.maxMessageBytes, limitName: 'maxMessageBytes', describePath: (path: readonly PathKey[]) => describePath(`an item of ${method}()`, path.slice(1)) };
+    const outcome = await this.#streams.run(id, iterable, (item) => this.#sendFrame(frameMessage([MessageKind.StreamItem, id, item], options)));
+    this.#calls++;
+    if (outcome.ok) return frameMessage([MessageKind.Result, id, null, replyHealth(this.#calls)]);
+    return this.#failureFrame(id, outcome.error, outcome.unserializable ? FailureReason.Unserializable : FailureReason.Thrown);
   }
 
   /** Sends unless a fatal error ended the conversation (its report is the last frame). */

@@ -15,6 +15,7 @@
 #include <cstring>
 #include <ctime>
 #include <string>
+#include <vector>
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -239,11 +240,13 @@ void DecodePass(uint8_t* data, size_t length, int pass) {
   }
 }
 
-Napi::Value Convert(const Napi::CallbackInfo& info) {
+// The conversion itself; `progress`, when given, is called with the percentage done after each
+// pass, synchronously, from C++: the legacy library's progress callback.
+Napi::Value ConvertWith(const Napi::CallbackInfo& info, const char* usage, Napi::Function* progress) {
   Napi::Env env = info.Env();
   if (info.Length() < 1 || !info[0].IsTypedArray() ||
       info[0].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) {
-    throw Napi::TypeError::New(env, "convert(bytes, direction): bytes must be a Buffer or Uint8Array");
+    throw Napi::TypeError::New(env, std::string(usage) + ": bytes must be a Buffer or Uint8Array");
   }
   bool decode = false;
   if (info.Length() >= 2 && !info[1].IsUndefined()) {
@@ -251,19 +254,94 @@ Napi::Value Convert(const Napi::CallbackInfo& info) {
     if (direction == "decode") {
       decode = true;
     } else if (direction != "encode") {
-      throw Napi::TypeError::New(env, "convert(bytes, direction): direction must be 'encode' or 'decode'");
+      throw Napi::TypeError::New(env, std::string(usage) + ": direction must be 'encode' or 'decode'");
     }
   }
   Napi::Uint8Array input = info[0].As<Napi::Uint8Array>();
   Napi::Buffer<uint8_t> output = Napi::Buffer<uint8_t>::Copy(env, input.Data(), input.ElementLength());
   uint8_t* data = output.Data();
   size_t length = output.Length();
-  if (decode) {
-    for (int pass = kPasses - 1; pass >= 0; --pass) DecodePass(data, length, pass);
-  } else {
-    for (int pass = 0; pass < kPasses; ++pass) EncodePass(data, length, pass);
+  for (int done = 0; done < kPasses; ++done) {
+    if (decode) DecodePass(data, length, kPasses - 1 - done);
+    else EncodePass(data, length, done);
+    if (progress != nullptr) progress->Call({Napi::Number::New(env, ((done + 1) * 100) / kPasses)});
   }
   return output;
+}
+
+Napi::Value Convert(const Napi::CallbackInfo& info) {
+  return ConvertWith(info, "convert(bytes, direction)", nullptr);
+}
+
+// convertWithProgress(bytes, direction, onProgress): convert(), reporting its progress through a
+// callback (a whole percentage after each of the kPasses passes), as legacy libraries do.
+Napi::Value ConvertWithProgress(const Napi::CallbackInfo& info) {
+  if (info.Length() < 3 || !info[2].IsFunction()) {
+    throw Napi::TypeError::New(info.Env(), "convertWithProgress(bytes, direction, onProgress): onProgress must be a function");
+  }
+  Napi::Function progress = info[2].As<Napi::Function>();
+  return ConvertWith(info, "convertWithProgress(bytes, direction, onProgress)", &progress);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Defect 7: a C-style cursor over a large result set.
+// cursorOpen(count, seed) returns a handle into a global table; cursorNext(handle) returns one row
+// ({ id, name, score }) at a time, or null at the end; cursorClose(handle) releases it. A cursor
+// that is never closed stays in the table for the life of the process (the legacy API has no
+// finalizer). openCursors() says how many are open.
+// ---------------------------------------------------------------------------------------------
+struct Cursor {
+  int64_t next;
+  int64_t count;
+  uint32_t seed;
+  bool open;
+};
+std::vector<Cursor> g_cursors;
+
+// The score of row `id`: uint32 arithmetic, reproduced by the JS stand-in and the demo's reference.
+uint32_t RowScore(uint32_t seed, int64_t id) {
+  return (seed * 2654435761u + static_cast<uint32_t>(id) * 40503u) % 1000u;
+}
+
+Cursor* CursorAt(const Napi::CallbackInfo& info, const char* usage) {
+  if (info.Length() < 1 || !info[0].IsNumber()) throw Napi::TypeError::New(info.Env(), std::string(usage) + ": handle must be a number");
+  int64_t handle = info[0].As<Napi::Number>().Int64Value();
+  if (handle < 0 || handle >= static_cast<int64_t>(g_cursors.size()) || !g_cursors[handle].open) {
+    throw Napi::Error::New(info.Env(), std::string(usage) + ": no open cursor " + std::to_string(handle));
+  }
+  return &g_cursors[handle];
+}
+
+Napi::Value CursorOpen(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 2 || !info[0].IsNumber() || !info[1].IsNumber()) {
+    throw Napi::TypeError::New(env, "cursorOpen(count, seed): count and seed must be numbers");
+  }
+  g_cursors.push_back(Cursor{0, info[0].As<Napi::Number>().Int64Value(), info[1].As<Napi::Number>().Uint32Value(), true});
+  return Napi::Number::New(env, static_cast<double>(g_cursors.size() - 1));
+}
+
+Napi::Value CursorNext(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Cursor* cursor = CursorAt(info, "cursorNext(handle)");
+  if (cursor->next >= cursor->count) return env.Null();
+  int64_t id = cursor->next++;
+  Napi::Object row = Napi::Object::New(env);
+  row.Set("id", Napi::Number::New(env, static_cast<double>(id)));
+  row.Set("name", Napi::String::New(env, "row-" + std::to_string(id)));
+  row.Set("score", Napi::Number::New(env, RowScore(cursor->seed, id)));
+  return row;
+}
+
+Napi::Value CursorClose(const Napi::CallbackInfo& info) {
+  CursorAt(info, "cursorClose(handle)")->open = false;
+  return info.Env().Undefined();
+}
+
+Napi::Value OpenCursors(const Napi::CallbackInfo& info) {
+  int64_t open = 0;
+  for (const Cursor& cursor : g_cursors) open += cursor.open ? 1 : 0;
+  return Napi::Number::New(info.Env(), static_cast<double>(open));
 }
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
@@ -276,6 +354,11 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("parse", Napi::Function::New(env, Parse, "parse"));
   exports.Set("blockingSleep", Napi::Function::New(env, BlockingSleep, "blockingSleep"));
   exports.Set("convert", Napi::Function::New(env, Convert, "convert"));
+  exports.Set("convertWithProgress", Napi::Function::New(env, ConvertWithProgress, "convertWithProgress"));
+  exports.Set("cursorOpen", Napi::Function::New(env, CursorOpen, "cursorOpen"));
+  exports.Set("cursorNext", Napi::Function::New(env, CursorNext, "cursorNext"));
+  exports.Set("cursorClose", Napi::Function::New(env, CursorClose, "cursorClose"));
+  exports.Set("openCursors", Napi::Function::New(env, OpenCursors, "openCursors"));
   return exports;
 }
 
