@@ -141,4 +141,14 @@ describe('demos', function () {
     expect(run.stdout).to.match(/^7 of 7 expectations held\.$/m);
     expect(run.stderr).to.equal('');
   });
+
+  it('samples/wasm-plugin/demo.mjs exits 0: the plugin answers, its host call is audited, fib(40) runs out of fuel and the next call works', async () => {
+    const run = await runScript(sample('wasm-plugin/demo.mjs'));
+    expect(run.code, report(run)).to.equal(0);
+    const lines = run.stdout.split('\n');
+    for (const answer of ['5', '4', '300286872', 'Hello, WebAssembly!', 'fib(40): fuel limit, as expected']) expect(lines, report(run)).to.include(answer);
+    expect(run.stdout, 'the granted host function ran in the worker').to.match(/\[worker \d+\] \[plugin\] WebAssembly/);
+    expect(run.stdout).to.match(/greet: success, fuel \d+, host calls \[\{"fn":"log","args":\[\d+,11\]\}\]/);
+    expect(run.stdout).to.match(/^6765 total fuel \d+$/m);
+  });
 });

@@ -162,6 +162,11 @@ const GROUPS = {
     prefix: 'cgroup.',
     accepted: () => knownFromError(() => resolveOptions({ workerModule: WORKER_MODULE, cgroup: { zz: 1 } }), /known keys are (.+)$/),
   },
+  wasm: {
+    source: ['packages/core/src/wasm-options.ts', 'WasmOptions'],
+    prefix: 'wasm.',
+    accepted: () => knownFromError(() => resolveOptions({ workerModule: WORKER_MODULE, wasm: { zz: 1 } }), /known are (.+)$/),
+  },
   CallOptions: {
     source: ['packages/core/src/call.ts', 'CallOptions'],
     prefix: '',

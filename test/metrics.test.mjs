@@ -208,6 +208,20 @@ describe('metrics', function () {
     expect(Object.values(await workers()).every((n) => n === 0)).to.equal(true);
   });
 
+  it('sums the fuel WebAssembly calls used, by method', async () => {
+    const { wasmFile } = await import('./support/wasm.mjs');
+    const plugin = wasmFile('(module (func (export "spin") (param $n i32) (result i32) (local $i i32) (block $d (loop $l (br_if $d (i32.ge_u (local.get $i) (local.get $n))) (local.set $i (i32.add (local.get $i) (i32.const 1))) (br $l))) (local.get $i)))');
+    const { proxy, pool, id } = await instrumentedProxy({ workerModule: plugin, maxPoolSize: 1, wasm: { fuelPerCall: 1000 } });
+    const used = [];
+    pool.on('callSettled', (e) => used.push(e.fuel));
+    expect(await proxy.spin(10)).to.equal(10);
+    expect(await proxy.spin(20)).to.equal(20);
+    await rejectionOf(proxy.spin(100_000));
+    expect(used[2]).to.equal(1000);
+    const points = (await collect()).points('process_sandbox.wasm.fuel', id);
+    expect(points.map((p) => [p.attributes.method, p.value])).to.deep.equal([['spin', used[0] + used[1] + used[2]]]);
+  });
+
   it('tells pools apart by the pool attribute', async () => {
     const a = await instrumentedProxy({ ...torture, maxPoolSize: 1 });
     const b = await instrumentedProxy({ ...torture, maxPoolSize: 1 });

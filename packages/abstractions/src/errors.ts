@@ -249,9 +249,13 @@ export class MethodNotFoundError extends ProcessSandboxError {
 }
 
 /** Which limit a worker crossed. */
-export type ResourceLimit = 'hardMemory' | 'cpu' | 'addressSpace' | 'heap';
+export type ResourceLimit = 'hardMemory' | 'cpu' | 'addressSpace' | 'heap' | 'fuel' | 'wasmMemory';
 
-/** The worker crossed a hard resource limit while running this call, and was killed for it. */
+/**
+ * The worker crossed a hard resource limit while running this call, and was killed for it; or, for
+ * 'fuel' and 'wasmMemory', a WebAssembly call ran out of its budget and the worker (alive) reset
+ * the instance.
+ */
 export class ResourceLimitError extends ProcessSandboxError {
   static override readonly code = 'ERR_PS_RESOURCE_LIMIT';
   constructor(

@@ -70,6 +70,10 @@ export const FailureReason = {
   Fatal: 4,
   /** Answer to Cancel: the call was still waiting in the worker and was dropped unrun. */
   Cancelled: 5,
+  /** A WebAssembly call ran out of its fuel (`wasm.fuelPerCall`); the worker reset the instance. */
+  FuelExhausted: 6,
+  /** A WebAssembly call trapped with its memory at the cap (`wasm.maxMemoryMB`); the worker reset the instance. */
+  WasmMemoryLimit: 7,
 } as const;
 export type FailureReason = (typeof FailureReason)[keyof typeof FailureReason];
 
@@ -93,7 +97,54 @@ export interface WorkerSettings {
   healthIntervalMs: number;
   /** Largest frame the worker accepts or sends. */
   maxMessageBytes: number;
+  /** `integrity` option: the SRI digest (`sha384-…`) the implementation's file must have. */
+  integrity?: string;
+  /** `wasm` option, resolved: how a `.wasm` implementation is instrumented, capped and given imports. */
+  wasm?: WasmSettings;
 }
+
+/** The resolved `wasm` option as the worker gets it (paths absolute, defaults applied). */
+export interface WasmSettings {
+  /** Fuel per call (one per function entry, loop iteration and function exit); absent: unmetered. */
+  fuelPerCall?: number;
+  /** Linear memory cap, in MiB (multiples of 64 KiB pages). */
+  maxMemoryMB?: number;
+  /** WASI preview 1 through node:wasi; absent: a WASI import is refused. */
+  wasi?: { args: string[]; env: Record<string, string>; preopens: Record<string, string> };
+  /** The JavaScript module of host functions and the names of those granted. */
+  hostFunctions?: { module: string; grant: string[] };
+  /** Record every host function call into the call's usage. */
+  auditHostCalls: boolean;
+}
+
+/** One host function call a WebAssembly plugin made, as recorded for the audit log. */
+export interface HostCallRecord {
+  /** The granted function's name (its import is `host.<fn>`). */
+  fn: string;
+  /** Its arguments (WebAssembly values: numbers, BigInts for i64), at most MAX_HOST_CALL_ARGS. */
+  args: (number | bigint)[];
+  /** What it returned (absent: nothing, or it threw). */
+  result?: number | bigint;
+  /** It threw: the error's message, bounded. */
+  error?: string;
+}
+
+/** What a call used, reported by a WebAssembly worker with its reply. */
+export interface CallUsage {
+  /** Fuel the call consumed (with `wasm.fuelPerCall`). */
+  fuel?: number;
+  /** Host function calls, in order, at most MAX_HOST_CALL_RECORDS (with `wasm.auditHostCalls`). */
+  hostCalls?: HostCallRecord[];
+  /** Host function calls made past MAX_HOST_CALL_RECORDS and not recorded. */
+  hostCallsDropped?: number;
+}
+
+/** Most host calls recorded per call; the rest are counted in `hostCallsDropped`. */
+export const MAX_HOST_CALL_RECORDS = 256;
+/** Most arguments recorded per host call. */
+export const MAX_HOST_CALL_ARGS = 16;
+/** Longest recorded function name or error message, in UTF-16 units. */
+export const MAX_HOST_CALL_TEXT = 256;
 
 /** `token` is '' on POSIX, where the channel is inherited and nobody else can write on it. */
 export type HelloMessage = [kind: typeof MessageKind.Hello, version: number, token: string, pid: number];
@@ -112,7 +163,8 @@ export type ReadyMessage = [kind: typeof MessageKind.Ready, methods: string[], h
  */
 export type InvokeMessage = [kind: typeof MessageKind.Invoke, id: number, method: string, args: unknown[], session: number, callbacks: number[]];
 /** `health` is null when the worker's last report is still fresh (it refreshes at most every HEALTH_REFRESH_MS). */
-export type ResultMessage = [kind: typeof MessageKind.Result, id: number, value: unknown, health: HealthSnapshot | null];
+/** `usage`: sent only by a WebAssembly worker with fuel or an audit of host calls. */
+export type ResultMessage = [kind: typeof MessageKind.Result, id: number, value: unknown, health: HealthSnapshot | null, usage?: CallUsage];
 /** `id` 0 means the failure belongs to no call: start-up failure or a fatal error. */
 export type FailureMessage = [
   kind: typeof MessageKind.Failure,
@@ -120,6 +172,7 @@ export type FailureMessage = [
   error: Error,
   reason: FailureReason,
   health: HealthSnapshot | null,
+  usage?: CallUsage,
 ];
 export type HealthMessage = [kind: typeof MessageKind.Health, health: HealthSnapshot];
 export type ShutdownMessage = [kind: typeof MessageKind.Shutdown];

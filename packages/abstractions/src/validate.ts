@@ -12,8 +12,12 @@ import {
   MAX_CALLBACK_SLOTS,
   MAX_EVENT_BYTES,
   MAX_EVENT_NAME_LENGTH,
+  MAX_HOST_CALL_ARGS,
+  MAX_HOST_CALL_RECORDS,
+  MAX_HOST_CALL_TEXT,
   MessageKind,
   type CallbackMessage,
+  type CallUsage,
   type EventMessage,
   type StreamItemMessage,
   type StreamOpenMessage,
@@ -105,6 +109,54 @@ export function checkHealth(value: unknown, name: string): HealthSnapshot {
   return value as unknown as HealthSnapshot;
 }
 
+const USAGE_FIELDS: ReadonlySet<string> = new Set(['fuel', 'hostCalls', 'hostCallsDropped']);
+const RECORD_FIELDS: ReadonlySet<string> = new Set(['fn', 'args', 'result', 'error']);
+
+function isWasmValue(value: unknown): boolean {
+  return typeof value === 'number' || typeof value === 'bigint';
+}
+
+function checkCount(value: unknown, what: string): void {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) fail(`${what} is ${describeValue(value)}, expected a whole number ≥ 0`);
+}
+
+/**
+ * What a WebAssembly call used (fuel, the audit of its host calls): a plain object of the known
+ * fields only, every count a safe whole number, at most MAX_HOST_CALL_RECORDS records of bounded
+ * size. The record count is checked before a single record is looked at.
+ */
+export function checkUsage(value: unknown, name: string): CallUsage {
+  if (!isPlainObject(value)) fail(`${name} usage is ${describeValue(value)}, expected a plain object`);
+  for (const key of Object.keys(value)) if (!USAGE_FIELDS.has(key)) fail(`${name} usage has an unknown field ${describeValue(key)}`);
+  if (value.fuel !== undefined) checkCount(value.fuel, `${name} usage.fuel`);
+  if (value.hostCallsDropped !== undefined) checkCount(value.hostCallsDropped, `${name} usage.hostCallsDropped`);
+  const records = value.hostCalls;
+  if (records !== undefined) {
+    if (!Array.isArray(records)) fail(`${name} usage.hostCalls is ${describeValue(records)}, expected an array`);
+    if (records.length > MAX_HOST_CALL_RECORDS) fail(`${name} usage.hostCalls has ${records.length} records, more than the ${MAX_HOST_CALL_RECORDS} allowed`);
+    for (const record of records as unknown[]) {
+      if (!isPlainObject(record)) fail(`${name} usage.hostCalls has a record that is ${describeValue(record)}, expected a plain object`);
+      for (const key of Object.keys(record)) if (!RECORD_FIELDS.has(key)) fail(`${name} usage.hostCalls record has an unknown field ${describeValue(key)}`);
+      const { fn, args, result, error } = record;
+      if (typeof fn !== 'string' || fn.length === 0 || fn.length > MAX_HOST_CALL_TEXT) fail(`${name} usage.hostCalls record fn is ${describeValue(fn)}, expected a name of at most ${MAX_HOST_CALL_TEXT} characters`);
+      if (!Array.isArray(args) || args.length > MAX_HOST_CALL_ARGS || !args.every(isWasmValue)) {
+        fail(`${name} usage.hostCalls record args is ${describeValue(args)}, expected at most ${MAX_HOST_CALL_ARGS} numbers or BigInts`);
+      }
+      if (result !== undefined && !isWasmValue(result)) fail(`${name} usage.hostCalls record result is ${describeValue(result)}, expected a number or BigInt`);
+      if (error !== undefined && (typeof error !== 'string' || error.length > MAX_HOST_CALL_TEXT)) fail(`${name} usage.hostCalls record error is ${describeValue(error)}, expected a string of at most ${MAX_HOST_CALL_TEXT} characters`);
+    }
+  }
+  return value as CallUsage;
+}
+
+function checkOptionalUsage(message: readonly unknown[], index: number, name: string): void {
+  if (message.length > index) checkUsage(message[index], name);
+}
+
+function expectLengths(message: readonly unknown[], min: number, max: number, name: string): void {
+  if (message.length < min || message.length > max) fail(`${name} has ${message.length} fields, expected ${min} or ${max}`);
+}
+
 function checkOptionalHealth(value: unknown, name: string): HealthSnapshot | null {
   return value === null ? null : checkHealth(value, name);
 }
@@ -176,17 +228,19 @@ export function checkWorkerMessage(message: unknown): WorkerToHost {
       return message as ReadyMessage;
     }
     case MessageKind.Result: {
-      expectLength(message, 4, 'Result');
+      expectLengths(message, 4, 5, 'Result');
       if (checkId(message[1], 'Result') === 0) fail('Result id is 0, which answers no call');
       checkOptionalHealth(message[3], 'Result');
+      checkOptionalUsage(message, 4, 'Result');
       return message as ResultMessage;
     }
     case MessageKind.Failure: {
-      expectLength(message, 5, 'Failure');
+      expectLengths(message, 5, 6, 'Failure');
       checkId(message[1], 'Failure');
       checkError(message[2]);
       if (!FAILURE_REASONS.has(message[3])) fail(`Failure reason is ${describeValue(message[3])}, not a known FailureReason`);
       checkOptionalHealth(message[4], 'Failure');
+      checkOptionalUsage(message, 5, 'Failure');
       return message as FailureMessage;
     }
     case MessageKind.Health: {

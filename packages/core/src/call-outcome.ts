@@ -4,13 +4,19 @@ import type { Call } from './call.js';
 import type { PoolEvents } from './pool-events.js';
 
 export function callSettledEvent(call: Call, error: Error | undefined): Parameters<PoolEvents['callSettled']>[0] {
-  return {
+  const event: Parameters<PoolEvents['callSettled']>[0] = {
     method: call.method,
     // The class's code, not the instance's: a RemoteError carries the remote error's own code.
     outcome: error === undefined ? 'success' : outcomeOf(error),
     durationMs: performance.now() - call.enqueuedAt,
     queueWaitMs: call.startedAt === undefined ? undefined : call.startedAt - call.enqueuedAt,
   };
+  // Only a WebAssembly worker reports these (validate.ts checked and bounded them).
+  const usage = call.usage;
+  if (usage?.fuel !== undefined) event.fuel = usage.fuel;
+  if (usage?.hostCalls !== undefined) event.hostCalls = usage.hostCalls;
+  if (usage?.hostCallsDropped !== undefined) event.hostCallsDropped = usage.hostCallsDropped;
+  return event;
 }
 
 /**

@@ -3,7 +3,7 @@
  * here and settled only through `resolve`/`reject`, which act once: whichever path ends a call
  * first (reply, crash, timeout, abort, dispose) wins, and later attempts do nothing.
  */
-import { attachCallerStack, type Frame } from '@process-sandbox/abstractions';
+import { attachCallerStack, type CallUsage, type Frame } from '@process-sandbox/abstractions';
 
 /** Per-call options, given through `ProcessProxy.with(proxy, options)`. */
 export interface CallOptions {
@@ -111,6 +111,8 @@ export class Call {
   callSite: CallSite | undefined;
   /** What to undo when it settles (its abort listener, its queue timer): run by the settle listener, no reaction per call. */
   cleanUp: (() => void)[] | undefined;
+  /** What a WebAssembly worker reported the call used (fuel, host calls), checked by the gate. */
+  usage: CallUsage | undefined;
   /** The functions among its arguments, by argument index: the worker may call them back while it runs. */
   callbacks: readonly unknown[] | undefined;
   /**

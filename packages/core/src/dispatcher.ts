@@ -73,6 +73,8 @@ export interface CallTotals {
   calls: number;
   succeeded: number;
   failed: number;
+  /** Fuel consumed by WebAssembly calls (`wasm.fuelPerCall`), as their workers reported it. */
+  fuel: number;
 }
 
 
@@ -102,7 +104,7 @@ export class Dispatcher {
   #scheduleAgain = false;
   #aheadPassQueued = false;
   #aheadPassDue = false;
-  readonly totals: CallTotals = { calls: 0, succeeded: 0, failed: 0 };
+  readonly totals: CallTotals = { calls: 0, succeeded: 0, failed: 0, fuel: 0 };
   onQueueFull: (method: string) => void = () => {};
   /** Every accepted call, once, when it settles: `error` undefined on success. */
   onCallSettled: (call: Call, error: Error | undefined) => void = () => {};
@@ -115,6 +117,7 @@ export class Dispatcher {
     if (call.cleanUp) for (const undo of call.cleanUp) undo();
     if (error === undefined) this.totals.succeeded++;
     else this.totals.failed++;
+    this.totals.fuel += call.usage?.fuel ?? 0;
     this.#settled(call, error);
   };
 

@@ -5,6 +5,7 @@ export type { PoolHandle } from './pool-handle.js';
 export type { PoolStats, WorkerStats, DisposeOptions, LeaseOptions } from './pool.js';
 export type { PoolEvents, WorkerExit } from './pool-events.js';
 export type { ProcessProxyOptions, RetryOptions, ReloadOptions } from './options.js';
+export type { WasmOptions, WasiOptions, WasmHostFunctions } from './wasm-options.js';
 export type { ResourceLimits } from './resource-limits.js';
 export type { CgroupLimits } from './cgroup.js';
 export type { WorkerPermissions } from './permissions.js';

@@ -42,6 +42,7 @@ interface Instruments {
   recycles: Counter;
   crashes: Counter;
   workers: ObservableGauge;
+  fuel: Counter;
 }
 
 type OpenTelemetryApi = typeof import('@opentelemetry/api');
@@ -92,6 +93,7 @@ function instrumentsOf(meter: Meter, ValueType: OpenTelemetryApi['ValueType']): 
     recycles: meter.createCounter('process_sandbox.worker.recycles', { description: 'Workers retired by the recycle policy, by reason', unit: '{worker}', valueType: ValueType.INT }),
     crashes: meter.createCounter('process_sandbox.worker.crashes', { description: 'Workers that died unexpectedly (timeouts and start failures excluded)', unit: '{worker}', valueType: ValueType.INT }),
     workers: meter.createObservableGauge('process_sandbox.workers', { description: 'Workers in the pool, by state', unit: '{worker}', valueType: ValueType.INT }),
+    fuel: meter.createCounter('process_sandbox.wasm.fuel', { description: 'Fuel used by WebAssembly calls (wasm.fuelPerCall), by method', unit: '{fuel}', valueType: ValueType.INT }),
   };
   instrumentsByMeter.set(meter, instruments);
   return instruments;
@@ -107,7 +109,7 @@ export function instrumentPool(pool: ProcessPool, otel: MetricsApi | undefined, 
   const poolId = String(nextPoolId++);
   if (!otel || !meter || meter instanceof otel.NoopMeter) return () => {};
   const { ValueType } = otel.api;
-  const { calls, duration, queueWait, timeouts, recycles, crashes, workers } = instrumentsOf(meter, ValueType);
+  const { calls, duration, queueWait, timeouts, recycles, crashes, workers, fuel: fuelUsed } = instrumentsOf(meter, ValueType);
 
   // Attribute objects are built once per distinct value and reused: a call records without allocating.
   const poolAttributes: Attributes = { pool: poolId };
@@ -131,11 +133,12 @@ export function instrumentPool(pool: ProcessPool, otel: MetricsApi | undefined, 
     return attributes;
   };
 
-  const onCallSettled: PoolEvents['callSettled'] = ({ method, outcome, durationMs, queueWaitMs }) => {
+  const onCallSettled: PoolEvents['callSettled'] = ({ method, outcome, durationMs, queueWaitMs, fuel }) => {
     const attributes = callAttributes(method, outcome);
     calls.add(1, attributes);
     duration.record(durationMs, attributes);
     if (queueWaitMs !== undefined) queueWait.record(queueWaitMs, methodEntry(method).attributes);
+    if (fuel !== undefined) fuelUsed.add(fuel, methodEntry(method).attributes);
   };
   const onCallTimedOut: PoolEvents['callTimedOut'] = ({ method }) => timeouts.add(1, methodEntry(method).attributes);
   const onWorkerRecycled: PoolEvents['workerRecycled'] = ({ reason }) => recycles.add(1, attributesFor('reason', reason));

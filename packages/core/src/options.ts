@@ -15,6 +15,8 @@ import { resolvePermissions, type ResolvedPermissions, type WorkerPermissions } 
 import { resolveLimits, workerLimits, type ResolvedLimits, type ResourceLimits } from './resource-limits.js';
 import { checkRuntime } from './runtime-check.js';
 import { forPool, silentLogger, type Logger, type PoolLogger } from './logger.js';
+import { resolveIntegrity, resolveWasm, type WasmOptions } from './wasm-options.js';
+import type { WasmSettings } from '@process-sandbox/abstractions';
 
 export interface ProcessProxyOptions {
   /** Absolute path or file: URL of the module that implements the interface (ESM or CommonJS). */
@@ -23,6 +25,10 @@ export interface ProcessProxyOptions {
   workerExport?: string;
   /** Passed to the constructor or factory in each worker. Must be serialisable. */
   workerOptions?: unknown;
+  /** Subresource Integrity digest (`sha384-…`) the workerModule file must have; checked by each worker before loading it. Default: not checked. */
+  integrity?: string;
+  /** A `.wasm` workerModule: fuel per call, memory cap, WASI, host functions (wasm-options.ts). Default: none. */
+  wasm?: WasmOptions;
   /** Workers started by `create()` and kept alive. Default 1. */
   minPoolSize?: number;
   /** Most workers at once. Default `os.availableParallelism()`. */
@@ -113,12 +119,15 @@ export interface ReloadOptions {
   workerModule?: string | URL;
   workerExport?: string;
   workerOptions?: unknown;
+  integrity?: string;
 }
 
 export interface ResolvedOptions {
   workerModule: string;
   workerExport: string;
   workerOptions: unknown;
+  integrity: string | undefined;
+  wasm: WasmSettings | undefined;
   minPoolSize: number;
   maxPoolSize: number;
   maxQueueSize: number;
@@ -156,7 +165,7 @@ export interface ResolvedOptions {
 }
 
 const KNOWN = new Set<string>([
-  'workerModule', 'workerExport', 'workerOptions', 'minPoolSize', 'maxPoolSize', 'maxQueueSize', 'pipelineDepth',
+  'workerModule', 'workerExport', 'workerOptions', 'integrity', 'wasm', 'minPoolSize', 'maxPoolSize', 'maxQueueSize', 'pipelineDepth',
   'methodCallTimeoutMs', 'queueTimeoutMs', 'processStartTimeoutMs', 'shutdownGraceMs', 'maxMessageBytes',
   'healthIntervalMs', 'execPath', 'execArgv', 'env', 'cwd', 'logger', 'metrics', 'unref',
   'maxMemoryMB', 'maxHandles', 'processRecycleThreshold', 'maxProcessLifetimeMs', 'idleTimeoutMs', 'hardMemoryLimitMB', 'warmSpare',
@@ -195,6 +204,8 @@ function resolveExpanded(input: ProcessProxyOptions): ResolvedOptions {
     workerModule: modulePath(input.workerModule),
     workerExport: string(input, 'workerExport', 'default'),
     workerOptions: workerOptions(input.workerOptions),
+    integrity: resolveIntegrity(input.integrity),
+    wasm: resolveWasm(input.wasm, modulePath(input.workerModule)),
     minPoolSize,
     maxPoolSize,
     maxQueueSize: integer(input, 'maxQueueSize', Infinity, 0, Infinity),
@@ -386,13 +397,15 @@ function retryOptions(value: unknown): Required<RetryOptions> | undefined {
 export function reloadOptions(previous: ResolvedOptions, changes: ReloadOptions): ResolvedOptions {
   if (typeof changes !== 'object' || changes === null) throw new ConfigurationError('reload', 'expected an object');
   for (const key of Object.keys(changes)) {
-    if (!['workerModule', 'workerExport', 'workerOptions'].includes(key)) throw new ConfigurationError(key, 'reload() can change workerModule, workerExport and workerOptions only');
+    if (!['workerModule', 'workerExport', 'workerOptions', 'integrity'].includes(key)) throw new ConfigurationError(key, 'reload() can change workerModule, workerExport, workerOptions and integrity only');
   }
   return {
     ...previous,
     workerModule: changes.workerModule === undefined ? previous.workerModule : modulePath(changes.workerModule),
     workerExport: changes.workerExport === undefined ? previous.workerExport : string(changes as ProcessProxyOptions, 'workerExport', previous.workerExport),
     workerOptions: 'workerOptions' in changes ? workerOptions(changes.workerOptions) : previous.workerOptions,
+    // A new module is a new file: the old digest cannot pin it, so it goes unless a new one is given.
+    integrity: 'integrity' in changes ? resolveIntegrity(changes.integrity) : changes.workerModule === undefined ? previous.integrity : undefined,
   };
 }
 

@@ -19,7 +19,7 @@
 import { existsSync, readFileSync, realpathSync } from 'node:fs';
 import { dirname, isAbsolute, join } from 'node:path';
 import { ConfigurationError } from '@process-sandbox/abstractions';
-import type { WorkerLimits } from '@process-sandbox/abstractions';
+import type { WasmSettings, WorkerLimits } from '@process-sandbox/abstractions';
 import { workerBinPath } from '@process-sandbox/worker';
 import { findTool } from './isolation.js';
 import type { Logger } from './logger.js';
@@ -152,13 +152,32 @@ function findPackage(name: string, from: string): string {
 }
 
 /** The Node flags for one worker running `workerModule` under `permissions`. */
-export function permissionFlags(permissions: ResolvedPermissions, workerModule: string): string[] {
-  const reads = new Set<string>(permissions.fsRead.includes('*') ? ['*'] : [...workerHostReads(), ...moduleReads(workerModule), ...permissions.fsRead]);
+export function permissionFlags(permissions: ResolvedPermissions, workerModule: string, extraReads: readonly string[] = []): string[] {
+  const reads = new Set<string>(permissions.fsRead.includes('*') ? ['*'] : [...workerHostReads(), ...moduleReads(workerModule), ...extraReads.flatMap(moduleReads), ...permissions.fsRead]);
   const flags: string[] = [permissions.flag, ...[...reads].map((p) => `--allow-fs-read=${p}`)];
   for (const path of permissions.fsWrite) flags.push(`--allow-fs-write=${path}`);
   if (permissions.childProcess) flags.push('--allow-child-process');
   if (permissions.workerThreads) flags.push('--allow-worker');
   return flags;
+}
+
+/**
+ * What a WebAssembly worker reads besides its module: the host functions module, and binaryen's
+ * package when it adds fuel (found as the worker's `import('binaryen')` finds it). WASI's preopens are
+ * the user's to grant (permissions.fsRead), as for any path a plugin reaches.
+ */
+export function wasmReads(wasm: WasmSettings | undefined): string[] {
+  if (wasm === undefined) return [];
+  const reads: string[] = [];
+  if (wasm.hostFunctions) reads.push(wasm.hostFunctions.module);
+  if (wasm.fuelPerCall !== undefined) {
+    try {
+      reads.push(findPackage('binaryen', packageRoot(workerBinPath)));
+    } catch {
+      // not installed: the worker says so when it tries to load it
+    }
+  }
+  return reads;
 }
 
 /** The implementation module as given and as it is on disk (the loader reads the real path). */

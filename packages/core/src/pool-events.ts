@@ -9,7 +9,7 @@
  * or @types/node's generic EventEmitter (absent from the @types/node versions consumers may have).
  */
 import { EventEmitter } from 'node:events';
-import type { HealthSnapshot } from '@process-sandbox/abstractions';
+import type { HealthSnapshot, HostCallRecord } from '@process-sandbox/abstractions';
 import type { Logger } from './logger.js';
 import type { LimitWarning, RecycleReason } from './recycle-policy.js';
 
@@ -36,9 +36,19 @@ export type PoolEvents = {
   /**
    * Every accepted call, once, when it settles. `outcome` is 'success' or the error class's `code`
    * (e.g. 'ERR_PS_REMOTE', 'ERR_PS_WORKER_CRASHED');
-   * `queueWaitMs` is undefined for a call that never reached a worker.
+   * `queueWaitMs` is undefined for a call that never reached a worker. A WebAssembly worker adds
+   * `fuel` (consumed, with `wasm.fuelPerCall`) and `hostCalls` (the audit of its host function calls,
+   * with `wasm.auditHostCalls`; `hostCallsDropped` counts those past the record limit).
    */
-  callSettled: (e: { method: string; outcome: string; durationMs: number; queueWaitMs: number | undefined }) => void;
+  callSettled: (e: {
+    method: string;
+    outcome: string;
+    durationMs: number;
+    queueWaitMs: number | undefined;
+    fuel?: number;
+    hostCalls?: HostCallRecord[];
+    hostCallsDropped?: number;
+  }) => void;
   /**
    * A named event the implementation emitted with its `emit(name, payload)` (the second argument of
    * its constructor or factory). At most 2 × EVENTS_PER_SECOND a second per worker are delivered.

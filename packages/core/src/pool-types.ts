@@ -25,6 +25,8 @@ export interface PoolStats {
     calls: number;
     succeeded: number;
     failed: number;
+    /** Fuel consumed by WebAssembly calls (`wasm.fuelPerCall`), as their workers reported it. */
+    fuel: number;
     crashes: number;
     timeouts: number;
     recycles: Record<RecycleReason, number>;

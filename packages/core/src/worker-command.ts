@@ -19,7 +19,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { ENV_HOST_PID, ENV_LIMITS, ENV_NOT_DUMPABLE, MessageKind, type Message } from '@process-sandbox/abstractions';
+import { ENV_HOST_PID, ENV_LIMITS, ENV_NOT_DUMPABLE, MessageKind, type Message, type WasmSettings } from '@process-sandbox/abstractions';
 import { workerBinPath } from '@process-sandbox/worker';
 import { placeInCgroup, type ResolvedCgroup } from './cgroup.js';
 import { CGROUP_PREFIX } from './cgroup-fs.js';
@@ -28,7 +28,7 @@ import type { Logger } from './logger.js';
 import type { ResolvedOptions } from './options.js';
 import { platformGuard, type SpawnPlan } from './os/guard.js';
 import { deathSignalWrapper, networkWrapper, rlimitWrapper, type ResolvedNetworkIsolation, type ResolvedUser } from './isolation.js';
-import { permissionFlags, type ResolvedPermissions } from './permissions.js';
+import { permissionFlags, wasmReads, type ResolvedPermissions } from './permissions.js';
 import { limitFlags, workerLimits, type ResolvedLimits } from './resource-limits.js';
 
 export type WorkerCommand = SpawnPlan;
@@ -48,6 +48,8 @@ export interface CommandOptions {
   user?: ResolvedUser;
   isolateNetwork?: ResolvedNetworkIsolation;
   confinement?: ResolvedConfinement;
+  /** A WebAssembly worker's options: what else it reads (permissions.ts, wasmReads). */
+  wasm?: WasmSettings;
 }
 
 /** The command, without the channel: its endpoint (worker-endpoint.ts) adds what the worker needs to find it. */
@@ -61,14 +63,16 @@ export function workerCommand(options: CommandOptions): WorkerCommand {
   // A PID namespace forks: the fork must come after the host placed the worker in its cgroup.
   const gate = options.cgroup && { name: `${CGROUP_PREFIX}${process.pid}-`, hierarchies: options.cgroup.hierarchies.length };
   // What the worker runs must stay visible under a mount namespace's private /tmp.
-  const runs = [workerBinPath, modulePath(options.workerModule), options.cwd ?? process.cwd(), options.execPath];
+  const runs = [workerBinPath, modulePath(options.workerModule), options.cwd ?? process.cwd(), options.execPath, ...wasmReads(options.wasm)];
   if (confinement) wrappers.push(...confinementWrappers(confinement, user, gate || undefined, runs).map((w) => [...w]));
   if (permissions?.setpriv) wrappers.push([...deathSignalWrapper(permissions.setpriv)]);
   if (limits && permissions?.prlimit) wrappers.push([...rlimitWrapper(permissions.prlimit, limits)]);
   else if (limits) env[ENV_LIMITS] = JSON.stringify(limits);
   const node = [
     options.execPath,
-    ...(permissions ? permissionFlags(permissions, options.workerModule ?? '') : []),
+    ...(permissions ? permissionFlags(permissions, options.workerModule ?? '', wasmReads(options.wasm)) : []),
+    // The permission model refuses node:wasi unless allowed: wasm.wasi is that allowance.
+    ...(permissions && options.wasm?.wasi ? ['--allow-wasi'] : []),
     // The limits' flags first: the user's own execArgv cannot contradict them (options refuse it).
     ...limitFlags(options.limits),
     ...options.execArgv,
@@ -127,6 +131,12 @@ export function initMessage(options: ResolvedOptions): Message {
     options.workerModule,
     options.workerExport,
     options.workerOptions,
-    { healthIntervalMs: options.healthIntervalMs, maxMessageBytes: options.maxMessageBytes },
+    {
+      healthIntervalMs: options.healthIntervalMs,
+      maxMessageBytes: options.maxMessageBytes,
+      // Only when set: a worker of a pool without them gets the Init it always got.
+      ...(options.integrity === undefined ? {} : { integrity: options.integrity }),
+      ...(options.wasm === undefined ? {} : { wasm: options.wasm }),
+    },
   ];
 }

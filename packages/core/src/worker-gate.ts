@@ -13,9 +13,12 @@ import {
   MethodNotFoundError,
   ProtocolError,
   RemoteError,
+  ResourceLimitError,
   SerializationError,
+  type CallUsage,
   type HealthSnapshot,
   type Message,
+  type WasmSettings,
   type WorkerToHost,
 } from '@process-sandbox/abstractions';
 import type { Call } from './call.js';
@@ -38,6 +41,23 @@ export interface GateHandlers {
   protocolError(problem: string | ProtocolError): void;
   /** The error a call gets for a Failure. */
   failureError(call: Call, error: Error, reason: FailureReason): Error;
+  /** The pool's `wasm` option: what a worker may report about a call (fuel, host calls) and fail it with. */
+  wasm?(): WasmSettings | undefined;
+}
+
+/**
+ * Why a well-formed `usage` or limit reason cannot be this pool's: fuel from a pool without a budget
+ * or above it, host call records from a pool that audits none, a limit the pool does not set. A
+ * JavaScript worker must not slip figures into the pool's events and stats.
+ */
+function unexpectedReport(usage: CallUsage | undefined, reason: FailureReason | undefined, wasm: WasmSettings | undefined): string | undefined {
+  const budget = wasm?.fuelPerCall;
+  if (usage?.fuel !== undefined && budget === undefined) return 'reports fuel, but its pool sets no wasm.fuelPerCall';
+  if (usage?.fuel !== undefined && usage.fuel > budget!) return `reports ${usage.fuel} fuel used, more than wasm.fuelPerCall (${budget})`;
+  if ((usage?.hostCalls !== undefined || usage?.hostCallsDropped !== undefined) && wasm?.auditHostCalls !== true) return 'reports host calls, but its pool sets no wasm.auditHostCalls';
+  if (reason === FailureReason.FuelExhausted && budget === undefined) return 'fails a call for fuel, but its pool sets no wasm.fuelPerCall';
+  if (reason === FailureReason.WasmMemoryLimit && wasm?.maxMemoryMB === undefined) return 'fails a call for its memory cap, but its pool sets no wasm.maxMemoryMB';
+  return undefined;
 }
 
 /** Checks `raw` and hands it to its handler; `handshaking`: Init was sent and Ready not yet read. */
@@ -53,11 +73,17 @@ export function admitWorkerMessage(raw: Message, handshaking: boolean, h: GateHa
     case MessageKind.Ready:
       if (!handshaking) return h.protocolError('Ready outside the handshake');
       return h.ready(message[1], message[2]);
-    case MessageKind.Result:
+    case MessageKind.Result: {
       if (handshaking) return h.protocolError('Result during the handshake');
-      return h.reply(message[1], message[3], false, (call) => call.resolve(message[2]));
+      const unexpected = unexpectedReport(message[4], undefined, h.wasm?.());
+      if (unexpected) return h.protocolError(`Result ${unexpected}`);
+      return h.reply(message[1], message[3], false, (call) => {
+        call.usage = message[4];
+        call.resolve(message[2]);
+      });
+    }
     case MessageKind.Failure: {
-      const [, id, error, reason, health] = message;
+      const [, id, error, reason, health, usage] = message;
       if (id === 0) {
         // It belongs to no call: a start failure (during the handshake only) or a fatal error.
         if (reason === FailureReason.StartFailed) return handshaking ? h.startFailed(error) : h.protocolError('a start failure after the handshake');
@@ -66,7 +92,12 @@ export function admitWorkerMessage(raw: Message, handshaking: boolean, h: GateHa
       }
       if (handshaking) return h.protocolError(`Failure for call ${id} during the handshake`);
       if (reason === FailureReason.StartFailed || reason === FailureReason.Fatal) return h.protocolError(`Failure with reason ${reason} for call ${id} (only id 0 may carry it)`);
-      return h.reply(id, health, reason === FailureReason.Cancelled, (call) => call.reject(h.failureError(call, error, reason)));
+      const unexpected = unexpectedReport(usage, reason, h.wasm?.());
+      if (unexpected) return h.protocolError(`Failure ${unexpected}`);
+      return h.reply(id, health, reason === FailureReason.Cancelled, (call) => {
+        call.usage = usage;
+        call.reject(h.failureError(call, error, reason));
+      });
     }
     case MessageKind.Health:
       if (handshaking) return h.protocolError('Health during the handshake');
@@ -92,6 +123,10 @@ export function failureError(call: Call, error: Error, reason: FailureReason, me
       return new MethodNotFoundError(call.method, methods);
     case FailureReason.Unserializable:
       return new SerializationError(`The result of ${call.method}() cannot cross the process boundary: ${error.message}`, { cause: error });
+    case FailureReason.FuelExhausted:
+      return new ResourceLimitError('fuel', pid, call.method, error.message);
+    case FailureReason.WasmMemoryLimit:
+      return new ResourceLimitError('wasmMemory', pid, call.method, error.message);
     default:
       return new RemoteError(error, call.method, pid);
   }

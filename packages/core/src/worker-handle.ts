@@ -82,6 +82,7 @@ export class WorkerHandle implements PoolWorker {
     event: (name, payload) => this.#onEvent(name, payload),
     protocolError: (problem) => this.#protocolError(problem),
     failureError: (call, error, reason) => failureError(call, error, reason, this.#start.methods, this.pid),
+    wasm: () => this.options.wasm,
   };
   readonly ready: Promise<void>;
   readonly exited: Promise<void>;

@@ -30,7 +30,8 @@ const common = {
   target: 'node18', // the worker runs on Node 18 or later (execPath), the packages need 20.19
   outdir,
   // koffi is optional and native: resolved at run time from this package (native.ts), or absent.
-  external: ['koffi'],
+  // binaryen is optional too, and large (15 MB): imported only by a worker whose pool sets wasm.fuelPerCall.
+  external: ['koffi', 'binaryen'],
   // Readable stack traces from the worker runtime without a source map (a map would point at
   // sources of three packages that this package does not ship).
   minify: false,

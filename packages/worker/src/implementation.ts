@@ -16,10 +16,10 @@
 import { isAbsolute } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { types } from 'node:util';
+import type { WorkerSettings } from '@process-sandbox/abstractions';
+import { StartupFailure } from './startup-failure.js';
 
-export class StartupFailure extends Error {
-  override name = 'StartupFailure';
-}
+export { StartupFailure };
 
 export type Implementation = Record<string, unknown>;
 
@@ -55,9 +55,19 @@ function sameUrl(a: string, b: string): boolean {
   }
 }
 
-export async function loadImplementation(workerModule: string, workerExport: string, options: unknown, context?: object): Promise<{ implementation: Implementation; source: ImplementationSource }> {
+/** What of the host's settings shapes loading: the integrity pin, and a WebAssembly module's options. */
+export type LoadSettings = Pick<WorkerSettings, 'integrity' | 'wasm'>;
+
+export async function loadImplementation(workerModule: string, workerExport: string, options: unknown, context?: object, settings: LoadSettings = {}): Promise<{ implementation: Implementation; source: ImplementationSource }> {
   const url = workerModule.startsWith('file:') ? workerModule : isAbsolute(workerModule) ? pathToFileURL(workerModule).href : undefined;
   if (url === undefined) throw new StartupFailure(`workerModule must be an absolute path or a file: URL, got '${workerModule}'`);
+  // A WebAssembly module is served by its own loader (wasm-implementation.ts), loaded only when one is asked for.
+  if (/\.wasm$/i.test(new URL(url).pathname)) {
+    const { loadWasmImplementation } = await import('./wasm-implementation.js');
+    return loadWasmImplementation(fileURLToPath(url), settings);
+  }
+  // Loaded only when asked for (node:crypto): a worker without a pin starts as fast as before.
+  if (settings.integrity !== undefined) await (await import('./integrity.js')).readPinned(fileURLToPath(url), settings.integrity);
 
   let namespace: Record<string, unknown>;
   try {

@@ -22,6 +22,7 @@ import {
   MAX_ERROR_TEXT,
   MessageKind,
   safeText,
+  type CallUsage,
   type EncodeOptions,
   type FailureMessage,
   type PathKey,
@@ -196,14 +197,14 @@ export function resultEncodeOptions(maxBytes: () => number): EncodeOptions {
  * for a short error): the full report, else the error without its properties and causes (with
  * `unserializableProps` saying why), else a fixed error.
  */
-export function failureFrame(id: number, thrown: unknown, reason: FailureReason, health: FailureMessage[4], maxBytes: number): Buffer {
+export function failureFrame(id: number, thrown: unknown, reason: FailureReason, health: FailureMessage[4], maxBytes: number, usage?: CallUsage): Buffer {
   const options: EncodeOptions = { maxBytes, limitName: 'maxMessageBytes', describePath: (path) => describePath('the error', path) };
   const error = reportableError(thrown);
   // The host says "The result of m() cannot cross the process boundary: " itself.
   if (reason === FailureReason.Unserializable) error.message = error.message.replace(/^Value cannot cross the process boundary: /, '');
   let why: string;
   try {
-    return frameMessage([MessageKind.Failure, id, error, reason, health], options);
+    return frameMessage(usage ? [MessageKind.Failure, id, error, reason, health, usage] : [MessageKind.Failure, id, error, reason, health], options);
   } catch (encodeError) {
     why = boundText(guarded(() => (encodeError as Error).message, 'it could not be encoded'), 1000);
   }
@@ -213,7 +214,8 @@ export function failureFrame(id: number, thrown: unknown, reason: FailureReason,
   defineHidden(plain, 'name', error.name);
   defineHidden(plain, 'stack', error.stack === undefined ? undefined : boundText(error.stack, share));
   (plain as { unserializableProps?: string }).unserializableProps = why;
-  const fallbackReason = reason === FailureReason.Thrown ? reason : FailureReason.Unserializable;
+  // A limit's reason stays: the host's error class depends on it, not on the thrown value.
+  const fallbackReason = reason === FailureReason.Thrown || reason === FailureReason.FuelExhausted || reason === FailureReason.WasmMemoryLimit ? reason : FailureReason.Unserializable;
   try {
     return frameMessage([MessageKind.Failure, id, plain, fallbackReason, health], options);
   } catch {

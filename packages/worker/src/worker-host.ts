@@ -27,6 +27,7 @@ import {
   PROTOCOL_VERSION,
   readRemoteError,
   WorkerExitCode,
+  type CallUsage,
   type InvokeMessage,
   type Message,
   type PathKey,
@@ -38,6 +39,7 @@ import {
 import { healthSnapshot, replyHealth } from './health.js';
 import { failureFrame, reportableError, resultEncodeOptions } from './reported-error.js';
 import { disposeImplementation, loadImplementation, methodNames, StartupFailure, type Implementation, type ImplementationSource } from './implementation.js';
+import { failureReasonOf, takeUsage } from './wasm-report.js';
 import { isAsyncIterable, StreamPump } from './stream-pump.js';
 import { CallbackStubs } from './callback-stubs.js';
 import { workerContext, type WorkerContext } from './worker-events.js';
@@ -133,7 +135,7 @@ export class WorkerHost {
     this.#channel.maxMessageBytes = settings.maxMessageBytes;
     try {
       await this.#beforeLoad;
-      ({ implementation: this.#implementation, source: this.#source } = await loadImplementation(workerModule, workerExport, options, this.#context));
+      ({ implementation: this.#implementation, source: this.#source } = await loadImplementation(workerModule, workerExport, options, this.#context, settings));
     } catch (error) {
       const failure = error instanceof StartupFailure ? error : new StartupFailure(String(error), { cause: error });
       this.#channel.end(this.#failureFrame(0, failure, FailureReason.StartFailed), () => this.#exit(WorkerExitCode.StartFailed));
@@ -206,15 +208,18 @@ export class WorkerHost {
         frame = await this.#stream(id, method, value);
       } else {
         this.#calls++;
+        // A WebAssembly implementation reports what the call used (fuel, host calls): wasm-report.ts.
+        const usage = takeUsage(implementation);
         try {
-          frame = frameMessageShared([MessageKind.Result, id, value, replyHealth(this.#calls)], this.#resultOptions);
+          const health = replyHealth(this.#calls);
+          frame = frameMessageShared(usage ? [MessageKind.Result, id, value, health, usage] : [MessageKind.Result, id, value, health], this.#resultOptions);
         } catch (error) {
-          frame = this.#failureFrame(id, error, FailureReason.Unserializable);
+          frame = this.#failureFrame(id, error, FailureReason.Unserializable, usage);
         }
       }
     } catch (error) {
       this.#calls++;
-      frame = this.#failureFrame(id, error, FailureReason.Thrown);
+      frame = this.#failureFrame(id, error, failureReasonOf(error), takeUsage(implementation));
     }
     await endCallbacks?.();
     await afterRejectionsReported();
@@ -248,9 +253,9 @@ export class WorkerHost {
   }
 
   /** A failure frame that always encodes, whatever was thrown (see reported-error.ts). */
-  #failureFrame(id: number, thrown: unknown, reason: FailureReason): Buffer {
+  #failureFrame(id: number, thrown: unknown, reason: FailureReason, usage?: CallUsage): Buffer {
     const health = this.#implementation ? replyHealth(this.#calls) : null;
-    return failureFrame(id, thrown, reason, health, this.#channel.maxMessageBytes);
+    return failureFrame(id, thrown, reason, health, this.#channel.maxMessageBytes, usage);
   }
 
   async #shutdown(): Promise<void> {
