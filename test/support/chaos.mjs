@@ -160,6 +160,8 @@ export async function runChaos({
     maxMemoryMB: POOL.maxMemoryMB,
     maxHandles: POOL.maxHandles,
     healthIntervalMs: POOL.healthIntervalMs,
+    // CHAOS_PIPELINE_DEPTH=<n>: the run with that many calls sent ahead to a busy worker.
+    ...(process.env.CHAOS_PIPELINE_DEPTH ? { pipelineDepth: Number(process.env.CHAOS_PIPELINE_DEPTH) } : {}),
   });
   const pool = ProcessProxy.poolOf(proxy);
   const hanging = ProcessProxy.with(proxy, { timeoutMs: POOL.hangTimeoutMs });

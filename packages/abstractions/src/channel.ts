@@ -66,6 +66,8 @@ export class Channel {
   #handlers: ChannelHandlers;
   #closed = false;
   #corked = false;
+  /** A write failed: nothing more is written (it would only pile up), while reading goes on to EOF. */
+  #writeFailed = false;
   readonly #uncork = (): void => {
     if (!this.#corked) return; // flushed early
     this.#corked = false;
@@ -82,6 +84,17 @@ export class Channel {
     this.#decoder = new FrameDecoder(maxMessageBytes);
     this.#handlers = handlers;
     socket.setNoDelay?.(true);
+    // A failed write (EPIPE or ECONNRESET: the peer is gone) must not cost what the peer wrote
+    // before it went. Node destroys a socket whose write fails (and an errored stream reads no
+    // more), and the bytes still unread in the kernel went with it: a worker that answered three
+    // calls and crashed on the fourth, while the host was writing it calls ahead, had its three
+    // replies discarded, and the host blamed the crash on the first of them. So a failed write is
+    // reported, nothing more is written, and reading goes on to EOF: the story told in order.
+    keepReadingAfterWriteError(socket, (error) => {
+      if (this.#writeFailed) return;
+      this.#writeFailed = true;
+      guarded('onError', () => this.#handlers.onError(error));
+    });
     socket.on('data', (chunk: Buffer) => this.#receive(chunk));
     socket.on('error', (error) => this.#fail(error));
     socket.on('close', () => {
@@ -122,7 +135,7 @@ export class Channel {
 
   /** Writes a frame (with the others of this tick: see above); `flushed` runs once it is written, or could not be. */
   sendFrame(frame: Frame, flushed?: () => void): void {
-    if (this.closed) return flushed?.();
+    if (this.closed || this.#writeFailed) return flushed?.();
     if (!this.#corked) {
       this.#corked = true;
       this.#socket.cork();
@@ -135,7 +148,7 @@ export class Channel {
 
   /** Writes a last frame, then closes our side; `done` runs once it is flushed (or could not be). */
   end(frame?: Buffer, done?: () => void): void {
-    if (this.closed) {
+    if (this.closed || this.#writeFailed) {
       done?.();
       return;
     }
@@ -261,6 +274,29 @@ export class Channel {
     guarded('onError', () => this.#handlers.onError(error));
     this.#socket.destroy();
   }
+}
+
+/**
+ * Turns a failed write of `socket` into a call of `onWriteError` and a write that reports success
+ * to the stream, which therefore stays readable (see the constructor). Writable's `_write` and
+ * `_writev` are the stream's own write path; only their callbacks are wrapped.
+ */
+function keepReadingAfterWriteError(socket: Socket, onWriteError: (error: Error) => void): void {
+  type Callback = (error?: Error | null) => void;
+  const writable = socket as unknown as {
+    _write: (chunk: unknown, encoding: BufferEncoding, callback: Callback) => void;
+    _writev?: ((chunks: unknown[], callback: Callback) => void) | null;
+  };
+  const swallow =
+    (callback: Callback): Callback =>
+    (error) => {
+      if (error) onWriteError(error);
+      callback();
+    };
+  const write = writable._write;
+  writable._write = (chunk, encoding, callback) => write.call(socket, chunk, encoding, swallow(callback));
+  const writev = writable._writev;
+  if (writev) writable._writev = (chunks, callback) => writev.call(socket, chunks, swallow(callback));
 }
 
 /** Runs a handler that must not throw; if it does, says so without letting it escape. */
