@@ -5,7 +5,9 @@
 // 0 ms pauses at every chance it has, so each of these is decoded across many slices.
 import { expect } from 'chai';
 import fc from 'fast-check';
-import { decodeValue, encodeValue, MAX_DECODED_CONTAINERS, SerializationError } from '@process-sandbox/abstractions';
+// All from the same files: under Wine, the workspace link and the relative path load two copies of
+// the module, and an error of one is no instance of the other's SerializationError.
+import { decodeValue, encodeValue, MAX_DECODED_CONTAINERS, SerializationError } from '../packages/abstractions/dist/index.js';
 import { decodeValueInSlices, SlicedDecode } from '../packages/abstractions/dist/codec.js';
 
 /**
