@@ -35,7 +35,7 @@ export interface ProcessProxyOptions {
   maxPoolSize?: number;
   /** Most calls waiting for a worker; more fail with QueueFullError. Default Infinity. */
   maxQueueSize?: number;
-  /** Calls sent ahead to a busy worker, to start as soon as its current call ends (each worker still runs one at a time). 0 turns lookahead off. Default 1. */
+  /** Calls sent ahead to a busy worker, to start as soon as its current call ends (each worker still runs one at a time). 0 turns lookahead off. Default 16. */
   pipelineDepth?: number;
   /** Longest a call may run once a worker has it, in ms; then the worker is killed. Default 30 000. */
   methodCallTimeoutMs?: number;
@@ -178,11 +178,11 @@ const KNOWN = new Set<string>([
 export const OPTION_NAMES: readonly string[] = Object.freeze([...KNOWN]);
 
 /**
- * Calls sent ahead to a busy worker by default. 16 measured best (docs/benchmarks.md, "Lookahead
- * depth"), but the chaos test (seed 3044784113) showed a crash blamed on the wrong call with depth
- * 16 and not with 1: one call ahead stays the default until that is found.
+ * Calls sent ahead to a busy worker by default: 16 measured best (docs/benchmarks.md, "Lookahead
+ * depth"). It was 1 while the chaos test (seed 3044784113) blamed crashes on the wrong call with 16:
+ * a failed write to a dying worker discarded its last replies (fixed in the Channel, channel.ts).
  */
-const DEFAULT_PIPELINE_DEPTH = 1;
+const DEFAULT_PIPELINE_DEPTH = 16;
 
 /** The largest delay a Node timer honours; longer ones fire at once. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
