@@ -168,4 +168,26 @@ describe('lookahead: calls sent ahead to a busy worker', function () {
     expect(await proxy.order()).to.deep.equal(['a', 'c']);
     expect(await proxy.pid()).to.equal(pid);
   });
+  it('a recall that reaches the worker while it writes a long reply leaves the next call running: it started when that reply was written', async () => {
+    // The host takes the next call for started the moment a reply is read. The worker, waiting for
+    // a reply of segments (a large Buffer) to be written, dropped the next call on a Cancel that came
+    // meanwhile and answered Cancelled for a call the host had taken for running: a protocol error.
+    const proxy = await createProxy({ ...torture, maxPoolSize: 1, pipelineDepth: 4 });
+    const pool = ProcessProxy.poolOf(proxy);
+    const held = gate();
+    const running = proxy.gate(held.path, 'running');
+    const big = proxy.buffer(32 * 1024 * 1024); // far more than the pipe holds: its write waits for the host
+    const next = [0, 1].map((i) => proxy.exclusive(`next${i}`, 0));
+    await waitFor(() => pool.stats().totals.inFlight === 4, 'three calls sent ahead');
+    // Release the first call and keep the host from reading while the worker answers it and starts
+    // writing the large reply; the recall (a call of higher priority) goes out as the block ends.
+    held.open();
+    const high = ProcessProxy.with(proxy, { priority: 10 }).exclusive('high', 0);
+    const until = Date.now() + 1500;
+    while (Date.now() < until);
+    const values = await Promise.all([running, big, high, ...next]);
+    expect(values[1].length).to.equal(32 * 1024 * 1024);
+    expect([values[0], ...values.slice(2)]).to.deep.equal(['running', 'high', 'next0', 'next1']);
+    expect(pool.stats().totals).to.include({ failed: 0, crashes: 0 });
+  });
 });

@@ -54,6 +54,12 @@ export class WorkerHost {
   readonly #sessions = new Map<number, Implementation>();
   readonly #pending: Work[] = [];
   #running = false;
+  /**
+   * The running work's reply is sent and its write not yet done (a frame of segments is awaited):
+   * the host takes the next work for started the moment that reply is read, so until it starts here
+   * no Cancel may drop it (a Cancelled for a call the host believes running is a protocol error).
+   */
+  #replied = false;
   /** The call being served, for the report of a fatal error. */
   #current: { id: number; method: string } | undefined;
   /** A fatal error happened: start nothing, send nothing but its report, exit. */
@@ -110,7 +116,7 @@ export class WorkerHost {
       case MessageKind.Cancel: {
         // Only a call still waiting here can be dropped; a started one answers for itself.
         const i = this.#pending.findIndex((w) => w[0] === MessageKind.Invoke && w[1] === message[1]);
-        if (i >= 0) {
+        if (i >= 0 && !(i === 0 && this.#replied)) {
           this.#pending.splice(i, 1);
           this.#sendFrame(this.#failureFrame(message[1], new Error('cancelled before it started'), FailureReason.Cancelled));
         }
@@ -155,6 +161,7 @@ export class WorkerHost {
     const next = this.#pending.shift();
     if (next !== undefined) {
       this.#running = true;
+      this.#replied = false;
       // The replies written so far go out now: the call may not return for a long time.
       this.#channel.flush();
       const work = next[0] === MessageKind.Invoke ? this.#invoke(next) : next[0] === MessageKind.SessionOpen ? this.#openSession(next) : this.#closeSession(next);
@@ -225,6 +232,7 @@ export class WorkerHost {
     await afterRejectionsReported();
     this.#current = undefined;
     if (Buffer.isBuffer(frame)) return this.#sendFrame(frame);
+    this.#replied = true;
     await new Promise<void>((resolve) => this.#sendFrame(frame, resolve));
   }
 
