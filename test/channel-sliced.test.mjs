@@ -2,15 +2,11 @@
 // SLICED_DECODE_BYTES): the frames after it are handled after it, in order; its socket is paused
 // meanwhile; another channel keeps receiving; closing or failing mid-decode handles nothing more and
 // lets nothing escape. Over real Unix sockets, in this process.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer, connect } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { expect } from 'chai';
 import fc from 'fast-check';
-import { Channel, encodeFrame, FrameDecoder, frameMessage, ProtocolError } from '@process-sandbox/abstractions';
+import { encodeFrame, FrameDecoder, frameMessage, ProtocolError } from '@process-sandbox/abstractions';
 import { SLICED_DECODE_BYTES } from '../packages/abstractions/dist/channel.js';
-import { watchUncaught } from './support/forging.mjs';
+import { channelPairs } from './support/channel-pairs.mjs';
 import { waitFor } from './support/processes.mjs';
 
 const MAX = 64 * 1024 * 1024;
@@ -20,42 +16,9 @@ const smallFrame = (tag) => frameMessage([4, tag, `small ${tag}`, null]);
 
 describe('channel: large frames decoded in slices', function () {
   this.timeout(60_000);
-  let dir;
-  let server;
-  const sockets = [];
-  let uncaught;
-
-  before(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'channel-sliced-'));
-    server = createServer();
-    await new Promise((resolve) => server.listen(join(dir, 's.sock'), resolve));
-  });
-  after(() => {
-    server.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
-  beforeEach(() => (uncaught = watchUncaught()));
-  afterEach(() => {
-    uncaught.stop();
-    for (const s of sockets.splice(0)) s.destroy();
-    expect(uncaught.escaped, 'exceptions or rejections that escaped').to.deep.equal([]);
-  });
-
+  const connected = channelPairs('channel-sliced-');
   /** A connected pair: `peer` writes, `channel` (with recorded handlers) reads. */
-  async function pair() {
-    const accepted = new Promise((resolve) => server.once('connection', resolve));
-    const peer = connect(server.address());
-    peer.on('error', () => {}); // EPIPE once the reading side is destroyed mid-write: expected
-    const socket = await accepted;
-    sockets.push(peer, socket);
-    const seen = { messages: [], errors: [], closes: 0 };
-    const channel = new Channel(socket, MAX, {
-      onMessage: (m) => seen.messages.push(m[1]),
-      onError: (e) => seen.errors.push(e),
-      onClose: () => seen.closes++,
-    });
-    return { peer, socket, channel, seen };
-  }
+  const pair = () => connected(MAX);
 
   it('a large frame followed at once by small ones (one write): handled in order; its socket paused meanwhile; another channel keeps receiving', async () => {
     expect(bigFrame(400_000, 0).length).to.be.above(SLICED_DECODE_BYTES);

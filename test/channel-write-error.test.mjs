@@ -4,13 +4,9 @@
 // with it: in the chaos test with pipelineDepth 16, a worker answered calls and then crashed on the
 // next one while the host was writing it calls ahead; the answers were discarded and the crash was
 // blamed on a call that had succeeded. Over real Unix sockets, in this process.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer, connect } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { expect } from 'chai';
-import { Channel, frameMessage } from '@process-sandbox/abstractions';
-import { watchUncaught } from './support/forging.mjs';
+import { frameMessage } from '@process-sandbox/abstractions';
+import { channelPairs } from './support/channel-pairs.mjs';
 import { waitFor } from './support/processes.mjs';
 
 const reply = (id) => frameMessage([4, id, `answer ${id}`, null]);
@@ -18,43 +14,13 @@ const written = (socket, frame) => new Promise((resolve, reject) => socket.write
 
 describe('channel: a write that fails because the peer is gone', function () {
   this.timeout(30_000);
-  let dir;
-  let server;
-  const sockets = [];
-  let uncaught;
-
-  before(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'channel-write-error-'));
-    server = createServer();
-    await new Promise((resolve) => server.listen(join(dir, 's.sock'), resolve));
-  });
-  after(() => {
-    server.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
-  beforeEach(() => (uncaught = watchUncaught()));
-  afterEach(() => {
-    uncaught.stop();
-    for (const s of sockets.splice(0)) s.destroy();
-    expect(uncaught.escaped, 'exceptions or rejections that escaped').to.deep.equal([]);
-  });
-
+  const connected = channelPairs('channel-write-error-');
   /** `peer` plays the worker; `channel` the host's end, not reading until the test resumes it. */
   async function pair() {
-    const accepted = new Promise((resolve) => server.once('connection', resolve));
-    const peer = connect(server.address());
-    peer.on('error', () => {});
-    const socket = await accepted;
-    sockets.push(peer, socket);
-    const seen = { messages: [], errors: [], closes: 0 };
-    const channel = new Channel(socket, 1024 * 1024, {
-      onMessage: (m) => seen.messages.push(m[1]),
-      onError: (e) => seen.errors.push(e),
-      onClose: () => seen.closes++,
-    });
+    const ends = await connected(1024 * 1024);
     // The host is busy: what the peer writes waits in the kernel.
-    socket.pause();
-    return { peer, socket, channel, seen };
+    ends.socket.pause();
+    return ends;
   }
 
   for (const unread of [false, true]) {
