@@ -5,18 +5,10 @@ import { expect } from 'chai';
 import { fileURLToPath } from 'node:url';
 import { ConfigurationError, ProcessProxy, WorkerStartError } from '@process-sandbox/core';
 import { createProxy, disposeProxies, fixture, rejectionOf } from './support/pools.mjs';
-import { sri, wasmFile, wasmFixture } from './support/wasm.mjs';
+import { sri, startFailure, wasmFile, wasmFixture } from './support/wasm.mjs';
 
 const plugin = wasmFixture('plugin');
 const grantLog = { hostFunctions: { module: fileURLToPath(fixture('wasm/host-functions.mjs')), grant: ['log'] } };
-
-async function startFailure(options, reason) {
-  const error = await rejectionOf(ProcessProxy.create(options));
-  expect(error, error.stack).to.be.an.instanceOf(WorkerStartError);
-  expect(error.reason).to.match(reason);
-  expect(error.reason, 'failed on the failure itself, not by the start timeout').to.not.match(/did not become ready within/);
-  return error;
-}
 
 describe('integrity', function () {
   this.timeout(60_000);

@@ -3,15 +3,9 @@
 // queue timeout. The same behaviour with real processes: ordering, pipelining, cancellation tests.
 import { expect } from 'chai';
 import { CallAbortedError, QueueFullError, QueueTimeoutError, WorkerCrashedError, PoolDisposedError } from '@process-sandbox/core';
-import { fakePool, flush, track } from './support/fake-workers.mjs';
+import { fakePool, flush, track, startedPool as started, stopPool as stop } from './support/fake-workers.mjs';
 
 const ids = (calls) => calls.map((c) => c.method + ':' + JSON.stringify(c.args ?? null));
-
-async function started(options) {
-  const f = fakePool(options);
-  await f.pool.start();
-  return f;
-}
 
 /** Replies to whatever each worker runs, in turn, until nothing runs: returns the order calls ran in. */
 async function runAll(workers) {
@@ -27,13 +21,6 @@ async function runAll(workers) {
     }
   }
   return order;
-}
-
-async function stop({ pool, workers }) {
-  const done = pool.dispose();
-  await flush();
-  for (const w of workers) if (w.currentCall) w.reply(null);
-  await done;
 }
 
 describe('unit: dispatch with fake workers', function () {

@@ -3,23 +3,10 @@
 // recycling tests.
 import { expect } from 'chai';
 import { CircuitOpenError, SessionLostError, WorkerCrashedError } from '@process-sandbox/core';
-import { fakePool, flush, track } from './support/fake-workers.mjs';
+import { fakePool, flush, track, startedPool as started, stopPool as stop } from './support/fake-workers.mjs';
 
 const { SparePlanner, MAX_SPARES } = await import(new URL('../packages/core/dist/spare-planner.js', import.meta.url).href);
 const { armedMemoryWatches } = await import(new URL('../packages/core/dist/memory-watch.js', import.meta.url).href);
-
-async function started(options, control) {
-  const f = fakePool(options, control);
-  await f.pool.start();
-  return f;
-}
-
-async function stop({ pool, workers }) {
-  const done = pool.dispose();
-  await flush();
-  for (const w of workers) while (w.currentCall) w.reply(null);
-  await done;
-}
 
 /** Answers the session's open/close messages and calls on `w` until it has nothing running. */
 async function serve(w, value = 'ok') {

@@ -5,23 +5,10 @@
 import { expect } from 'chai';
 import { CallAbortedError, QueueTimeoutError, WorkerCrashedError } from '@process-sandbox/core';
 import { decodeValue } from '@process-sandbox/abstractions';
-import { fakePool, flush, track } from './support/fake-workers.mjs';
+import { fakePool, flush, track, startedPool as started, stopPool as stop } from './support/fake-workers.mjs';
 
 /** A call's first argument, read back from its encoded Invoke frame (what the worker would get). */
 const arg = (call) => decodeValue(call.frame.subarray(4))[3][0];
-
-async function started(options) {
-  const f = fakePool(options);
-  await f.pool.start();
-  return f;
-}
-
-async function stop({ pool, workers }) {
-  const done = pool.dispose();
-  await flush();
-  for (const w of workers) while (w.currentCall) w.reply(null);
-  await done;
-}
 
 /** Replies to whatever each worker runs, dropping what a Cancel asked for, until nothing runs: the calls in the order they ran. */
 async function runAll(workers) {

@@ -15,19 +15,11 @@ import { MAX_HOST_CALL_RECORDS } from '@process-sandbox/abstractions';
 import { createProxy, disposeProxies, fixture, nextEvent, rejectionOf } from './support/pools.mjs';
 import { expectProtocolKill, forbidEscapes, forgingPool } from './support/forging.mjs';
 import { TEST_RUN_MARKER, skipBecause } from './support/processes.mjs';
-import { sri, wasmFile, wasmFixture } from './support/wasm.mjs';
+import { sri, startFailure, wasmFile, wasmFixture } from './support/wasm.mjs';
 
 const HOST_FUNCTIONS = fileURLToPath(fixture('wasm/host-functions.mjs'));
 const plugin = wasmFixture('plugin');
 const grantLog = { hostFunctions: { module: HOST_FUNCTIONS, grant: ['log'] } };
-
-async function startFailure(options, reason) {
-  const error = await rejectionOf(ProcessProxy.create(options));
-  expect(error, error.stack).to.be.an.instanceOf(WorkerStartError);
-  expect(error.reason).to.match(reason);
-  expect(error.reason, 'failed on the failure itself, not by the start timeout').to.not.match(/did not become ready within/);
-  return error;
-}
 
 /** A proxy of the plugin fixture whose callSettled events are kept. */
 async function pluginProxy(wasm = {}, options = {}) {

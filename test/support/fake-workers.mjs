@@ -291,3 +291,18 @@ export function track(promise) {
   );
   return t;
 }
+
+/** A fake pool, started: its first workers are ready (with autoReady) once this resolves. */
+export async function startedPool(options, control) {
+  const f = fakePool(options, control);
+  await f.pool.start();
+  return f;
+}
+
+/** Disposes a fake pool, answering whatever its workers still run so that the disposal can finish. */
+export async function stopPool({ pool, workers }) {
+  const done = pool.dispose();
+  await flush();
+  for (const w of workers) while (w.currentCall) w.reply(null);
+  await done;
+}

@@ -6,34 +6,20 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import wabtInit from 'wabt';
+import { expect } from 'chai';
+import { ProcessProxy, WorkerStartError } from '@process-sandbox/core';
+import { appendAbiSection } from '../../samples/wasm-plugin/build.mjs';
+import { rejectionOf } from './pools.mjs';
 
 const wabt = await wabtInit();
 const directory = mkdtempSync(join(tmpdir(), 'ps-wasm-'));
 let built = 0;
 
-/** A custom section appended to a module: id 0, size, name, payload. */
-export function withCustomSection(bytes, name, payload) {
-  const leb = (n) => {
-    const out = [];
-    do {
-      let b = n & 0x7f;
-      n >>>= 7;
-      if (n) b |= 0x80;
-      out.push(b);
-    } while (n);
-    return out;
-  };
-  const nameBytes = Buffer.from(name);
-  const body = Buffer.concat([Buffer.from(leb(nameBytes.length)), nameBytes, Buffer.from(payload)]);
-  return Buffer.concat([Buffer.from(bytes), Buffer.from([0, ...leb(body.length)]), body]);
-}
-
-/** Compiles WAT text to bytes (with the ABI section when `abi` is given). */
 export function watToBytes(wat, abi) {
   const module = wabt.parseWat('fixture.wat', wat, { multi_value: true, mutable_globals: true });
   try {
     const { buffer } = module.toBinary({});
-    return abi === undefined ? Buffer.from(buffer) : withCustomSection(buffer, 'process-sandbox.abi', JSON.stringify(abi));
+    return abi === undefined ? Buffer.from(buffer) : appendAbiSection(buffer, abi);
   } finally {
     module.destroy();
   }
@@ -63,3 +49,12 @@ export function sri(path, algorithm = 'sha384') {
 }
 
 process.on('exit', () => rmSync(directory, { recursive: true, force: true }));
+
+/** `ProcessProxy.create(options)` fails to start for `reason`, on the failure itself (not by the start timeout). */
+export async function startFailure(options, reason) {
+  const error = await rejectionOf(ProcessProxy.create(options));
+  expect(error, error.stack).to.be.an.instanceOf(WorkerStartError);
+  expect(error.reason).to.match(reason);
+  expect(error.reason, 'failed on the failure itself, not by the start timeout').to.not.match(/did not become ready within/);
+  return error;
+}
