@@ -18,6 +18,27 @@ const leaky = { workerModule: fixture('leaky.mjs'), workerExport: 'Leaky' };
 /** Generous: a node.exe start under Wine takes ~0.4 s on an idle machine. */
 const GONE_MS = 15_000;
 
+/**
+ * Runs test/fixtures/orphan-host.mjs in `mode`. `report` is its one JSON line; it rejects, with the
+ * host's exit code and the end of its stderr, if stdout closes without one (stdout's end, not the
+ * 'exit' event: a host that writes its line and exits at once may be seen exiting before the line
+ * is read). `exited` is its exit code.
+ */
+function startHost(mode, scratch) {
+  const child = spawn(process.execPath, [fileURLToPath(fixture('orphan-host.mjs')), mode, scratch], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr.setEncoding('utf8').on('data', (text) => {
+    stderr = (stderr + text).slice(-4_000);
+  });
+  const exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve(code ?? signal)));
+  const report = new Promise((resolve, reject) => {
+    const lines = createInterface({ input: child.stdout });
+    lines.once('line', (line) => resolve(JSON.parse(line)));
+    lines.once('close', async () => reject(new Error(`the host ended (exit ${await exited}) before reporting; its stderr: ${stderr || '(empty)'}`)));
+  });
+  return { child, report, exited, stderr: () => stderr };
+}
+
 describe('Windows: Job Objects and kernel32 figures', function () {
   const wine = underWine;
   let processFigures;
@@ -92,43 +113,33 @@ describe('Windows: Job Objects and kernel32 figures', function () {
 
   it('a host killed with taskkill /F takes its workers (spinning, blocked, idle) and their detached grandchildren along', async function () {
     const scratch = mkdtempSync(join(tmpdir(), 'ps-win-'));
-    const host = spawn(process.execPath, [fileURLToPath(fixture('orphan-host.mjs')), 'three', scratch], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const host = startHost('three', scratch);
     try {
-      const line = await new Promise((resolve, reject) => {
-        host.once('exit', (code) => reject(new Error(`the host exited (${code}) before reporting`)));
-        createInterface({ input: host.stdout }).once('line', resolve);
-      });
-      const { workers, grandchildren } = JSON.parse(line);
+      const { workers, grandchildren } = await host.report;
       expect(workers).to.have.length(3);
       expect(grandchildren).to.have.length(4);
       expect([...workers, ...grandchildren].every(isAlive)).to.equal(true);
-      const exited = new Promise((resolve) => host.once('exit', resolve));
-      execFileSync('taskkill', ['/F', '/PID', String(host.pid)], { stdio: 'ignore' });
-      await exited;
+      execFileSync('taskkill', ['/F', '/PID', String(host.child.pid)], { stdio: 'ignore' });
+      await host.exited;
       // Nothing in the workers asks for this (no watchdog on Windows): only the jobs' kill-on-close.
       await waitForExit([...workers, ...grandchildren], GONE_MS);
     } finally {
-      if (isAlive(host.pid)) host.kill();
+      if (isAlive(host.child.pid)) host.child.kill();
       rmSync(scratch, { recursive: true, force: true, maxRetries: 10 });
     }
   });
 
   it('a host that calls process.exit without disposing takes its workers (one blocked) and their grandchildren along', async function () {
     const scratch = mkdtempSync(join(tmpdir(), 'ps-win-'));
-    const host = spawn(process.execPath, [fileURLToPath(fixture('orphan-host.mjs')), 'exit', scratch], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const host = startHost('exit', scratch);
     try {
-      const exited = new Promise((resolve) => host.once('exit', resolve));
-      const line = await new Promise((resolve, reject) => {
-        host.once('exit', (code) => reject(new Error(`the host exited (${code}) before reporting`)));
-        createInterface({ input: host.stdout }).once('line', resolve);
-      });
-      const { workers, grandchildren } = JSON.parse(line);
+      const { workers, grandchildren } = await host.report;
       expect(workers).to.have.length(2);
       expect(grandchildren).to.have.length(2);
-      expect(await exited).to.equal(0);
+      expect(await host.exited, `the host's exit code (stderr: ${host.stderr()})`).to.equal(0);
       await waitForExit([...workers, ...grandchildren], GONE_MS);
     } finally {
-      if (isAlive(host.pid)) host.kill();
+      if (isAlive(host.child.pid)) host.child.kill();
       rmSync(scratch, { recursive: true, force: true, maxRetries: 10 });
     }
   });
