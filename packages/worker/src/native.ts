@@ -38,10 +38,12 @@ let cached: Libc | null | undefined;
  * layout, musl, another OS, a failure) returns undefined, and koffi's loader does it instead.
  */
 function koffiBinary(): Koffi | undefined {
-  if (process.platform !== 'linux') return undefined;
+  // Where a musl loader would be, by machine name; other architectures go through koffi's loader.
+  const machine = ({ x64: 'x86_64', arm64: 'aarch64' } as Record<string, string | undefined>)[process.arch];
+  if (process.platform !== 'linux' || machine === undefined) return undefined;
   try {
     // (Inside the try: under Node's permission model a read may throw.)
-    if (existsSync(`/lib/ld-musl-${process.arch === 'x64' ? 'x86_64' : process.arch}.so.1`)) return undefined;
+    if (existsSync(`/lib/ld-musl-${machine}.so.1`)) return undefined;
     const koffiDir = dirname(createRequire(import.meta.url).resolve('koffi'));
     const { version } = JSON.parse(readFileSync(join(koffiDir, 'package.json'), 'utf8')) as { version?: unknown };
     const binaries = dirname(createRequire(join(koffiDir, 'index.cjs')).resolve(`@koromix/koffi-linux-${process.arch}/package.json`));
