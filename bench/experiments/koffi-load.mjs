@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /**
  * What loading koffi costs a fresh process, through koffi's own loader (`require('koffi')`) and by
- * its binary directly, as the worker does on glibc Linux (packages/worker/src/native.ts,
+ * its binary directly, as the one koffi loader does on glibc Linux (packages/abstractions/src/koffi.ts,
  * koffiBinary): each in a fresh `node`, alternating, then libc loaded and prctl declared, as the
  * worker's guards need (docs/benchmarks.md, "Worker start").
  *

@@ -3,9 +3,6 @@
  * here degrades to `undefined` when koffi cannot load (not installed, unsupported platform): callers
  * then fall back (the parent watchdog still runs; limits go through util-linux's `prlimit`).
  */
-import { existsSync, readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
 import { loadKoffi } from '@process-sandbox/abstractions';
 
 /** The part of koffi's API used here. */
@@ -28,40 +25,13 @@ export interface Libc {
 
 let cached: Libc | null | undefined;
 
-/**
- * koffi's binary without koffi's JavaScript loader, on glibc Linux: the loader (its index.cjs) costs
- * twice the binary's own dlopen (it reads the ELF header of Node's executable to tell glibc from
- * musl, resolves its packages, wraps the module in deprecation shims), 3-15 ms of every worker's
- * start on its critical path (docs/benchmarks.md, "Worker start"). koffi 3 ships the binary as its
- * own dependency, @koromix/koffi-linux-<arch>, in linux_<arch>/koffi.node; loaded from there it is
- * the same module, used only if its version is the installed koffi's. Anything else (another
- * layout, musl, another OS, a failure) returns undefined, and koffi's loader does it instead.
- */
-function koffiBinary(): Koffi | undefined {
-  // Where a musl loader would be, by machine name; other architectures go through koffi's loader.
-  const machine = ({ x64: 'x86_64', arm64: 'aarch64' } as Record<string, string | undefined>)[process.arch];
-  if (process.platform !== 'linux' || machine === undefined) return undefined;
-  try {
-    // (Inside the try: under Node's permission model a read may throw.)
-    if (existsSync(`/lib/ld-musl-${machine}.so.1`)) return undefined;
-    const koffiDir = dirname(createRequire(import.meta.url).resolve('koffi'));
-    const { version } = JSON.parse(readFileSync(join(koffiDir, 'package.json'), 'utf8')) as { version?: unknown };
-    const binaries = dirname(createRequire(join(koffiDir, 'index.cjs')).resolve(`@koromix/koffi-linux-${process.arch}/package.json`));
-    const module = { exports: {} as { version?: unknown } };
-    process.dlopen(module, join(binaries, `linux_${process.arch}`, 'koffi.node'));
-    return typeof version === 'string' && module.exports.version === version ? (module.exports as unknown as Koffi) : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
 /** libc through koffi, or undefined when koffi (or libc) cannot be loaded. Loaded once. */
 export function libc(): Libc | undefined {
   if (cached !== undefined) return cached ?? undefined;
   cached = null;
   if (process.platform !== 'linux' && process.platform !== 'darwin') return undefined;
   try {
-    const koffi = koffiBinary() ?? loadKoffi<Koffi>(import.meta.url);
+    const koffi = loadKoffi<Koffi>(import.meta.url);
     if (!koffi) return undefined;
     const lib = koffi.load(process.platform === 'linux' ? 'libc.so.6' : 'libSystem.B.dylib');
     koffi.struct('ps_rlimit', { rlim_cur: 'uint64_t', rlim_max: 'uint64_t' });
