@@ -454,3 +454,16 @@ describe('documentation links', function () {
     expect(broken).to.deep.equal([]);
   });
 });
+
+describe("docs/architecture.md's module map matches the code", function () {
+  it('names every source file of @process-sandbox/core, and none that is gone', () => {
+    const files = readdirSync(new URL('packages/core/src/', root), { recursive: true })
+      .map((f) => String(f).replaceAll('\\', '/'))
+      .filter((f) => f.endsWith('.ts'));
+    const map = read('docs/architecture.md');
+    const table = map.slice(map.indexOf('| Part | Files |'), map.indexOf('\n\n', map.indexOf('| Part | Files |')));
+    const named = new Set([...table.matchAll(/`([\w/-]+\.ts)`/g)].map((m) => m[1]));
+    expect(files.filter((f) => !named.has(f)), 'source files the map does not name').to.deep.equal([]);
+    expect([...named].filter((f) => !files.includes(f)), 'files the map names that do not exist').to.deep.equal([]);
+  });
+});
