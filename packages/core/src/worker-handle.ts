@@ -8,7 +8,8 @@
  *      └─────────────┴──────────┴──────┴─────┴────────────┴─→ crashed
  *
  * spawning     the process is started; we wait for its Hello on the channel
- * handshaking  Init sent; we wait for Ready (or a start failure)
+ * handshaking  Init sent; we wait for Ready (or a start failure), then for the reply to the warm-up
+ *              call (one no-op round trip, so that the first real call finds the call path warm)
  * idle / busy  serving; `busy` runs one call, and may hold up to pipelineDepth more sent ahead (not started)
  * draining     retired while busy: the current call finishes, no new one is taken
  * stopping     Shutdown sent (or a kill under way); waiting for the process to exit
@@ -25,14 +26,16 @@
  */
 import {
   CallTimeoutError,
+  frameMessage,
   MessageKind,
   PoolDisposedError,
   ProtocolError,
+  WARM_UP_SESSION,
   type HealthSnapshot,
   type WorkerStartError,
   type Message,
 } from '@process-sandbox/abstractions';
-import type { Call } from './call.js';
+import { Call } from './call.js';
 import type { HostSample } from './health-sampler.js';
 import { WorkerUsage } from './worker-usage.js';
 import type { Lease } from './lease.js';
@@ -48,6 +51,14 @@ import { CallTraffic, type Problem } from './call-traffic.js';
 import { EventBudget } from './event-budget.js';
 
 export type { WorkerState, StopReason, WorkerObserver } from './pool-worker.js';
+
+/** The warm-up call's id: negative like every host control message, and below any a lease reaches. */
+const WARM_UP_ID = Number.MIN_SAFE_INTEGER;
+/**
+ * The same frame for every worker, made once. Its argument, echoed back, has a value of each common
+ * kind, so that encoding and decoding them is compiled in the worker before its first call.
+ */
+const WARM_UP_FRAME = frameMessage([MessageKind.Invoke, WARM_UP_ID, 'warmUp', [[0, -1, 1.5, 'warm-up', true, null, { a: [1] }]], WARM_UP_SESSION, []]);
 
 /** A worker process as the pool sees it; its members are documented on PoolWorker (pool-worker.ts). */
 export class WorkerHandle implements PoolWorker {
@@ -69,6 +80,8 @@ export class WorkerHandle implements PoolWorker {
   /** A stream's items and callbacks of the running call (call-traffic.ts). */
   readonly #traffic: CallTraffic;
   readonly #events = new EventBudget();
+  /** The warm-up call, between Ready and the worker's first call (see #onReady). */
+  #warmUp: Call | undefined;
   /** What each admitted message does to this worker (see worker-gate.ts). */
   readonly #gate: GateHandlers = {
     ready: (methods, health) => this.#onReady(methods, health),
@@ -309,12 +322,28 @@ export class WorkerHandle implements PoolWorker {
   /** After a protocol error nothing more from this worker is believed, not even a reply that looks right. */
   #receive(raw: Message): void {
     if (this.terminal || this.#end.protocol !== undefined) return;
-    admitWorkerMessage(raw, this.#state === 'handshaking', this.#gate);
+    admitWorkerMessage(raw, this.#state === 'handshaking' && this.#warmUp === undefined, this.#gate);
   }
 
   #onReady(listed: string[], health: HealthSnapshot): void {
     this.#start.offered(listed, this.options.logger, this.pid);
     this.#recordHealth(health);
+    if (this.#state !== 'handshaking') return; // its health alone ended it (hard memory limit): never ready
+    // One no-op call before the worker counts as ready: a fresh process's first call runs cold code
+    // (the worker's call path compiled on first use, in both directions), which made every
+    // replacement's first call 2–3× slower than the next. It runs under the start's timeout; no
+    // user code, no user's count or event sees it (it is not the observer's: no onCallStarted).
+    const warmUp = new Call(WARM_UP_ID, '<warm-up>', WARM_UP_FRAME, this.options.processStartTimeoutMs, undefined);
+    warmUp.control = true;
+    this.#warmUp = warmUp;
+    this.#calls.startWarmUp(warmUp);
+    this.#process.sendFrame(WARM_UP_FRAME);
+  }
+
+  /** The warm-up call was answered (a Result, or a Failure from a worker that knows no warm-up: either will do). */
+  #onWarmedUp(health: HealthSnapshot | null): void {
+    this.#warmUp = undefined;
+    if (health) this.#recordHealth(health);
     if (this.#state !== 'handshaking') return; // its health alone ended it (hard memory limit): never ready
     this.#transition('idle');
     this.#start.succeed();
@@ -342,6 +371,7 @@ export class WorkerHandle implements PoolWorker {
       return;
     }
     settle(match.call);
+    if (match.call === this.#warmUp) return this.#onWarmedUp(health);
     const ahead = this.#calls.promoteAhead();
     if (ahead) this.observer.onCallStarted(this, ahead);
     // The fresh health may itself end the worker (hard memory limit), running call and all.
@@ -415,7 +445,12 @@ export class WorkerHandle implements PoolWorker {
     this.#end.signal = signal;
     this.#process.cleanUp();
 
-    const call = this.#calls.takeRunning();
+    let call = this.#calls.takeRunning();
+    if (call !== undefined && call === this.#warmUp) {
+      // Not a user's: it ends with the start, which fails below.
+      call?.reject(new Error('the worker ended before its warm-up call returned'));
+      call = undefined;
+    }
     this.#end.interrupted = call?.control ? undefined : call?.method;
     for (const unstarted of this.#calls.takeAhead()) this.observer.onUnstarted(this, unstarted);
     const stderrTail = this.#process.output.stderrTail;
