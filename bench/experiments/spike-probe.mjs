@@ -78,12 +78,12 @@ const summary = {
   p50: median(all),
   p99: pct(all, 0.99),
   startMsMedian: median(startMs),
-  // per n-th call of a worker: median latency, median host→method and method→host, p90 latency
+  // per n-th call of a worker: median latency (host→method + method→host), p90 latency (of method→host)
   byNth: Object.fromEntries(
     [1, 2, 3, 4, 5].map((n) => {
       const of = rows.filter((r) => r.nth === n);
       const f = (k) => +median(of.map((r) => r[k])).toFixed(2);
-      return [n, `${f('ms')} (${f('there')} + ${f('back')}), p90 ${pct(of.map((r) => r.ms), 0.9).toFixed(2)}`];
+      return [n, `${f('ms')} (${f('there')} + ${f('back')}), p90 ${pct(of.map((r) => r.ms), 0.9).toFixed(2)} (back p90 ${pct(of.map((r) => r.back), 0.9).toFixed(2)})`];
     }),
   ),
   freeYes: median(rows.filter((r) => r.free).map((r) => r.ms)),

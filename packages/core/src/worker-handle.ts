@@ -421,7 +421,11 @@ export class WorkerHandle implements PoolWorker {
   #shutdown(): void {
     this.#end.asked = true;
     this.#transition('stopping');
-    this.#process.send([MessageKind.Shutdown]);
+    // Written on the loop's next turn: a worker retired by the reply just read would otherwise be
+    // woken to exit (its dispose, its exit: milliseconds of CPU, on a core the host may need) before
+    // that reply reaches its caller, whose promise reactions run after this tick's writes. It is
+    // 'stopping' already, so nothing else is sent to it meanwhile.
+    setImmediate(() => this.#process.send([MessageKind.Shutdown]));
     this.#startGrace();
   }
 
