@@ -4,7 +4,9 @@
  * pipeline", recycling spike). The compare workload (one caller, a call every 20 ms, a worker retired
  * after every 5 calls), with each call's circumstances logged:
  *
- *   node bench/experiments/spike-probe.mjs [CALLS=300] [--json]
+ *   node bench/experiments/spike-probe.mjs [CALLS=300] [--no-recycle] [--json]
+ *
+ * With --no-recycle, the same without processRecycleThreshold: the machine's own tail, as a control.
  *
  * Per call: its latency; the n-th call of the worker that served it (1 = its first); whether a free
  * worker was idle when the call was made; the spares and their states; how long since the serving
@@ -39,7 +41,12 @@ pool.on('workerReady', ({ pid }) => {
   if (spawnedAt.has(pid)) startMs.push(performance.now() - spawnedAt.get(pid));
 });
 const served = new Map();
+// As bench/compare.mjs: past the first retirement, then four more at the measured pace, unmeasured.
 for (let i = 0; i < every * 2; i++) await proxy.stamp(i);
+for (let i = 0; i < every * 4; i++) {
+  await new Promise((resolve) => setTimeout(resolve, gapMs));
+  await proxy.stamp(i);
+}
 
 const rows = [];
 for (let i = 0; i < calls; i++) {
@@ -89,6 +96,11 @@ const summary = {
   freeYes: median(rows.filter((r) => r.free).map((r) => r.ms)),
   freeNo: median(rows.filter((r) => !r.free).map((r) => r.ms)),
   noFreeCalls: rows.filter((r) => !r.free).length,
+  // the calls over 3× the median, by what they had in common
+  over3x: (() => {
+    const slow = rows.filter((r) => r.ms > 3 * median(all));
+    return { calls: slow.length, noFreeWorker: slow.filter((r) => !r.free).length, firstOnWorker: slow.filter((r) => r.free && r.nth === 1).length, other: slow.filter((r) => r.free && r.nth > 1).length };
+  })(),
   thereP50: median(rows.map((r) => r.there)),
   backP50: median(rows.map((r) => r.back)),
   runnableP50: median(rows.map((r) => r.running)),

@@ -425,7 +425,9 @@ export class WorkerHandle implements PoolWorker {
     // woken to exit (its dispose, its exit: milliseconds of CPU, on a core the host may need) before
     // that reply reaches its caller, whose promise reactions run after this tick's writes. It is
     // 'stopping' already, so nothing else is sent to it meanwhile.
-    setImmediate(() => this.#process.send([MessageKind.Shutdown]));
+    setImmediate(() => {
+      if (!this.terminal) this.#process.send([MessageKind.Shutdown]);
+    });
     this.#startGrace();
   }
 
@@ -452,7 +454,7 @@ export class WorkerHandle implements PoolWorker {
     let call = this.#calls.takeRunning();
     if (call !== undefined && call === this.#warmUp) {
       // Not a user's: it ends with the start, which fails below.
-      call?.reject(new Error('the worker ended before its warm-up call returned'));
+      call.reject(new Error('the worker ended before its warm-up call returned'));
       call = undefined;
     }
     this.#end.interrupted = call?.control ? undefined : call?.method;
