@@ -77,6 +77,10 @@ describe('lookahead: calls sent ahead to a busy worker', function () {
     const proxy = await createProxy({ ...torture, maxPoolSize: 1 });
     const pool = ProcessProxy.poolOf(proxy);
     const pid = await proxy.pid();
+    // If the worker is replaced, the assertion below says how it ended.
+    const ends = [];
+    pool.on('workerExited', (e) => ends.push(e));
+    pool.on('workerCrashed', (e) => ends.push(e));
     const controller = new AbortController();
     const held = gate();
     const running = proxy.gate(held.path, 'running');
@@ -85,10 +89,13 @@ describe('lookahead: calls sent ahead to a busy worker', function () {
     controller.abort();
     const error = await rejectionOf(ahead);
     expect(error.name).to.equal('AbortError');
+    // Only once the worker has dropped it: a call still ahead when the running one ends starts, and
+    // an abort that comes too late is an abort of a running call (the worker is killed).
+    await waitFor(() => pool.stats().workers[0]?.ahead === 0, 'the worker to confirm it dropped the aborted call');
     held.open();
     expect(await running).to.equal('running');
     expect(await proxy.order()).to.deep.equal([]);
-    expect(await proxy.pid()).to.equal(pid); // nobody was killed
+    expect(await proxy.pid(), `nobody was killed; ends: ${JSON.stringify(ends)}`).to.equal(pid);
   });
 
   it('with pipelineDepth N a busy worker holds N calls and runs them all while the host is not listening', async () => {
@@ -163,6 +170,7 @@ describe('lookahead: calls sent ahead to a busy worker', function () {
     await waitFor(() => pool.stats().totals.inFlight === 4, 'a call running and three sent ahead');
     controller.abort();
     expect((await rejectionOf(b)).name).to.equal('AbortError');
+    await waitFor(() => pool.stats().workers[0]?.ahead === 2, 'the worker to confirm it dropped the aborted call');
     held.open();
     expect(await Promise.all([running, a, c])).to.deep.equal(['running', 'a', 'c']);
     expect(await proxy.order()).to.deep.equal(['a', 'c']);

@@ -38,5 +38,11 @@ export const mochaHooks = {
   },
   async afterAll() {
     await failOnSurvivors(() => new Set());
+    // Mocha runs without --exit, so a handle some test left open keeps the run from ending: after a
+    // while, say what still holds the event loop (this timer itself does not).
+    setTimeout(() => {
+      const handles = process._getActiveHandles().map((h) => `${h.constructor?.name}${h.pid ? ` pid ${h.pid} (${h.spawnargs?.join(' ')})` : ''}${h.remoteAddress || h._pipeName ? ` ${h.remoteAddress ?? h._pipeName}` : ''}`);
+      process.stderr.write(`[root-hooks] the run has not ended 30 s after the last test; still open: ${process.getActiveResourcesInfo().join(', ')}; handles: ${handles.join('; ')}\n`);
+    }, 30_000).unref();
   },
 };

@@ -11,6 +11,11 @@ export interface WorkerStats {
   /** Pinned to a lease. */
   leased: boolean;
   calls: number;
+  /**
+   * Calls sent ahead to it (pipelineDepth) that it has not started. One aborted while ahead counts
+   * until the worker confirms it dropped it unrun.
+   */
+  ahead: number;
   rssBytes: number | undefined;
   heapUsedBytes: number | undefined;
   handles: number | undefined;
@@ -47,6 +52,7 @@ export function workerStats(w: PoolWorker, spare: boolean): WorkerStats {
     spare,
     leased: w.lease !== undefined,
     calls: w.calls,
+    ahead: w.aheadCalls.length,
     rssBytes: w.rssBytes,
     heapUsedBytes: w.health?.heapUsed,
     handles: w.handles,
