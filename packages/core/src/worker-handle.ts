@@ -26,16 +26,14 @@
  */
 import {
   CallTimeoutError,
-  frameMessage,
   MessageKind,
   PoolDisposedError,
   ProtocolError,
-  WARM_UP_SESSION,
   type HealthSnapshot,
   type WorkerStartError,
   type Message,
 } from '@process-sandbox/abstractions';
-import { Call } from './call.js';
+import type { Call } from './call.js';
 import type { HostSample } from './health-sampler.js';
 import { WorkerUsage } from './worker-usage.js';
 import type { Lease } from './lease.js';
@@ -51,14 +49,6 @@ import { CallTraffic, type Problem } from './call-traffic.js';
 import { EventBudget } from './event-budget.js';
 
 export type { WorkerState, StopReason, WorkerObserver } from './pool-worker.js';
-
-/** The warm-up call's id: negative like every host control message, and below any a lease reaches. */
-const WARM_UP_ID = Number.MIN_SAFE_INTEGER;
-/**
- * The same frame for every worker, made once. Its argument, echoed back, has a value of each common
- * kind, so that encoding and decoding them is compiled in the worker before its first call.
- */
-const WARM_UP_FRAME = frameMessage([MessageKind.Invoke, WARM_UP_ID, 'warmUp', [[0, -1, 1.5, 'warm-up', true, null, { a: [1] }]], WARM_UP_SESSION, []]);
 
 /** A worker process as the pool sees it; its members are documented on PoolWorker (pool-worker.ts). */
 export class WorkerHandle implements PoolWorker {
@@ -80,8 +70,6 @@ export class WorkerHandle implements PoolWorker {
   /** A stream's items and callbacks of the running call (call-traffic.ts). */
   readonly #traffic: CallTraffic;
   readonly #events = new EventBudget();
-  /** The warm-up call, between Ready and the worker's first call (see #onReady). */
-  #warmUp: Call | undefined;
   /** What each admitted message does to this worker (see worker-gate.ts). */
   readonly #gate: GateHandlers = {
     ready: (methods, health) => this.#onReady(methods, health),
@@ -322,27 +310,21 @@ export class WorkerHandle implements PoolWorker {
   /** After a protocol error nothing more from this worker is believed, not even a reply that looks right. */
   #receive(raw: Message): void {
     if (this.terminal || this.#end.protocol !== undefined) return;
-    admitWorkerMessage(raw, this.#state === 'handshaking' && this.#warmUp === undefined, this.#gate);
+    admitWorkerMessage(raw, this.#state === 'handshaking' && !this.#start.warmingUp, this.#gate);
   }
 
   #onReady(listed: string[], health: HealthSnapshot): void {
     this.#start.offered(listed, this.options.logger, this.pid);
     this.#recordHealth(health);
     if (this.#state !== 'handshaking') return; // its health alone ended it (hard memory limit): never ready
-    // One no-op call before the worker counts as ready: a fresh process's first call runs cold code
-    // (the worker's call path compiled on first use, in both directions), which made every
-    // replacement's first call 2–3× slower than the next. It runs under the start's timeout; no
-    // user code, no user's count or event sees it (it is not the observer's: no onCallStarted).
-    const warmUp = new Call(WARM_UP_ID, '<warm-up>', WARM_UP_FRAME, this.options.processStartTimeoutMs, undefined);
-    warmUp.control = true;
-    this.#warmUp = warmUp;
+    // The warm-up call (worker-start.ts): the observer is not told of it (no onCallStarted).
+    const warmUp = this.#start.beginWarmUp();
     this.#calls.startWarmUp(warmUp);
-    this.#process.sendFrame(WARM_UP_FRAME);
+    this.#process.sendFrame(warmUp.frame);
   }
 
   /** The warm-up call was answered (a Result, or a Failure from a worker that knows no warm-up: either will do). */
   #onWarmedUp(health: HealthSnapshot | null): void {
-    this.#warmUp = undefined;
     if (health) this.#recordHealth(health);
     if (this.#state !== 'handshaking') return; // its health alone ended it (hard memory limit): never ready
     this.#transition('idle');
@@ -371,7 +353,7 @@ export class WorkerHandle implements PoolWorker {
       return;
     }
     settle(match.call);
-    if (match.call === this.#warmUp) return this.#onWarmedUp(health);
+    if (this.#start.endWarmUp(match.call)) return this.#onWarmedUp(health);
     const ahead = this.#calls.promoteAhead();
     if (ahead) this.observer.onCallStarted(this, ahead);
     // The fresh health may itself end the worker (hard memory limit), running call and all.
@@ -452,7 +434,7 @@ export class WorkerHandle implements PoolWorker {
     this.#process.cleanUp();
 
     let call = this.#calls.takeRunning();
-    if (call !== undefined && call === this.#warmUp) {
+    if (call !== undefined && this.#start.endWarmUp(call)) {
       // Not a user's: it ends with the start, which fails below.
       call.reject(new Error('the worker ended before its warm-up call returned'));
       call = undefined;
