@@ -1,3 +1,14 @@
+#!/usr/bin/env node
+/**
+ * A fresh worker's first calls against its later ones (docs/benchmarks.md, "Recycling spike"):
+ *
+ *   WAIT=400 node bench/experiments/first-call.mjs
+ *
+ * 12 times: a pool of one worker (bench/experiments/spike-worker.mjs), WAIT ms after create()
+ * (default 400), four calls 20 ms apart. Prints per call (1st … 4th) the median latency and its
+ * split: host → the method starting, the method → the host holding the result (CLOCK_MONOTONIC in
+ * both processes), and every latency.
+ */
 import { ProcessProxy } from '@process-sandbox/core';
 delete process.env.NODE_EXTRA_CA_CERTS;
 const now = () => Number(process.hrtime.bigint()) / 1e6;
