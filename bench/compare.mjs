@@ -1056,7 +1056,7 @@ ${
     ? `
 Latency during steady recycling: one worker retired after every ${c.spikeEvery} calls, one caller making a call every
 ${c.spikeGapMs} ms, ${c.spikeCalls} calls per round over ${c.recycleRounds} rounds (a fresh pool each round, past its first
-retirement): p50 and p99 of those calls, and their ratio per round.
+retirement, then ${c.spikeEvery * 4} unmeasured calls at the same pace): p50 and p99 of those calls, and their ratio per round.
 
 ${md(spikeHeader, spikeRows)}
 `
