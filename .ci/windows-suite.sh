@@ -131,12 +131,12 @@ suite_started=$(date +%s)
 say "running ${#files[@]} test files with node.exe under Wine"
 # mocha's own bin, not npx: node.exe runs it directly. stdin from /dev/null, output to a file.
 # 9>&-: no Wine process inherits the lock's descriptor (one that outlived the run would hold the lock).
-timeout -k 10 600 "$wine" "$node_dir/node.exe" node_modules/mocha/bin/mocha.js --no-color "${files[@]}" </dev/null >"$out" 2>&1 9>&-
+timeout -k 10 1000 "$wine" "$node_dir/node.exe" node_modules/mocha/bin/mocha.js --no-color "${files[@]}" </dev/null >"$out" 2>&1 9>&-
 status=$?
 end_prefix
 # Indented, so that no line of it reads as the Linux run's count ("N passed, N failed") that .ci/run prints last.
 sed 's/^/  /' "$out"
-[ "$status" -eq 124 ] && say "the suite ran out of time (600 s)"
+[ "$status" -eq 124 ] && say "the suite ran out of time (1000 s)"
 count=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$out" | tail -n 1)
 [ -n "$count" ] || fail "no test count found (exit status $status)"
 failed=$(echo "$count" | sed -E 's/^[0-9]+ passed, ([0-9]+) failed.*/\1/')

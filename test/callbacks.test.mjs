@@ -4,7 +4,7 @@ import { expect } from 'chai';
 import { ProcessProxy, SerializationError } from '@process-sandbox/core';
 import { forbidEscapes } from './support/forging.mjs';
 import { createProxy, disposeProxies, fixture, rejectionOf } from './support/pools.mjs';
-import { waitFor } from './support/processes.mjs';
+import { isAlive, waitFor } from './support/processes.mjs';
 
 const streamer = { workerModule: fixture('streams.mjs'), workerExport: 'Streamer' };
 
@@ -21,6 +21,19 @@ describe('callbacks: function arguments call back into the host', function () {
     const big = 2n ** 70n;
     expect(await proxy.apply(async (a, b) => ({ sum: a + b, at: new Date(0) }), big, 1n)).to.deep.equal({ sum: big + 1n, at: new Date(0) });
     expect(await proxy.twoCallbacks((x) => x * 2, 21, (x) => `${x}!`)).to.deep.equal([42, '21!']);
+  });
+
+  it('a callback made just before the worker blocks its thread reaches the host at once, not at the timeout', async () => {
+    const proxy = await createProxy({ ...streamer, maxPoolSize: 1, methodCallTimeoutMs: 600_000 });
+    const pid = await proxy.pid();
+    let called;
+    const reached = new Promise((resolve) => (called = resolve));
+    const blocked = proxy.callBackThenBlock((text) => called(text));
+    expect(await reached).to.equal('before the block');
+    // The worker is blocked for good: dispose ends it, and its call with it.
+    await ProcessProxy.poolOf(proxy).dispose();
+    expect((await rejectionOf(blocked)).name).to.equal('PoolDisposedError');
+    await waitFor(() => !isAlive(pid), `worker ${pid} to be gone`);
   });
 
   it('a host callback that throws, rejects, or returns what cannot cross fails in the worker, never in the host', async () => {

@@ -23,6 +23,17 @@ describe('events: the implementation emits, the pool hears', function () {
     expect(await event).to.deep.equal({ pid, name: 'saved', payload });
   });
 
+  it('an event emitted just before the worker blocks its thread reaches the host at once, not at the timeout', async () => {
+    const proxy = await createProxy({ ...streamer, maxPoolSize: 1, methodCallTimeoutMs: 600_000 });
+    const pool = ProcessProxy.poolOf(proxy);
+    const pid = await proxy.pid();
+    const event = nextEvent(pool, 'workerEvent');
+    const blocked = proxy.emitThenBlock('last words');
+    expect(await event).to.deep.equal({ pid, name: 'last words', payload: null });
+    await pool.dispose();
+    expect(await blocked.then(() => 'settled', (error) => error.name)).to.equal('PoolDisposedError');
+  });
+
   it('a constructor may emit, before the worker is ready; a factory\'s context is the second argument', async () => {
     const events = [];
     const started = [];

@@ -4,10 +4,19 @@
  * imported (index.ts), fails loudly and clearly if the installed copy is not what the codec was
  * written for, rather than letting it misbehave (an `undefined` turning into `null`, limits not
  * enforced).
+ *
+ * The behaviour half (round trips through the codec) costs 10-45 ms of cold code at every import,
+ * which in a worker is a tenth of its start (docs/benchmarks.md, "Worker start"). The worker's
+ * bundle (packages/worker/scripts/bundle.mjs) runs it once when it is built, against the very copy
+ * of @msgpack/msgpack it bundles, and defines the constant below as true: the bundled copy cannot
+ * change after that, so its workers check only the members at start.
  */
 import { Decoder, Encoder } from '@msgpack/msgpack';
 import { decodeValue, encodeValue, MAX_DEPTH, SlicedDecode, type DecoderInternals } from './codec.js';
 import { SerializationError } from './errors.js';
+
+/** Replaced by `true` (esbuild's define) in a bundle whose build ran this check; undeclared elsewhere. */
+declare const PROCESS_SANDBOX_CODEC_CHECKED_AT_BUILD: boolean | undefined;
 
 /**
  * Throws a clear error if @msgpack/msgpack's Encoder or Decoder no longer has the private members
@@ -28,6 +37,7 @@ export function checkCodecInternals(EncoderClass: unknown = Encoder, DecoderClas
     if (typeof decoderProto[name] !== 'function') fail(`Decoder has no method ${name}()`);
   }
   if (EncoderClass !== Encoder || DecoderClass !== Decoder) return; // a stand-in under test: the members were the point
+  if (typeof PROCESS_SANDBOX_CODEC_CHECKED_AT_BUILD !== 'undefined' && PROCESS_SANDBOX_CODEC_CHECKED_AT_BUILD) return;
   const probe = new Decoder() as unknown as DecoderInternals;
   if (typeof probe.stack?.length !== 'number' || typeof probe.stack.top !== 'function') fail('Decoder has no stack.length or stack.top()');
   if (probe.headByte !== -1) fail('Decoder has no headByte of -1 (meaning: none read)');

@@ -11,38 +11,23 @@
  * workers and leases only report (a worker is idle, a call started, a call was lost), and whatever a
  * pairing sets off while the loop runs is picked up by the same loop.
  *
- * Lookahead (pipelineDepth): a busy worker may be sent up to that many next calls before its current
- * one returns, so it never waits for the host between calls; it still runs them one at a time, in
- * the order sent. Which calls go ahead is decided in a microtask, after everything enqueued in the
- * same tick has taken its place in line by priority, and the rules keep every call's meaning:
- *  - only the head of the line goes ahead (a call sent ahead is one that would be next anyway), to
- *    the worker holding the fewest calls ahead;
- *  - a call that enters the line with a higher priority than calls already sent ahead recalls them
- *    (Cancel): those the worker has not started come back to their place in line, behind it, so a
- *    high-priority call never waits behind lower ones that have not started;
- *  - a worker that becomes free while the line is empty recalls the calls ahead elsewhere beyond
- *    the first of each worker, so that no call waits behind a long one while a worker idles;
- *  - the call limit of a worker counts the calls sent ahead (Recycling.mayGoAhead), and a worker
- *    retired over a limit recalls its calls ahead; a call sent ahead whose worker dies before
- *    starting it comes back and runs elsewhere, once;
- *  - aborts and queue timeouts treat a call sent ahead as waiting: it settles at once and the
- *    worker is asked to drop it; its call timeout starts when it starts running.
+ * Lookahead (pipelineDepth): a busy worker may be sent its next calls before its current one
+ * returns. Which calls go ahead, and which are recalled when, are the rules in lookahead.ts; the
+ * moves of the calls' states and the pass that sends them stay here.
  */
 import {
   CallAbortedError,
-  frameMessageShared,
-  MessageKind,
   MethodNotFoundError,
   QueueFullError,
   QueueTimeoutError,
-  describePath,
   WorkerCrashedError,
   type EncodeOptions,
-  type PathKey,
 } from '@process-sandbox/abstractions';
 import { Call, callerView, captureCallSite, type CallOptions, type CallState } from './call.js';
 import { CallLine, entryPriority, type Entry, type WorkerRequest as LineRequest } from './call-line.js';
+import { Lookahead } from './lookahead.js';
 import { splitCallbacks } from './call-traffic.js';
+import { invokeEncodeOptions, invokeFrame } from './invoke-frame.js';
 import type { ResolvedOptions } from './options.js';
 import { systemClock, type Clock, type PoolWorker } from './pool-worker.js';
 
@@ -77,19 +62,14 @@ export interface CallTotals {
   fuel: number;
 }
 
-
-const NO_CALLBACKS: number[] = [];
-
 export class Dispatcher {
   readonly #options: ResolvedOptions;
   readonly #workers: WorkerSource;
   readonly #clock: Clock;
   /** Entries waiting for a worker. */
   readonly #line = new CallLine();
-  /** Users' calls in state `ahead`: an index kept by #move, for recalls. */
-  readonly #ahead = new Set<Call>();
-  /** Some entry ever had a priority other than 0: only then can a call overtake calls sent ahead. */
-  #prioritiesUsed = false;
+  /** Users' calls in state `ahead` (an index kept by #move) and the rules that recall them. */
+  readonly #lookahead = new Lookahead((call) => this.#workers.holderOf(call), () => this.#schedule());
   /** The calls in state `queued` that wait in this line (or in a retry's back-off): an index kept by #move. */
   readonly #queued = new Set<Call>();
   /** Users' calls in state `ahead` or `running` (a lease's calls included, its session messages not). */
@@ -102,8 +82,6 @@ export class Dispatcher {
   #closedError: (() => Error) | undefined;
   #scheduling = false;
   #scheduleAgain = false;
-  #aheadPassQueued = false;
-  #aheadPassDue = false;
   readonly totals: CallTotals = { calls: 0, succeeded: 0, failed: 0, fuel: 0 };
   onQueueFull: (method: string) => void = () => {};
   /** Every accepted call, once, when it settles: `error` undefined on success. */
@@ -124,7 +102,7 @@ export class Dispatcher {
   constructor(options: ResolvedOptions, workers: WorkerSource, clock: Clock = systemClock) {
     this.#options = options;
     this.#clock = clock;
-    this.#encodeOptions = { maxBytes: options.maxMessageBytes, limitName: 'maxMessageBytes', describePath: describeInvokePath };
+    this.#encodeOptions = invokeEncodeOptions(options.maxMessageBytes);
     this.#workers = workers;
     this.#retryMethods = new Set(options.retry?.methods);
   }
@@ -169,12 +147,9 @@ export class Dispatcher {
       throw new QueueFullError(method, this.#options.maxQueueSize);
     }
     const id = this.#nextId++;
-    // Functions among the arguments are callbacks: sent as null, their indices listed (call-traffic.ts).
+    // Encoded now: an argument that cannot cross fails here, before anything is queued (invoke-frame.ts).
     const split = splitCallbacks(args);
-    // Encoded now, so an argument that cannot cross fails here, before anything is queued or sent;
-    // one over maxMessageBytes (which the worker would refuse) fails as soon as the encoding passes it.
-    // Large binary arguments are referenced, not copied: the caller leaves them be until the call settles.
-    const frame = frameMessageShared([MessageKind.Invoke, id, method, split?.args ?? args, session, split?.slots ?? NO_CALLBACKS], this.#encodeOptions);
+    const frame = invokeFrame(id, method, split?.args ?? args, session, split?.slots, this.#encodeOptions);
     const call = new Call(id, method, frame, options?.timeoutMs ?? this.#options.methodCallTimeoutMs, options, this.#onSettle);
     if (split) call.callbacks = split.callbacks;
     if (this.#options.captureCallerStack) call.callSite = captureCallSite(Dispatcher.prototype.prepare);
@@ -206,35 +181,9 @@ export class Dispatcher {
     this.#move(call, 'running');
   }
 
-  /**
-   * A worker is free and nothing waits in line: the calls sent ahead to other workers beyond the
-   * first of each are recalled, so that none waits behind a long call while a worker idles. Those
-   * their worker has not started come back (unstarted) and go to the free worker.
-   */
-  #stealForFree(): void {
-    for (const call of this.#ahead) {
-      if (call.cancelRequested) continue;
-      const worker = this.#workers.holderOf(call);
-      if (worker && worker.aheadCalls.indexOf(call) > 0) worker.cancelAhead(call);
-    }
-  }
-
-  /** A call of priority `priority` waits: every call sent ahead with a lower one is recalled to the line, behind it. */
-  #recallBelow(priority: number): void {
-    for (const call of this.#ahead) {
-      if (!call.cancelRequested && entryPriority(call) < priority) this.#workers.holderOf(call)?.cancelAhead(call);
-    }
-  }
-
   /** Some busy worker may take a call ahead: look, once everything enqueued in this tick is in line. */
   wantAhead(): void {
-    if (this.#aheadPassQueued || this.#queued.size === 0) return;
-    this.#aheadPassQueued = true;
-    queueMicrotask(() => {
-      this.#aheadPassQueued = false;
-      this.#aheadPassDue = true;
-      this.#schedule();
-    });
+    if (this.#queued.size > 0) this.#lookahead.wantPass();
   }
 
   /** A call sent ahead to a worker that died before starting it: back to the head of the line, to run exactly once. */
@@ -271,12 +220,12 @@ export class Dispatcher {
 
   #enter(entry: Entry, front: boolean): void {
     const priority = entryPriority(entry);
-    if (priority !== 0) this.#prioritiesUsed = true;
+    this.#lookahead.noteEntry(priority);
     if (front) this.#line.returnToFront(entry);
     else this.#line.enqueue(entry);
     this.#schedule();
     if (this.waiting === 0) return;
-    if (this.#prioritiesUsed && entry instanceof Call && entry.state === 'queued' && this.#ahead.size > 0) this.#recallBelow(priority);
+    if (entry instanceof Call && entry.state === 'queued') this.#lookahead.recallBelow(priority);
     this.#workers.demand(this.waiting);
     this.wantAhead();
   }
@@ -298,8 +247,7 @@ export class Dispatcher {
           if (!entry) break;
           this.#assign(entry, this.#workers.takeIdleWorker()!);
         }
-        if (this.#aheadPassDue) {
-          this.#aheadPassDue = false;
+        if (this.#lookahead.takePass()) {
           // One call at a time to the worker holding the fewest: the calls ahead spread evenly.
           for (let worker = this.#workers.aheadCandidate(); worker; worker = this.#workers.aheadCandidate()) {
             const call = this.#line.takeNext(true);
@@ -307,7 +255,7 @@ export class Dispatcher {
             this.#assign(call, worker);
           }
         }
-        if (this.waiting === 0 && this.#ahead.size > 0 && this.#workers.hasIdleWorker()) this.#stealForFree();
+        if (this.waiting === 0 && this.#lookahead.size > 0 && this.#workers.hasIdleWorker()) this.#lookahead.stealForFree();
       } while (this.#scheduleAgain);
     } finally {
       this.#scheduling = false;
@@ -335,7 +283,7 @@ export class Dispatcher {
     if (to === 'queued') this.#queued.add(call);
     else {
       this.#inFlight++;
-      if (to === 'ahead') this.#ahead.add(call);
+      if (to === 'ahead') this.#lookahead.add(call);
     }
   }
 
@@ -345,7 +293,7 @@ export class Dispatcher {
     if (from === 'queued') this.#queued.delete(call);
     else if (from === 'ahead' || from === 'running') {
       this.#inFlight--;
-      if (from === 'ahead') this.#ahead.delete(call);
+      if (from === 'ahead') this.#lookahead.delete(call);
     }
   }
 
@@ -420,11 +368,4 @@ export class Dispatcher {
     this.#line.remove(call);
     call.reject(error);
   }
-}
-
-/** Names a place in an Invoke message for SerializationError: `add() argument 0: [3][0]`, `the call add()`. */
-function describeInvokePath(path: readonly PathKey[], message: unknown): string {
-  const method = String((message as unknown[])[2]);
-  if (path[0] === 3 && typeof path[1] === 'number') return describePath(`${method}() argument ${path[1]}`, path.slice(2));
-  return describePath(`the call ${method}()`, path);
 }

@@ -15,10 +15,17 @@
  * runs exactly the code the declarations describe. The two files keep the names and the relative
  * place they have in dist/, so that `new URL('./parent-watchdog-thread.cjs', import.meta.url)` in
  * the bundled bin finds the bundled thread. core spawns dist/bundle/bin.js (workerBinPath).
+ *
+ * The codec's self-check (abstractions' codec-check.ts) has a costly half, round trips through the
+ * codec: it runs here, once, in a bundle of the codec built with the same resolution as bin.js (the
+ * build fails if the two did not bundle the same @msgpack/msgpack files), and bin.js is built with
+ * PROCESS_SANDBOX_CODEC_CHECKED_AT_BUILD defined, so that its workers check only the members.
  */
 import { build } from 'esbuild';
-import { rmSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const dist = fileURLToPath(new URL('../dist/', import.meta.url));
 const outdir = `${dist}bundle`;
@@ -40,8 +47,31 @@ const common = {
   logLevel: 'warning',
 };
 
-await build({
+/** The @msgpack/msgpack files a build's metafile lists, sorted. */
+const msgpackInputs = (metafile) => Object.keys(metafile.inputs).filter((path) => path.includes('@msgpack/msgpack')).sort();
+
+// The codec's full self-check, bundled as bin.js bundles the codec, and run now.
+const checkDir = mkdtempSync(join(tmpdir(), 'ps-codec-check-'));
+let checked;
+try {
+  checked = await build({
+    ...common,
+    outdir: checkDir,
+    stdin: { contents: "import '@process-sandbox/abstractions';", resolveDir: dist, sourcefile: 'codec-check-entry.js' },
+    format: 'esm',
+    outExtension: { '.js': '.mjs' },
+    banner: { js: "import { createRequire as __bundleCreateRequire } from 'node:module'; const require = __bundleCreateRequire(import.meta.url);" },
+    metafile: true,
+  });
+  await import(pathToFileURL(join(checkDir, 'stdin.mjs')).href); // throws if the codec's check fails
+} finally {
+  rmSync(checkDir, { recursive: true, force: true });
+}
+
+const bin = await build({
   ...common,
+  metafile: true,
+  define: { PROCESS_SANDBOX_CODEC_CHECKED_AT_BUILD: 'true' },
   entryPoints: [{ in: `${dist}bin.js`, out: 'bin' }],
   format: 'esm',
   outExtension: { '.js': '.js' },
@@ -55,6 +85,12 @@ await build({
     ].join('\n'),
   },
 });
+
+const [ran, shipped] = [msgpackInputs(checked.metafile), msgpackInputs(bin.metafile)];
+if (ran.length === 0 || ran.join('\n') !== shipped.join('\n')) {
+  rmSync(outdir, { recursive: true, force: true });
+  throw new Error(`the codec's self-check ran on other @msgpack/msgpack files than bin.js bundles:\n  checked: ${ran.join(', ')}\n  bundled: ${shipped.join(', ')}`);
+}
 
 await build({
   ...common,

@@ -94,13 +94,20 @@ export class WorkerHost {
       onClose: () => this.#exit(WorkerExitCode.Ok),
     });
     const channel = this.#channel;
-    this.#callbacks = new CallbackStubs((frame) => this.#sendFrame(frame), {
+    // Callbacks and events are written at once, not with the rest of the tick: the implementation
+    // that calls back or emits may then block synchronously (a native call), and the host must see
+    // what it said before that (a progress report, a last event) rather than at its timeout.
+    const sendNow = (frame: Frame): void => {
+      this.#sendFrame(frame);
+      channel.flush();
+    };
+    this.#callbacks = new CallbackStubs(sendNow, {
       get maxBytes() {
         return channel.maxMessageBytes;
       },
       limitName: 'maxMessageBytes',
     });
-    this.#context = workerContext((frame) => this.#sendFrame(frame));
+    this.#context = workerContext(sendNow);
     this.#channel.send([MessageKind.Hello, PROTOCOL_VERSION, token, process.pid]);
     process.on('uncaughtException', (error) => this.#fatal(error, 'uncaught exception'));
     process.on('unhandledRejection', (reason) => this.#fatal(reason, 'unhandled rejection'));
