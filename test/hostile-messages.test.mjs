@@ -126,6 +126,42 @@ describe('hostile worker messages', function () {
     await expectServing(ctx, 'after a Ready listing then');
   });
 
+  it('the warm-up call after Ready: counted nowhere; answered by a Failure (a worker that knows none) it starts; unanswered, streamed, called back from or answered for another id, the start fails', async () => {
+    const ctx = await forgingPool({ processStartTimeoutMs: 5000 });
+    const { proxy, pool } = ctx;
+    // Every worker is sent one warm-up Invoke between its Ready and its first call, which no count sees.
+    expect(await proxy.received()).to.deep.equal(['warmUp', 'received']);
+    ctx.calls++;
+    expect(pool.stats().totals.calls, 'the warm-up is not a call of the pool').to.equal(1);
+    expect(pool.stats().workers.map((w) => w.calls)).to.deep.equal([1]);
+    await expectServing(ctx, 'after the warm-up');
+
+    // A Failure is as good an answer as a Result: the successor starts and serves.
+    await pool.reload({ workerOptions: { warmUp: [[5, '$id', new Error('no session -1'), 0, '$health']] } });
+    await expectServing(ctx, 'after a warm-up answered by a Failure');
+
+    const refused = [
+      [[], /did not become ready within processStartTimeoutMs \(5000 ms\)/],
+      [[[11, '$id']], /StreamOpen id is -\d+, expected the id of a call \(positive\)/],
+      [[[15, '$id', 1, 0, []]], /Callback id is -\d+, expected the id of a call \(positive\)/],
+      [[[4, '$id+1', null, null]], /reply to call -?\d+, but call -?\d+ is in flight/],
+      [[[2, ['echo'], '$health']], /Ready outside the handshake/],
+    ];
+    for (const [warmUp, why] of refused) {
+      const label = JSON.stringify(warmUp);
+      const before = await proxy.pid();
+      ctx.calls++;
+      const reloading = counted(pool.reload({ workerOptions: { warmUp } }));
+      await reloading.done;
+      expect(reloading.error, label).to.be.an.instanceOf(WorkerStartError);
+      expect(reloading.error.message, label).to.match(why);
+      expect(reloading.settlements).to.equal(1);
+      expect(await proxy.pid(), `${label}: the old worker still serves`).to.equal(before);
+      ctx.calls++;
+      await expectServing(ctx, label);
+    }
+  });
+
   it('Health: strings, negative, NaN, infinite, missing or extra fields, a huge object, an array, null, handles below -1', async () => {
     const ctx = await forgingPool();
     const cases = [

@@ -3,7 +3,7 @@
 // recycling tests.
 import { expect } from 'chai';
 import { CircuitOpenError, SessionLostError, WorkerCrashedError } from '@process-sandbox/core';
-import { fakePool, flush, track, startedPool as started, stopPool as stop } from './support/fake-workers.mjs';
+import { fakePool, flush, resolveOptions, track, startedPool as started, stopPool as stop } from './support/fake-workers.mjs';
 
 const { SparePlanner, MAX_SPARES } = await import(new URL('../packages/core/dist/spare-planner.js', import.meta.url).href);
 const { armedMemoryWatches } = await import(new URL('../packages/core/dist/memory-watch.js', import.meta.url).href);
@@ -210,6 +210,79 @@ describe('unit: the spare planner', function () {
     for (let t = 1; t <= 5; t++) planner.callStarted(t, 1); // 1 ms apart, 10 calls a life: a retirement every 10 ms
     expect(planner.wanted).to.equal(MAX_SPARES);
     expect(new SparePlanner(undefined).callStarted(1, 1)).to.equal(false);
+  });
+
+  it('covers a slow start, not the average one: starts that vary want more spares than steady ones', () => {
+    const steady = new SparePlanner(10, 64);
+    const erratic = new SparePlanner(10, 64);
+    for (let i = 0; i < 20; i++) {
+      steady.started(150);
+      erratic.started(i % 2 ? 250 : 50); // the same average, 150 ms
+    }
+    for (let t = 0; t <= 1000; t += 100) {
+      steady.retired(t, 0, 1);
+      erratic.retired(t, 0, 1);
+    }
+    expect(steady.wanted, 'a retirement every 100 ms, starts of 150 ms').to.equal(2);
+    expect(erratic.coveredStartupMs).to.be.above(300);
+    expect(erratic.wanted).to.be.at.least(4);
+    // One start says little about the next: the first is taken to vary by half of itself.
+    const first = new SparePlanner(10, 64);
+    first.started(200);
+    expect(first.coveredStartupMs).to.equal(400);
+  });
+
+  it('never wants more spares than its cap', () => {
+    for (const cap of [1, 2, MAX_SPARES, 10]) {
+      const planner = new SparePlanner(10, cap);
+      planner.started(500);
+      for (let t = 0; t < 100; t++) planner.retired(t, 0, 1); // a retirement every ms
+      expect(planner.wanted, `cap ${cap}`).to.equal(cap);
+    }
+  });
+});
+
+describe('unit: warmSpare, the most spares a pool keeps', function () {
+  it('resolves true, false, a number and the default, and names what is wrong with anything else', () => {
+    const base = { workerModule: new URL('../samples/calculator/calculator.mjs', import.meta.url) };
+    const of = (extra) => {
+      const r = resolveOptions({ ...base, ...extra });
+      return [r.warmSpare, r.maxWarmSpares];
+    };
+    expect(of({})).to.deep.equal([false, 0]);
+    expect(of({ processRecycleThreshold: 5 })).to.deep.equal([true, MAX_SPARES]);
+    expect(of({ processRecycleThreshold: 5, warmSpare: false })).to.deep.equal([false, 0]);
+    expect(of({ processRecycleThreshold: 5, warmSpare: 0 })).to.deep.equal([false, 0]);
+    expect(of({ warmSpare: true })).to.deep.equal([true, MAX_SPARES]);
+    expect(of({ warmSpare: 7 })).to.deep.equal([true, 7]);
+    for (const bad of [1.5, -1, 65, '2', null]) {
+      expect(() => resolveOptions({ ...base, warmSpare: bad }), String(bad)).to.throw(/warmSpare.*expected a boolean or the most spares to keep \(a whole number from 0 to 64\)/);
+    }
+  });
+
+  it('a pool keeps as many spares as cover a start while workers retire fast, up to warmSpare', async () => {
+    for (const [warmSpare, expected] of [[2, 2], [6, 6], [true, MAX_SPARES]]) {
+      const f = fakePool({ maxPoolSize: 1, processRecycleThreshold: 10, warmSpare }, { autoReady: false });
+      const starting = f.pool.start();
+      await flush();
+      await f.clock.advance(300);
+      for (const w of f.workers) w.becomeReady(); // each took 300 ms from spawn to ready
+      await starting;
+      // Calls 1 ms apart, 10 a life: a retirement every 10 ms predicted, against starts of 300 ms.
+      const [serving] = f.serving();
+      for (let i = 0; i < 5; i++) {
+        const call = track(f.pool.invoke('add', [i, 0]));
+        await flush();
+        serving.reply(i);
+        await f.clock.advance(1);
+        expect(call.value).to.equal(i);
+      }
+      await flush();
+      const spares = f.pool.stats().workers.filter((w) => w.spare);
+      expect(spares, `warmSpare: ${warmSpare}`).to.have.length(expected);
+      expect(serving.calls).to.equal(5);
+      await stop(f);
+    }
   });
 });
 

@@ -13,6 +13,7 @@ import { resolveNetworkIsolation, resolveUser, type ResolvedNetworkIsolation, ty
 import { resolvePermissions, type ResolvedPermissions, type WorkerPermissions } from './permissions.js';
 import { resolveLimits, workerLimits, type ResolvedLimits, type ResourceLimits } from './resource-limits.js';
 import type { Logger, PoolLogger } from './logger.js';
+import { MAX_SPARES, MAX_SPARES_LIMIT } from './spare-planner.js';
 import { resolveIntegrity, resolveWasm, type WasmOptions } from './wasm-options.js';
 import type { WasmSettings } from '@process-sandbox/abstractions';
 import { boolean, describe, directory, environment, execPath, integer, logger, modulePath, optionalInteger, string, stringArray, workerOptions } from './option-checks.js';
@@ -76,8 +77,12 @@ export interface ProcessProxyOptions {
   idleTimeoutMs?: number;
   /** Kill a worker at once, even mid-call, when its resident memory reaches this, in MiB. */
   hardMemoryLimitMB?: number;
-  /** Keep one extra worker started and ready to replace a retired one. Default: on when a recycling limit is set. */
-  warmSpare?: boolean;
+  /**
+   * Keep workers started and ready, out of service, to replace retired ones: as many as cover a
+   * start while workers retire, at most 4 (`true`) or at most this many (a number; 0 is `false`).
+   * Default: on when a recycling limit is set.
+   */
+  warmSpare?: boolean | number;
   /** Opt-in: re-run calls of these methods (which you declare idempotent) when their worker crashes. Never by default. */
   retry?: RetryOptions;
   /** Hard OS limits applied to each worker before the implementation loads. Default: none. */
@@ -151,6 +156,8 @@ export interface ResolvedOptions {
   idleTimeoutMs: number | undefined;
   hardMemoryLimitMB: number | undefined;
   warmSpare: boolean;
+  /** The most warm spares kept at once (0 when warmSpare is off). */
+  maxWarmSpares: number;
   retry: Required<RetryOptions> | undefined;
   limits: ResolvedLimits | undefined;
   cgroup: ResolvedCgroup | undefined;
@@ -250,8 +257,12 @@ function recyclingOptions(input: ProcessProxyOptions) {
     }
   }
   const recycles = limits.maxMemoryMB !== undefined || limits.maxHandles !== undefined || limits.processRecycleThreshold !== undefined || limits.maxProcessLifetimeMs !== undefined;
-  if (input.warmSpare !== undefined && typeof input.warmSpare !== 'boolean') throw new ConfigurationError('warmSpare', `expected a boolean, got ${describe(input.warmSpare)}`);
-  return { ...limits, warmSpare: input.warmSpare ?? recycles };
+  const spare = input.warmSpare;
+  if (spare !== undefined && typeof spare !== 'boolean' && !(Number.isInteger(spare) && spare >= 0 && spare <= MAX_SPARES_LIMIT)) {
+    throw new ConfigurationError('warmSpare', `expected a boolean or the most spares to keep (a whole number from 0 to ${MAX_SPARES_LIMIT}), got ${describe(spare)}`);
+  }
+  const maxWarmSpares = spare === undefined ? (recycles ? MAX_SPARES : 0) : spare === true ? MAX_SPARES : spare === false ? 0 : spare;
+  return { ...limits, warmSpare: maxWarmSpares > 0, maxWarmSpares };
 }
 
 function osLimitOptions(input: ProcessProxyOptions) {

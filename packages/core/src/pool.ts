@@ -80,7 +80,7 @@ export class ProcessPool extends SafeEmitter<PoolEvents> implements WorkerSource
       onOpen: (error) => this.#dispatcher.rejectQueued(error),
       onRetry: () => this.#scaling.refill(),
     });
-    this.#spares = new WarmSpares(options.warmSpare, options.processRecycleThreshold);
+    this.#spares = new WarmSpares(options.warmSpare, options.processRecycleThreshold, options.maxWarmSpares);
     this.#workers = new WorkerSet(dependencies.createWorker ?? spawnWorkerHandle, this.#spares);
     const pool = this; // eslint-disable-line @typescript-eslint/no-this-alias -- its private fields, read live
     const host = {

@@ -16,8 +16,10 @@ export class WarmSpares {
     /** The warmSpare option: whether this pool keeps spares at all. */
     readonly enabled: boolean,
     callThreshold: number | undefined,
+    /** The most spares kept at once (the warmSpare option's number). */
+    maxSpares?: number,
   ) {
-    this.#planner = new SparePlanner(callThreshold);
+    this.#planner = new SparePlanner(callThreshold, maxSpares);
   }
 
   has(worker: PoolWorker): boolean {

@@ -64,6 +64,11 @@ export class WorkerCalls {
     }
   }
 
+  /** The start's warm-up call (WorkerHandle): it runs with no timer of its own, under the start's timeout. */
+  startWarmUp(call: Call): void {
+    this.#running = call;
+  }
+
   sendAhead(call: Call): void {
     this.#ahead.push(call);
   }

@@ -8,7 +8,8 @@
  *      └─────────────┴──────────┴──────┴─────┴────────────┴─→ crashed
  *
  * spawning     the process is started; we wait for its Hello on the channel
- * handshaking  Init sent; we wait for Ready (or a start failure)
+ * handshaking  Init sent; we wait for Ready (or a start failure), then for the reply to the warm-up
+ *              call (one no-op round trip, so that the first real call finds the call path warm)
  * idle / busy  serving; `busy` runs one call, and may hold up to pipelineDepth more sent ahead (not started)
  * draining     retired while busy: the current call finishes, no new one is taken
  * stopping     Shutdown sent (or a kill under way); waiting for the process to exit
@@ -251,12 +252,22 @@ export class WorkerHandle extends WorkerFacts implements PoolWorker {
   /** After a protocol error nothing more from this worker is believed, not even a reply that looks right. */
   #receive(raw: Message): void {
     if (this.terminal || this.end.protocol !== undefined) return;
-    admitWorkerMessage(raw, this.#state === 'handshaking', this.#gate);
+    admitWorkerMessage(raw, this.#state === 'handshaking' && !this.start.warmingUp, this.#gate);
   }
 
   #onReady(listed: string[], health: HealthSnapshot): void {
     this.start.offered(listed, this.options.logger, this.pid);
     this.#recordHealth(health);
+    if (this.#state !== 'handshaking') return; // its health alone ended it (hard memory limit): never ready
+    // The warm-up call (worker-start.ts): the observer is not told of it (no onCallStarted).
+    const warmUp = this.start.beginWarmUp();
+    this.held.startWarmUp(warmUp);
+    this.#process.sendFrame(warmUp.frame);
+  }
+
+  /** The warm-up call was answered (a Result, or a Failure from a worker that knows no warm-up: either will do). */
+  #onWarmedUp(health: HealthSnapshot | null): void {
+    if (health) this.#recordHealth(health);
     if (this.#state !== 'handshaking') return; // its health alone ended it (hard memory limit): never ready
     this.#transition('idle');
     this.start.succeed();
@@ -284,6 +295,7 @@ export class WorkerHandle extends WorkerFacts implements PoolWorker {
       return;
     }
     settle(match.call);
+    if (this.start.endWarmUp(match.call)) return this.#onWarmedUp(health);
     const ahead = this.held.promoteAhead();
     if (ahead) this.observer.onCallStarted(this, ahead);
     // The fresh health may itself end the worker (hard memory limit), running call and all.
@@ -333,7 +345,13 @@ export class WorkerHandle extends WorkerFacts implements PoolWorker {
   #shutdown(): void {
     this.end.asked = true;
     this.#transition('stopping');
-    this.#process.send([MessageKind.Shutdown]);
+    // Written on the loop's next turn: a worker retired by the reply just read would otherwise be
+    // woken to exit (its dispose, its exit: milliseconds of CPU, on a core the host may need) before
+    // that reply reaches its caller, whose promise reactions run after this tick's writes. It is
+    // 'stopping' already, so nothing else is sent to it meanwhile.
+    setImmediate(() => {
+      if (!this.terminal) this.#process.send([MessageKind.Shutdown]);
+    });
     this.#startGrace();
   }
 
@@ -357,7 +375,12 @@ export class WorkerHandle extends WorkerFacts implements PoolWorker {
     this.end.signal = signal;
     this.#process.cleanUp();
 
-    const call = this.held.takeRunning();
+    let call = this.held.takeRunning();
+    if (call !== undefined && this.start.endWarmUp(call)) {
+      // Not a user's: it ends with the start, which fails below.
+      call.reject(new Error('the worker ended before its warm-up call returned'));
+      call = undefined;
+    }
     this.end.interrupted = call?.control ? undefined : call?.method;
     for (const unstarted of this.held.takeAhead()) this.observer.onUnstarted(this, unstarted);
     const stderrTail = this.#process.output.stderrTail;

@@ -41,6 +41,15 @@ export function replyHealth(calls: number): HealthSnapshot | null {
   return healthSnapshot(calls);
 }
 
+/**
+ * The snapshot Ready carries: it counts as attached, so the first call's reply carries none unless
+ * HEALTH_REFRESH_MS has passed since (a worker's first call is its slowest already: cold code).
+ */
+export function readyHealth(): HealthSnapshot {
+  lastAttachedAt = performance.now();
+  return healthSnapshot(0);
+}
+
 export function healthSnapshot(calls: number): HealthSnapshot {
   const now = performance.now();
   const memory = process.memoryUsage();

@@ -26,6 +26,7 @@ import {
   MessageKind,
   PROTOCOL_VERSION,
   readRemoteError,
+  WARM_UP_SESSION,
   WorkerExitCode,
   type CallUsage,
   type InvokeMessage,
@@ -36,7 +37,7 @@ import {
   type Frame,
   type WorkerSettings,
 } from '@process-sandbox/abstractions';
-import { healthSnapshot, replyHealth } from './health.js';
+import { healthSnapshot, readyHealth, replyHealth } from './health.js';
 import { failureFrame, reportableError, resultEncodeOptions } from './reported-error.js';
 import { disposeImplementation, loadImplementation, methodNames, StartupFailure, type Implementation, type ImplementationSource } from './implementation.js';
 import { failureReasonOf, takeUsage } from './wasm-report.js';
@@ -45,6 +46,9 @@ import { CallbackStubs } from './callback-stubs.js';
 import { workerContext, type WorkerContext } from './worker-events.js';
 
 type Work = InvokeMessage | SessionOpenMessage | SessionCloseMessage;
+
+/** What the host's warm-up Invoke runs (WARM_UP_SESSION): the call path, and no code of the implementation's. */
+const WARM_UP_TARGET: Implementation = { warmUp: (x: unknown) => x };
 
 export class WorkerHost {
   readonly #channel: Channel;
@@ -154,7 +158,7 @@ export class WorkerHost {
       this.#channel.end(this.#failureFrame(0, failure, FailureReason.StartFailed), () => this.#exit(WorkerExitCode.StartFailed));
       return;
     }
-    this.#send([MessageKind.Ready, methodNames(this.#implementation), healthSnapshot(0)]);
+    this.#send([MessageKind.Ready, methodNames(this.#implementation), readyHealth()]);
     if (settings.healthIntervalMs > 0) {
       this.#healthTimer = setInterval(() => {
         if (!this.#running) this.#send([MessageKind.Health, healthSnapshot(this.#calls)]);
@@ -202,7 +206,8 @@ export class WorkerHost {
   }
 
   async #invoke([, id, method, args, session, callbacks]: InvokeMessage): Promise<void> {
-    const implementation = session ? this.#sessions.get(session) : this.#implementation!;
+    const warmUp = session === WARM_UP_SESSION;
+    const implementation = warmUp ? WARM_UP_TARGET : session ? this.#sessions.get(session) : this.#implementation!;
     if (implementation === undefined) {
       this.#sendFrame(this.#failureFrame(id, new Error(`no open session ${session}`), FailureReason.Thrown));
       return;
@@ -221,7 +226,7 @@ export class WorkerHost {
       if (isAsyncIterable(value)) {
         frame = await this.#stream(id, method, value);
       } else {
-        this.#calls++;
+        if (!warmUp) this.#calls++;
         // A WebAssembly implementation reports what the call used (fuel, host calls): wasm-report.ts.
         const usage = takeUsage(implementation);
         try {
