@@ -36,7 +36,14 @@ function startHost(mode, scratch) {
     lines.once('line', (line) => resolve(JSON.parse(line)));
     lines.once('close', async () => reject(new Error(`the host ended (exit ${await exited}) before reporting; its stderr: ${stderr || '(empty)'}`)));
   });
-  return { child, report, exited, stderr: () => stderr };
+  // Ends our side of its pipes: another process may still hold their other ends (under Wine, a
+  // conhost.exe that outlives the host was seen to), and an open pipe would keep the test run alive.
+  const release = () => {
+    if (isAlive(child.pid)) child.kill();
+    child.stdout.destroy();
+    child.stderr.destroy();
+  };
+  return { child, report, exited, stderr: () => stderr, release };
 }
 
 describe('Windows: Job Objects and kernel32 figures', function () {
@@ -124,7 +131,7 @@ describe('Windows: Job Objects and kernel32 figures', function () {
       // Nothing in the workers asks for this (no watchdog on Windows): only the jobs' kill-on-close.
       await waitForExit([...workers, ...grandchildren], GONE_MS);
     } finally {
-      if (isAlive(host.child.pid)) host.child.kill();
+      host.release();
       rmSync(scratch, { recursive: true, force: true, maxRetries: 10 });
     }
   });
@@ -139,7 +146,7 @@ describe('Windows: Job Objects and kernel32 figures', function () {
       expect(await host.exited, `the host's exit code (stderr: ${host.stderr()})`).to.equal(0);
       await waitForExit([...workers, ...grandchildren], GONE_MS);
     } finally {
-      if (isAlive(host.child.pid)) host.child.kill();
+      host.release();
       rmSync(scratch, { recursive: true, force: true, maxRetries: 10 });
     }
   });
